@@ -1,0 +1,169 @@
+/**
+ * Record types shared by every stage. Stages are: source → decode → track → proto → correlate → sinks.
+ * Each stage imports only from the stages before it and from this file; this file imports nothing.
+ */
+
+/** A link-layer frame as read from a capture file. `data` is a view valid only during the callback. */
+export interface Frame {
+  /** wall-clock microseconds since the Unix epoch */
+  tsUs: number;
+  /** DLT_/LINKTYPE_ value, e.g. 1 Ethernet, 101 raw IP, 113 Linux SLL, 276 SLL2, 0 BSD null */
+  linkType: number;
+  data: Buffer;
+  /** length of the packet on the wire (>= data.length when truncated by the capture's snaplen) */
+  origLen: number;
+  /** pcapng interface id, or 0 */
+  ifindex: number;
+  ifname?: string;
+  direction?: Direction;
+}
+
+export type Direction = 'in' | 'out';
+
+/**
+ * One TCP or UDP segment, decoded down to the transport payload. Produced by decodeFrame() (capture files)
+ * and by the sensor reader (live). `payload` is a view valid only during the callback: a stage that keeps
+ * bytes beyond it copies them.
+ */
+export interface TransportSegment {
+  tsUs: number;
+  ifindex: number;
+  ifname?: string;
+  direction?: Direction;
+  /** network namespace inode when known (live capture) */
+  netns?: number;
+  family: 4 | 6;
+  /** printable addresses: dotted quad, or RFC 5952 IPv6 */
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  proto: 6 | 17;
+  /** TCP only (0 for UDP) */
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  /** captured payload bytes */
+  payload: Buffer;
+  /** payload length on the wire; > payload.length when the snaplen cut it */
+  payloadLen: number;
+  /** IPv4 fragment: transport header may be absent or payload incomplete */
+  fragment?: boolean;
+}
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_PSH = 0x08;
+export const TCP_ACK = 0x10;
+
+/** httplog's four kinds: CQ/CR a remote client's request to a server on this host and its response;
+ *  SQ/SR this host as a client and the remote server's response. */
+export type LineKind = 'CQ' | 'CR' | 'SQ' | 'SR';
+
+/** One endpoint pair, client → server. */
+export interface ConnInfo {
+  connId: number;
+  clientIp: string;
+  clientPort: number;
+  serverIp: string;
+  serverPort: number;
+  family: 4 | 6;
+  /** 'CQ' when the server is on this host, 'SQ' when this host is the client of a remote server */
+  kind: 'CQ' | 'SQ';
+  ifname?: string;
+  netns?: number;
+  /** how the client side was decided: 'syn' (handshake seen), 'port' (service port), 'content' (who spoke a request) */
+  decidedBy: 'syn' | 'port' | 'content';
+}
+
+export type HeaderList = Array<[name: string, value: string]>;
+
+export interface HttpRequestHead {
+  tsUs: number;
+  method: string;
+  uri: string;
+  /** 'HTTP/1.1', 'HTTP/1.0' */
+  version: string;
+  headers: HeaderList;
+  host?: string;
+  userAgent?: string;
+  contentLength?: number;
+  contentType?: string;
+  chunked: boolean;
+  /** bytes of the head, request line through the blank line */
+  headLen: number;
+}
+
+export interface HttpResponseHead {
+  tsUs: number;
+  version: string;
+  status: number;
+  reason: string;
+  headers: HeaderList;
+  contentLength?: number;
+  contentType?: string;
+  chunked: boolean;
+  headLen: number;
+}
+
+/** A request as it is seen (text sink: CQ/SQ line). */
+export interface HttpRequestEvent {
+  conn: ConnInfo;
+  reqId: number;
+  req: HttpRequestHead;
+}
+
+/** A final or interim response as it is seen (text sink: CR/SR line). `req` is the paired request if known. */
+export interface HttpResponseEvent {
+  conn: ConnInfo;
+  reqId: number;
+  req?: HttpRequestHead;
+  res: HttpResponseHead;
+}
+
+/** One request/response transaction (JSON lines sink, store). Emitted when the final response head is seen,
+ *  or when the connection ends or times out, or at exit, with whatever is known. */
+export interface HttpTransaction {
+  conn: ConnInfo;
+  reqId: number;
+  req?: HttpRequestHead;
+  res?: HttpResponseHead;
+  /** interim 1xx responses seen before the final one */
+  interim: HttpResponseHead[];
+  /** request's first byte → response's first byte, milliseconds */
+  latencyMs?: number;
+  /** why the transaction is incomplete: 'no-response' | 'no-request' | 'gap' | 'timeout' | 'reset' | ... */
+  incomplete?: string;
+  /** bytes missing in either stream while this transaction was in flight */
+  gapBytes: number;
+  reqBodyBytes: number;
+  resBodyBytes: number;
+}
+
+/** What the HTTP stages hand to a sink. */
+export interface HttpEventSink {
+  request(ev: HttpRequestEvent): void;
+  response(ev: HttpResponseEvent): void;
+  transaction(tx: HttpTransaction): void;
+}
+
+/** Counters from the sensor (live capture). */
+export interface SensorStats {
+  tsUs: number;
+  packetsSeen: number;
+  packetsMatched: number;
+  packetsSent: number;
+  ringbufDrops: number;
+  recordsWritten: number;
+}
+
+/** A structured decode error: never thrown through the hot path, returned or counted. */
+export interface DecodeErrorInfo {
+  layer: string;
+  offset: number;
+  required?: number;
+  actual?: number;
+  message: string;
+}
