@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Sets up everything wirelog needs on Debian 12, as root: Debian packages (build chain for the eBPF sensor and
+# the peers the tests and benchmarks compare against), npm dependencies, then builds the TypeScript and the sensor.
+# Idempotent: a second run installs nothing new and rebuilds only what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+die() { echo "setup: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (it installs Debian packages; the sensor needs BPF privileges)"
+command -v node >/dev/null || die "Node.js 20 or newer is required (node not found)"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "Node.js 20 or newer is required (found $(node --version))"
+
+# Build chain for the sensor, then the real peers the tests and benchmarks run against.
+PACKAGES=(
+  clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc libc6-dev pkg-config
+  iproute2 procps util-linux libcap2-bin
+  nginx curl tcpdump tshark wrk httpry
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps package scripts from starting nginx as a system service: tests start their own.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# tracefs for tracepoint programs (later features); harmless when already mounted.
+if [ ! -d /sys/kernel/tracing/events ] && [ -d /sys/kernel/tracing ]; then mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true; fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build
+echo "setup: ready (wirelog $(node -p 'require("./package.json").version'), sensor build/wirelog-sensor)"
