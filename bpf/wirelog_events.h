@@ -57,7 +57,7 @@ struct wl_packet_event {
 	__u32 seq;
 	__u32 ack;
 	__u16 window;        /* raw, unscaled */
-	__u16 ip_flags;      /* bit 0: IPv4 fragment (MF set or offset != 0) */
+	__u16 ip_flags;      /* bit 0: IP fragment (IPv4: MF set or offset != 0; IPv6: fragment header) */
 	__u32 payload_len;   /* L4 payload length on the wire (from the IP length fields) */
 	__u32 cap_len;       /* payload bytes that follow this struct (<= snaplen) */
 	__u32 _pad;

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * wirelog packet sensor: a socket filter on an AF_PACKET/SOCK_RAW socket bound to ETH_P_ALL.
+ *
+ * For every packet the socket sees it parses link (Ethernet, 802.1Q/802.1ad, or none for L3 devices), IPv4/IPv6
+ * (with extension headers) and TCP/UDP, keeps the packets whose source or destination port is in the `ports` map
+ * (or every port when config.any_port is set), and sends a struct wl_packet_event plus the first `snaplen`
+ * payload bytes to the `events` ring buffer. It always returns 0, so nothing is ever queued on the socket itself:
+ * the ring buffer is the only output.
+ *
+ * Offsets are relative to skb->data, which for AF_PACKET SOCK_RAW is the MAC header on devices with a link
+ * header (Ethernet, loopback) and the network header on devices without (tun, wireguard, ip tunnels: the sensor
+ * lists those in `l3_ifaces`). bpf_skb_load_bytes is used throughout because socket filters have no direct
+ * packet access and received skbs are often non-linear.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "wirelog_events.h"
+
+#define ETH_HLEN        14
+#define ETH_P_IP        0x0800
+#define ETH_P_IPV6      0x86DD
+#define ETH_P_8021Q     0x8100
+#define ETH_P_8021AD    0x88A8
+#define IPPROTO_TCP     6
+#define IPPROTO_UDP     17
+#define PACKET_OUTGOING 4
+#define MAX_VLAN_TAGS   2
+#define MAX_IPV6_EXT    6
+
+/* counters[] indexes, per CPU; the sensor sums them */
+#define CNT_SEEN    0
+#define CNT_MATCHED 1
+#define CNT_SENT    2
+#define CNT_DROPS   3
+#define CNT_MAX     4
+
+/* Set before load by the sensor (rodata: fixed for the life of the program). */
+const volatile __u32 snaplen = 4096;
+const volatile __u32 lo_ifindex = 1;
+
+/* Run-time configuration (a map so the agent can change it without a restart). */
+struct wl_config {
+	__u32 any_port; /* 1: keep every TCP/UDP packet, ignore `ports` */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wl_config);
+} settings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u16);  /* port, host byte order */
+	__type(value, __u8);
+} ports SEC(".maps");
+
+/* Interfaces whose packets start at the network header (no link header). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);  /* ifindex */
+	__type(value, __u8);
+} l3_ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* The event is built here, not on the 512-byte BPF stack, then copied to the ring buffer with its real size. */
+struct scratch {
+	struct wl_packet_event ev;
+	__u8 payload[WL_MAX_SNAPLEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024); /* the sensor resizes it before load (-b) */
+} events SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+struct wl_ip4 {
+	__u8 ver_ihl;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__be16 check;
+	__u8 saddr[4];
+	__u8 daddr[4];
+};
+
+struct wl_ip6 {
+	__be32 ver_tc_flow;
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct wl_tcp {
+	__be16 source;
+	__be16 dest;
+	__be32 seq;
+	__be32 ack_seq;
+	__u8 doff_res; /* data offset in the high nibble */
+	__u8 flags;
+	__be16 window;
+};
+
+struct wl_udp {
+	__be16 source;
+	__be16 dest;
+	__be16 len;
+	__be16 check;
+};
+
+SEC("socket")
+int wirelog_packet(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	__u32 ifindex = skb->ifindex;
+	__u32 skb_len = skb->len;
+	__u32 off = 0;       /* network header offset from skb->data */
+	__u32 l4off, l4end;  /* transport header start and end */
+	__u32 ip_end;        /* end of the IP datagram (excludes link padding) */
+	__u16 l3proto;
+	__u8 l4proto;
+	__u16 ip_flags = 0;
+	bool nofrag_l4 = true; /* false: non-first fragment, no transport header */
+
+	count(CNT_SEEN);
+
+	/* Loopback shows each packet twice (outgoing, then incoming): keep the incoming copy only. */
+	if (skb->pkt_type == PACKET_OUTGOING && ifindex == lo_ifindex)
+		return 0;
+
+	if (bpf_map_lookup_elem(&l3_ifaces, &ifindex)) {
+		l3proto = bpf_ntohs(skb->protocol);
+	} else {
+		__be16 type;
+		if (bpf_skb_load_bytes(skb, 12, &type, sizeof(type)) < 0)
+			return 0;
+		l3proto = bpf_ntohs(type);
+		off = ETH_HLEN;
+#pragma unroll
+		for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+			if (l3proto != ETH_P_8021Q && l3proto != ETH_P_8021AD)
+				break;
+			/* tag: TCI (2), inner type (2) */
+			if (bpf_skb_load_bytes(skb, off + 2, &type, sizeof(type)) < 0)
+				return 0;
+			l3proto = bpf_ntohs(type);
+			off += 4;
+		}
+	}
+
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 0;
+	struct wl_packet_event *ev = &s->ev;
+
+	if (l3proto == ETH_P_IP) {
+		struct wl_ip4 ip;
+		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)) < 0)
+			return 0;
+		if ((ip.ver_ihl >> 4) != 4)
+			return 0;
+		__u32 ihl = (ip.ver_ihl & 0x0f) * 4;
+		if (ihl < 20)
+			return 0;
+		__u16 frag = bpf_ntohs(ip.frag_off);
+		if (frag & 0x3fff) /* MF or offset */
+			ip_flags |= 1;
+		if (frag & 0x1fff)
+			nofrag_l4 = false;
+		__u32 tot = bpf_ntohs(ip.tot_len);
+		/* tot_len 0: a GSO super-packet above 64 KiB (BIG TCP); trust the skb */
+		ip_end = tot ? off + tot : skb_len;
+		if (ip_end > skb_len)
+			ip_end = skb_len;
+		l4proto = ip.protocol;
+		ev->family = 4;
+		__builtin_memcpy(ev->saddr, ip.saddr, 4);
+		__builtin_memcpy(ev->daddr, ip.daddr, 4);
+		__builtin_memset(ev->saddr + 4, 0, 12);
+		__builtin_memset(ev->daddr + 4, 0, 12);
+		l4off = off + ihl;
+	} else if (l3proto == ETH_P_IPV6) {
+		struct wl_ip6 ip6;
+		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)) < 0)
+			return 0;
+		__u32 plen = bpf_ntohs(ip6.payload_len);
+		ip_end = plen ? off + 40 + plen : skb_len; /* 0: jumbogram / BIG TCP */
+		if (ip_end > skb_len)
+			ip_end = skb_len;
+		__u8 nh = ip6.nexthdr;
+		l4off = off + 40;
+#pragma unroll
+		for (int i = 0; i < MAX_IPV6_EXT; i++) {
+			__u8 ext[4];
+			if (nh == 0 || nh == 43 || nh == 60) { /* hop-by-hop, routing, destination options */
+				if (bpf_skb_load_bytes(skb, l4off, ext, 2) < 0)
+					return 0;
+				nh = ext[0];
+				l4off += ((__u32)ext[1] + 1) * 8;
+			} else if (nh == 51) { /* authentication header: length in 4-byte units minus 2 */
+				if (bpf_skb_load_bytes(skb, l4off, ext, 2) < 0)
+					return 0;
+				nh = ext[0];
+				l4off += ((__u32)ext[1] + 2) * 4;
+			} else if (nh == 44) { /* fragment */
+				if (bpf_skb_load_bytes(skb, l4off, ext, 4) < 0)
+					return 0;
+				nh = ext[0];
+				ip_flags |= 1;
+				if (((((__u16)ext[2]) << 8 | ext[3]) & 0xfff8) != 0)
+					nofrag_l4 = false;
+				l4off += 8;
+			} else {
+				break;
+			}
+		}
+		l4proto = nh;
+		ev->family = 6;
+		__builtin_memcpy(ev->saddr, ip6.saddr, 16);
+		__builtin_memcpy(ev->daddr, ip6.daddr, 16);
+	} else {
+		return 0;
+	}
+
+	if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
+		return 0;
+
+	struct wl_config *cfg = bpf_map_lookup_elem(&settings, &zero);
+	bool any = cfg && cfg->any_port;
+
+	ev->seq = 0;
+	ev->ack = 0;
+	ev->window = 0;
+	ev->tcp_flags = 0;
+	ev->sport = 0;
+	ev->dport = 0;
+	if (!nofrag_l4) {
+		/* non-first fragment: no ports to filter on */
+		if (!any)
+			return 0;
+		l4end = l4off;
+	} else if (l4proto == IPPROTO_TCP) {
+		struct wl_tcp th;
+		if (bpf_skb_load_bytes(skb, l4off, &th, sizeof(th)) < 0)
+			return 0;
+		__u32 doff = (th.doff_res >> 4) * 4;
+		if (doff < 20)
+			return 0;
+		ev->sport = bpf_ntohs(th.source);
+		ev->dport = bpf_ntohs(th.dest);
+		ev->seq = bpf_ntohl(th.seq);
+		ev->ack = bpf_ntohl(th.ack_seq);
+		ev->window = bpf_ntohs(th.window);
+		ev->tcp_flags = th.flags;
+		l4end = l4off + doff;
+	} else {
+		struct wl_udp uh;
+		if (bpf_skb_load_bytes(skb, l4off, &uh, sizeof(uh)) < 0)
+			return 0;
+		ev->sport = bpf_ntohs(uh.source);
+		ev->dport = bpf_ntohs(uh.dest);
+		l4end = l4off + 8;
+	}
+
+	if (!any && nofrag_l4) {
+		__u16 sp = ev->sport, dp = ev->dport;
+		if (!bpf_map_lookup_elem(&ports, &sp) && !bpf_map_lookup_elem(&ports, &dp))
+			return 0;
+	}
+	count(CNT_MATCHED);
+
+	__u32 payload_len = ip_end > l4end ? ip_end - l4end : 0;
+	__u32 cap = payload_len;
+	if (cap > snaplen)
+		cap = snaplen;
+	if (cap > WL_MAX_SNAPLEN)
+		cap = WL_MAX_SNAPLEN;
+
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->ifindex = ifindex;
+	ev->direction = skb->pkt_type == PACKET_OUTGOING ? WL_DIR_OUT : WL_DIR_IN;
+	ev->l4proto = l4proto;
+	ev->ip_flags = ip_flags;
+	ev->payload_len = payload_len;
+	ev->_pad = 0;
+
+	/* Bounded copy: the verifier needs 1 <= len <= sizeof(payload). For cap in 1..4096, ((cap - 1) & 4095) + 1
+	 * == cap, and the mask+add form gives the verifier those bounds on the very register passed to the helper. */
+	if (cap > 0) {
+		__u32 len = ((cap - 1) & (WL_MAX_SNAPLEN - 1)) + 1;
+		if (bpf_skb_load_bytes(skb, l4end, s->payload, len) < 0)
+			cap = 0;
+	}
+	ev->cap_len = cap;
+
+	__u64 size = sizeof(struct wl_packet_event) + (__u64)cap;
+	if (size > sizeof(struct scratch))
+		size = sizeof(struct scratch);
+	if (bpf_ringbuf_output(&events, s, size, 0) < 0) {
+		count(CNT_DROPS);
+		return 0;
+	}
+	count(CNT_SENT);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,741 @@
+// SPDX-License-Identifier: MIT
+/*
+ * wirelog-sensor: the privileged half of wirelog. Loads bpf/packet.bpf.c as a socket filter on an AF_PACKET
+ * socket, reads its ring buffer and writes the framed records of bpf/wirelog_events.h to stdout (or, with --text,
+ * one readable line per packet). Commands on stdin change the port set at run time.
+ *
+ *   wirelog-sensor packet [-i IFNAME] [-p PORTS|any] [-s SNAPLEN] [-b RING_MB] [--stats-ms N] [--text|--binary] [-v]
+ *
+ * Exit codes: 0 clean stop (SIGINT/SIGTERM/SIGHUP, stdout closed), 1 runtime failure (permissions, BPF), 2 usage.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "wirelog_events.h"
+#include "packet.skel.h"
+
+#define PROG "wirelog-sensor"
+#define SENSOR_VERSION "0.1.0"
+#define MAX_PORTS 1024
+#define OUT_BUF_SIZE (64 * 1024)
+#define CNT_MAX 4
+
+/* ARPHRD_* link types whose AF_PACKET frames start at the network header (no link header) */
+static const unsigned l3_link_types[] = { 512 /* PPP */, 519 /* RAWIP */, 768 /* TUNNEL */, 769 /* TUNNEL6 */,
+					  776 /* SIT */, 65534 /* NONE: tun, wireguard */ };
+
+static struct {
+	const char *ifname;
+	unsigned ifindex;
+	bool any_port;
+	uint16_t ports[MAX_PORTS];
+	int nports;
+	bool ports_given;
+	unsigned snaplen;
+	unsigned ring_mb;
+	long stats_ms;
+	int text; /* -1: decide from isatty(stdout) */
+	bool verbose;
+} opt = { .snaplen = WL_MAX_SNAPLEN, .ring_mb = 8, .stats_ms = 1000, .text = -1 };
+
+static struct packet_bpf *skel;
+static int ncpus;
+static int64_t mono_to_real_ns; /* added to bpf_ktime_get_ns() values */
+static uint64_t records_written;
+static bool stdout_gone;
+
+static unsigned char out_buf[OUT_BUF_SIZE];
+static size_t out_len;
+
+static void errmsg(const char *fmt, ...)
+{
+	va_list ap;
+	char line[512];
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* one write per line so the agent never sees interleaved halves */
+	dprintf(STDERR_FILENO, PROG ": %s\n", line);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " packet [-i IFNAME] [-p PORTS|any] [-s SNAPLEN] [-b RING_MB] [--stats-ms N] [--text|--binary] [-v]\n"
+		"  -i IFNAME      capture on this interface only (default: every interface of the network namespace)\n"
+		"  -p PORTS|any   comma-separated TCP/UDP ports, repeatable, or 'any' (default 80)\n"
+		"  -s SNAPLEN     payload bytes copied per packet, 0..%d (default %d)\n"
+		"  -b RING_MB     ring buffer size in MiB, rounded up to a power of two (default 8)\n"
+		"  --stats-ms N   stats record interval in ms, 0 = only at exit (default 1000)\n"
+		"  --text         one readable line per packet (default when stdout is a terminal)\n"
+		"  --binary       framed binary records (default otherwise)\n"
+		"  -v             libbpf debug output on stderr\n"
+		"stdin commands: 'ports 80,8080' | 'ports any' | 'stats'\n",
+		WL_MAX_SNAPLEN, WL_MAX_SNAPLEN);
+}
+
+static __attribute__((noreturn)) void usage_error(const char *fmt, const char *arg)
+{
+	char m[256];
+	snprintf(m, sizeof(m), fmt, arg);
+	errmsg("%s (try --help)", m);
+	exit(2);
+}
+
+/* Parses "80,8080" or "any" into ports/any. Returns false on a bad list. */
+static bool parse_ports(const char *s, uint16_t *ports, int *nports, bool *any)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	if (strncmp(s, "any", 3) == 0 && (s[3] == 0 || isspace((unsigned char)s[3]))) {
+		*any = true;
+		return true;
+	}
+	const char *p = s;
+	while (*p && !isspace((unsigned char)*p)) {
+		char *end;
+		errno = 0;
+		long v = strtol(p, &end, 10);
+		if (end == p || errno || v < 1 || v > 65535 || (*end && *end != ',' && !isspace((unsigned char)*end)))
+			return false;
+		bool dup = false;
+		for (int i = 0; i < *nports; i++)
+			dup |= ports[i] == v;
+		if (!dup) {
+			if (*nports >= MAX_PORTS)
+				return false;
+			ports[(*nports)++] = (uint16_t)v;
+		}
+		p = end;
+		if (*p == ',')
+			p++;
+	}
+	return *nports > 0 || *any;
+}
+
+static void format_ports(char *buf, size_t n, bool any, const uint16_t *ports, int nports)
+{
+	if (any) {
+		snprintf(buf, n, "any");
+		return;
+	}
+	size_t o = 0;
+	buf[0] = 0;
+	for (int i = 0; i < nports && o + 7 < n; i++)
+		o += snprintf(buf + o, n - o, "%s%u", i ? "," : "", ports[i]);
+}
+
+/* ---- output ---- */
+
+/* Writes all of buf, riding out EINTR, partial writes and a non-blocking stdout. */
+static bool write_all(const unsigned char *buf, size_t n)
+{
+	while (n > 0 && !stdout_gone) {
+		ssize_t w = write(STDOUT_FILENO, buf, n);
+		if (w > 0) {
+			buf += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
+			poll(&p, 1, 1000);
+		} else {
+			/* EPIPE (reader gone) or worse: nobody to write to, stop cleanly */
+			stdout_gone = true;
+		}
+	}
+	return !stdout_gone;
+}
+
+static void out_flush(void)
+{
+	if (out_len) {
+		write_all(out_buf, out_len);
+		out_len = 0;
+	}
+}
+
+/* Room for n contiguous bytes at the end of the buffer (n <= OUT_BUF_SIZE). */
+static unsigned char *out_reserve(size_t n)
+{
+	if (out_len + n > OUT_BUF_SIZE)
+		out_flush();
+	unsigned char *p = out_buf + out_len;
+	out_len += n;
+	return p;
+}
+
+static void out_text(const char *fmt, ...)
+{
+	va_list ap;
+	if (OUT_BUF_SIZE - out_len < 1024)
+		out_flush();
+	va_start(ap, fmt);
+	int n = vsnprintf((char *)out_buf + out_len, OUT_BUF_SIZE - out_len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		out_len += (size_t)n < OUT_BUF_SIZE - out_len ? (size_t)n : OUT_BUF_SIZE - out_len - 1;
+}
+
+static inline uint32_t align8(uint32_t n) { return (n + 7) & ~7u; }
+
+static void write_record(uint32_t type, const void *body, uint32_t body_len)
+{
+	uint32_t len = align8(sizeof(struct wl_rec_hdr) + body_len);
+	unsigned char *p = out_reserve(len);
+	struct wl_rec_hdr h = { .type = type, .len = len };
+	memcpy(p, &h, sizeof(h));
+	memcpy(p + sizeof(h), body, body_len);
+	memset(p + sizeof(h) + body_len, 0, len - sizeof(h) - body_len);
+	records_written++;
+}
+
+/* ---- clocks ---- */
+
+static int64_t clock_ns(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* REALTIME - MONOTONIC, taken from the tightest of a few monotonic brackets around a realtime read. */
+static int64_t measure_clock_offset(void)
+{
+	int64_t best_gap = INT64_MAX, best = 0;
+	for (int i = 0; i < 5; i++) {
+		int64_t m1 = clock_ns(CLOCK_MONOTONIC), r = clock_ns(CLOCK_REALTIME), m2 = clock_ns(CLOCK_MONOTONIC);
+		if (m2 - m1 < best_gap) {
+			best_gap = m2 - m1;
+			best = r - (m1 + (m2 - m1) / 2);
+		}
+	}
+	return best;
+}
+
+/* ---- text mode ---- */
+
+static const char *ifname_of(unsigned ifindex)
+{
+	static char names[256][IF_NAMESIZE];
+	static char tmp[IF_NAMESIZE + 8];
+	if (ifindex < 256) {
+		if (!names[ifindex][0] && !if_indextoname(ifindex, names[ifindex]))
+			snprintf(names[ifindex], IF_NAMESIZE, "if%u", ifindex);
+		return names[ifindex];
+	}
+	if (!if_indextoname(ifindex, tmp))
+		snprintf(tmp, sizeof(tmp), "if%u", ifindex);
+	return tmp;
+}
+
+static void text_packet(const struct wl_packet_event *ev, const unsigned char *payload, uint32_t cap, int64_t real_ns)
+{
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], flags[10], when[32], preview[65];
+	int af = ev->family == 6 ? AF_INET6 : AF_INET;
+	inet_ntop(af, ev->saddr, src, sizeof(src));
+	inet_ntop(af, ev->daddr, dst, sizeof(dst));
+	time_t sec = (time_t)(real_ns / 1000000000LL);
+	struct tm tm;
+	localtime_r(&sec, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+
+	int f = 0;
+	if (ev->l4proto == 6) {
+		static const char names[] = "FSRP.UEW"; /* tcpdump letters, ACK as '.' */
+		for (int i = 0; i < 8; i++)
+			if (ev->tcp_flags & (1 << i))
+				flags[f++] = names[i];
+	}
+	flags[f] = 0;
+	uint32_t pn = cap < 64 ? cap : 64;
+	for (uint32_t i = 0; i < pn; i++)
+		preview[i] = payload[i] >= 0x20 && payload[i] < 0x7f ? (char)payload[i] : '.';
+	preview[pn] = 0;
+
+	const char *fmt6 = af == AF_INET6 ? "[%s]:%u" : "%s:%u";
+	char s_ep[INET6_ADDRSTRLEN + 10], d_ep[INET6_ADDRSTRLEN + 10];
+	snprintf(s_ep, sizeof(s_ep), fmt6, src, ev->sport);
+	snprintf(d_ep, sizeof(d_ep), fmt6, dst, ev->dport);
+	if (ev->l4proto == 6)
+		out_text("%s.%06lld %s(%u) %-3s TCP %s > %s [%s] seq %u ack %u win %u len %u cap %u%s \"%s\"\n", when,
+			 (long long)(real_ns % 1000000000LL) / 1000, ifname_of(ev->ifindex), ev->ifindex,
+			 ev->direction == WL_DIR_OUT ? "out" : "in", s_ep, d_ep, flags, ev->seq, ev->ack, ev->window,
+			 ev->payload_len, cap, ev->ip_flags & 1 ? " frag" : "", preview);
+	else
+		out_text("%s.%06lld %s(%u) %-3s UDP %s > %s len %u cap %u%s \"%s\"\n", when,
+			 (long long)(real_ns % 1000000000LL) / 1000, ifname_of(ev->ifindex), ev->ifindex,
+			 ev->direction == WL_DIR_OUT ? "out" : "in", s_ep, d_ep, ev->payload_len, cap,
+			 ev->ip_flags & 1 ? " frag" : "", preview);
+	records_written++;
+}
+
+/* ---- ring buffer ---- */
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	const struct wl_packet_event *ev = data;
+	if (size < sizeof(*ev))
+		return 0;
+	uint32_t cap = ev->cap_len;
+	if (cap > size - sizeof(*ev))
+		cap = (uint32_t)(size - sizeof(*ev));
+	int64_t real_ns = (int64_t)ev->ts_ns + mono_to_real_ns;
+	const unsigned char *payload = (const unsigned char *)data + sizeof(*ev);
+
+	if (opt.text) {
+		text_packet(ev, payload, cap, real_ns);
+	} else {
+		uint32_t body = sizeof(*ev) + cap;
+		uint32_t len = align8(sizeof(struct wl_rec_hdr) + body);
+		unsigned char *p = out_reserve(len);
+		struct wl_rec_hdr h = { .type = WL_REC_PACKET, .len = len };
+		memcpy(p, &h, sizeof(h));
+		memcpy(p + sizeof(h), ev, sizeof(*ev));
+		uint64_t ts = (uint64_t)real_ns;
+		memcpy(p + sizeof(h) + offsetof(struct wl_packet_event, ts_ns), &ts, sizeof(ts));
+		((struct wl_packet_event *)(p + sizeof(h)))->cap_len = cap;
+		memcpy(p + sizeof(h) + sizeof(*ev), payload, cap);
+		memset(p + sizeof(h) + body, 0, len - sizeof(h) - body);
+		records_written++;
+	}
+	return stdout_gone ? -EPIPE : 0;
+}
+
+/* ---- maps ---- */
+
+static void read_counters(uint64_t out[CNT_MAX])
+{
+	uint64_t vals[ncpus];
+	int fd = bpf_map__fd(skel->maps.counters);
+	for (uint32_t k = 0; k < CNT_MAX; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &k, vals) == 0)
+			for (int c = 0; c < ncpus; c++)
+				out[k] += vals[c];
+	}
+}
+
+static void emit_stats(void)
+{
+	uint64_t c[CNT_MAX];
+	read_counters(c);
+	struct wl_stats st = {
+		.ts_ns = (uint64_t)clock_ns(CLOCK_REALTIME),
+		.packets_seen = c[0],
+		.packets_matched = c[1],
+		.packets_sent = c[2],
+		.ringbuf_drops = c[3],
+	};
+	if (opt.text) {
+		records_written++;
+		out_text("stats: seen %llu matched %llu sent %llu drops %llu written %llu\n",
+			 (unsigned long long)st.packets_seen, (unsigned long long)st.packets_matched,
+			 (unsigned long long)st.packets_sent, (unsigned long long)st.ringbuf_drops,
+			 (unsigned long long)records_written);
+	} else {
+		/* counts itself: records_written includes this stats record */
+		st.records_written = records_written + 1;
+		write_record(WL_REC_STATS, &st, sizeof(st));
+	}
+}
+
+/* Replaces the port set: add the new ports, switch the any-port flag, then remove stale ports, so that a port in
+ * both sets is never briefly missing. */
+static int apply_ports(bool any, const uint16_t *ports, int nports)
+{
+	int pfd = bpf_map__fd(skel->maps.ports), cfd = bpf_map__fd(skel->maps.settings);
+	uint8_t one = 1;
+	for (int i = 0; i < nports && !any; i++)
+		if (bpf_map_update_elem(pfd, &ports[i], &one, BPF_ANY))
+			return -errno;
+	uint32_t zero = 0, anyv = any;
+	if (bpf_map_update_elem(cfd, &zero, &anyv, BPF_ANY))
+		return -errno;
+	uint16_t key, next, stale[MAX_PORTS];
+	int nstale = 0;
+	void *prev = NULL;
+	while (bpf_map_get_next_key(pfd, prev, &next) == 0) {
+		bool keep = false;
+		for (int i = 0; i < nports && !any; i++)
+			keep |= ports[i] == next;
+		if (!keep && nstale < MAX_PORTS)
+			stale[nstale++] = next;
+		key = next;
+		prev = &key;
+	}
+	for (int i = 0; i < nstale; i++)
+		bpf_map_delete_elem(pfd, &stale[i]);
+	return 0;
+}
+
+static void mark_l3_interfaces(void)
+{
+	DIR *d = opendir("/sys/class/net");
+	if (!d)
+		return;
+	int fd = bpf_map__fd(skel->maps.l3_ifaces);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300];
+		snprintf(path, sizeof(path), "/sys/class/net/%s/type", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		unsigned type = 0;
+		int ok = fscanf(f, "%u", &type);
+		fclose(f);
+		if (ok != 1)
+			continue;
+		for (size_t i = 0; i < sizeof(l3_link_types) / sizeof(l3_link_types[0]); i++) {
+			if (type == l3_link_types[i]) {
+				uint32_t idx = if_nametoindex(e->d_name);
+				uint8_t one = 1;
+				if (idx)
+					bpf_map_update_elem(fd, &idx, &one, BPF_ANY);
+			}
+		}
+	}
+	closedir(d);
+}
+
+/* ---- stdin commands ---- */
+
+static char cmd_buf[8192];
+static size_t cmd_len;
+
+static void run_command(char *line)
+{
+	while (isspace((unsigned char)*line))
+		line++;
+	size_t n = strlen(line);
+	while (n && isspace((unsigned char)line[n - 1]))
+		line[--n] = 0;
+	if (!n)
+		return;
+	if (strncmp(line, "ports", 5) == 0 && (line[5] == ' ' || line[5] == '\t')) {
+		uint16_t ports[MAX_PORTS];
+		int nports = 0;
+		bool any = false;
+		if (!parse_ports(line + 6, ports, &nports, &any)) {
+			errmsg("bad ports command: %s", line);
+			return;
+		}
+		int err = apply_ports(any, ports, nports);
+		if (err) {
+			errmsg("failed to update ports: %s", strerror(-err));
+			return;
+		}
+		char list[MAX_PORTS * 6 + 8];
+		format_ports(list, sizeof(list), any, ports, nports);
+		errmsg("ports now %s", list);
+	} else if (strcmp(line, "stats") == 0) {
+		emit_stats();
+		out_flush();
+	} else {
+		errmsg("unknown command: %s", line);
+	}
+}
+
+/* Returns false at EOF or on a read error: stdin is then no longer polled (but the sensor keeps running). */
+static bool read_commands(void)
+{
+	ssize_t r = read(STDIN_FILENO, cmd_buf + cmd_len, sizeof(cmd_buf) - 1 - cmd_len);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (r <= 0)
+		return false;
+	cmd_len += (size_t)r;
+	char *start = cmd_buf, *nl;
+	while ((nl = memchr(start, '\n', cmd_len - (size_t)(start - cmd_buf)))) {
+		*nl = 0;
+		run_command(start);
+		start = nl + 1;
+	}
+	cmd_len -= (size_t)(start - cmd_buf);
+	memmove(cmd_buf, start, cmd_len);
+	if (cmd_len == sizeof(cmd_buf) - 1) {
+		errmsg("command line too long, ignored");
+		cmd_len = 0;
+	}
+	return true;
+}
+
+/* ---- main ---- */
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (!opt.verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static void parse_args(int argc, char **argv)
+{
+	enum { OPT_STATS = 1000, OPT_TEXT, OPT_BINARY, OPT_VERSION };
+	static const struct option longs[] = {
+		{ "interface", required_argument, 0, 'i' }, { "ports", required_argument, 0, 'p' },
+		{ "snaplen", required_argument, 0, 's' },   { "ring-mb", required_argument, 0, 'b' },
+		{ "stats-ms", required_argument, 0, OPT_STATS }, { "text", no_argument, 0, OPT_TEXT },
+		{ "binary", no_argument, 0, OPT_BINARY },   { "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },            { "version", no_argument, 0, OPT_VERSION },
+		{ 0, 0, 0, 0 },
+	};
+	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+		printf(PROG " " SENSOR_VERSION " (abi %d)\n", WL_ABI_VERSION);
+		exit(0);
+	}
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		exit(0);
+	}
+	if (argc < 2 || strcmp(argv[1], "packet") != 0)
+		usage_error("expected a mode: packet%s", "");
+	argc--;
+	argv++;
+	opterr = 0;
+	int c;
+	char *end;
+	while ((c = getopt_long(argc, argv, ":i:p:s:b:vh", longs, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			opt.ifname = optarg;
+			break;
+		case 'p':
+			if (!parse_ports(optarg, opt.ports, &opt.nports, &opt.any_port))
+				usage_error("bad port list: %s", optarg);
+			opt.ports_given = true;
+			break;
+		case 's': {
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0 || v > WL_MAX_SNAPLEN)
+				usage_error("bad snaplen (0..4096): %s", optarg);
+			opt.snaplen = (unsigned)v;
+			break;
+		}
+		case 'b': {
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 1 || v > 1024)
+				usage_error("bad ring buffer size in MiB (1..1024): %s", optarg);
+			opt.ring_mb = (unsigned)v;
+			break;
+		}
+		case OPT_STATS: {
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0)
+				usage_error("bad --stats-ms: %s", optarg);
+			opt.stats_ms = v;
+			break;
+		}
+		case OPT_TEXT:
+			opt.text = 1;
+			break;
+		case OPT_BINARY:
+			opt.text = 0;
+			break;
+		case 'v':
+			opt.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case ':':
+			usage_error("option needs a value: %s", argv[optind - 1]);
+		default:
+			usage_error("unknown option: %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument: %s", argv[optind]);
+	if (!opt.ports_given) {
+		opt.ports[0] = 80;
+		opt.nports = 1;
+	}
+	if (opt.text < 0)
+		opt.text = isatty(STDOUT_FILENO);
+}
+
+static __attribute__((noreturn)) void load_failed(const char *what, int err)
+{
+	if (err == EPERM)
+		errmsg("permission denied %s: run as root or with CAP_BPF, CAP_PERFMON, CAP_NET_RAW and CAP_NET_ADMIN", what);
+	else if (err == EACCES)
+		errmsg("the kernel verifier rejected the BPF program (%s)%s", what, opt.verbose ? "" : ": run with -v for the verifier log");
+	else if (err == ENOSYS || err == EOPNOTSUPP)
+		errmsg("BPF is not available in this kernel (%s: %s)", what, strerror(err));
+	else
+		errmsg("failed %s: %s%s", what, strerror(err), opt.verbose ? "" : " (run with -v for libbpf's log)");
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	parse_args(argc, argv);
+	libbpf_set_print(libbpf_print);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (opt.ifname) {
+		opt.ifindex = if_nametoindex(opt.ifname);
+		if (!opt.ifindex) {
+			errmsg("no such interface: %s", opt.ifname);
+			return 2;
+		}
+	}
+
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0) {
+		errmsg("cannot count possible CPUs: %s", strerror(-ncpus));
+		return 1;
+	}
+
+	skel = packet_bpf__open();
+	if (!skel)
+		load_failed("opening the BPF object", errno);
+	skel->rodata->snaplen = opt.snaplen;
+	skel->rodata->lo_ifindex = if_nametoindex("lo");
+	uint32_t ring_bytes = 1u << 20;
+	while (ring_bytes < opt.ring_mb * (1u << 20))
+		ring_bytes <<= 1;
+	bpf_map__set_max_entries(skel->maps.events, ring_bytes);
+
+	int err = packet_bpf__load(skel);
+	if (err)
+		load_failed("loading the BPF program", -err);
+
+	err = apply_ports(opt.any_port, opt.ports, opt.nports);
+	if (err)
+		load_failed("setting the port map", -err);
+	mark_l3_interfaces();
+
+	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
+	if (!rb)
+		load_failed("creating the ring buffer reader", errno);
+
+	/* Protocol 0 receives nothing until bind(): the filter is attached before the first packet can queue. */
+	int sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		load_failed("opening an AF_PACKET socket", errno);
+	int prog_fd = bpf_program__fd(skel->progs.wirelog_packet);
+	if (setsockopt(sock, SOL_SOCKET, SO_ATTACH_BPF, &prog_fd, sizeof(prog_fd)))
+		load_failed("attaching the socket filter", errno);
+	int small = 1;
+	setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)); /* never read: the filter keeps nothing */
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = (int)opt.ifindex };
+	if (bind(sock, (struct sockaddr *)&sll, sizeof(sll)))
+		load_failed("binding the AF_PACKET socket", errno);
+
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		errmsg("signalfd: %s", strerror(errno));
+		return 1;
+	}
+
+	mono_to_real_ns = measure_clock_offset();
+	struct stat nst;
+	uint64_t netns_ino = stat("/proc/self/ns/net", &nst) == 0 ? (uint64_t)nst.st_ino : 0;
+
+	char list[MAX_PORTS * 6 + 8];
+	format_ports(list, sizeof(list), opt.any_port, opt.ports, opt.nports);
+	if (opt.text) {
+		out_text("wirelog-sensor: abi %d iface %s snaplen %u ring %u MiB netns %llu\n", WL_ABI_VERSION,
+			 opt.ifname ? opt.ifname : "any", opt.snaplen, ring_bytes >> 20, (unsigned long long)netns_ino);
+	} else {
+		struct wl_hello h = { .abi_version = WL_ABI_VERSION, .snaplen = opt.snaplen, .ifindex = opt.ifindex,
+				      .ring_bytes = ring_bytes, .netns_ino = netns_ino };
+		write_record(WL_REC_HELLO, &h, sizeof(h));
+	}
+	out_flush();
+	errmsg("attached iface=%s ifindex=%u ports=%s snaplen=%u ring_mb=%u", opt.ifname ? opt.ifname : "any",
+	       opt.ifindex, list, opt.snaplen, ring_bytes >> 20);
+
+	struct stat ost;
+	bool watch_stdout = fstat(STDOUT_FILENO, &ost) == 0 && (S_ISFIFO(ost.st_mode) || S_ISSOCK(ost.st_mode));
+	bool stdin_open = true;
+	int64_t next_stats = opt.stats_ms ? clock_ns(CLOCK_MONOTONIC) + opt.stats_ms * 1000000LL : INT64_MAX;
+	enum { P_RB, P_SIG, P_OUT, P_IN, P_MAX };
+
+	while (!stdout_gone) {
+		struct pollfd pfd[P_MAX] = {
+			[P_RB] = { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
+			[P_SIG] = { .fd = sfd, .events = POLLIN },
+			[P_OUT] = { .fd = watch_stdout ? STDOUT_FILENO : -1, .events = 0 }, /* POLLERR: reader gone */
+			[P_IN] = { .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
+		};
+		int timeout = -1;
+		if (next_stats != INT64_MAX) {
+			int64_t left = (next_stats - clock_ns(CLOCK_MONOTONIC)) / 1000000LL;
+			timeout = left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+		}
+		int n = poll(pfd, P_MAX, timeout);
+		if (n < 0 && errno != EINTR) {
+			errmsg("poll: %s", strerror(errno));
+			break;
+		}
+		if (n > 0 && (pfd[P_RB].revents & POLLIN)) {
+			if (ring_buffer__consume(rb) < 0 && !stdout_gone)
+				errmsg("ring buffer: %s", strerror(errno));
+			out_flush(); /* nothing more right now: hand what we have to the reader */
+		}
+		if (n > 0 && (pfd[P_IN].revents & (POLLIN | POLLHUP | POLLERR)))
+			stdin_open = read_commands();
+		if (n > 0 && (pfd[P_OUT].revents & (POLLERR | POLLHUP)))
+			stdout_gone = true;
+		if (clock_ns(CLOCK_MONOTONIC) >= next_stats) {
+			emit_stats();
+			out_flush();
+			next_stats += opt.stats_ms * 1000000LL;
+			if (next_stats < clock_ns(CLOCK_MONOTONIC))
+				next_stats = clock_ns(CLOCK_MONOTONIC) + opt.stats_ms * 1000000LL;
+		}
+		if (n > 0 && (pfd[P_SIG].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				break;
+		}
+	}
+
+	/* Stop the filter first (close waits for in-flight runs), then drain every committed event. */
+	close(sock);
+	if (!stdout_gone) {
+		while (ring_buffer__consume(rb) > 0 && !stdout_gone)
+			;
+		emit_stats();
+		out_flush();
+	}
+	ring_buffer__free(rb);
+	packet_bpf__destroy(skel);
+	return 0;
+}

@@ -1,0 +1,290 @@
+/**
+ * The sensor's wire ABI, checked against the C compiler: a small C program built from bpf/wirelog_events.h prints
+ * offsetof/sizeof of every field (field lists parsed from the header, not from the TypeScript), and synthetic
+ * records laid out with those C offsets are fed to SensorRecordReader split at every byte boundary.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { repoRoot } from '../helpers/paths.js';
+import * as abi from '../../src/decode/sensor.js';
+import type { DecodeErrorInfo, SensorStats, TransportSegment } from '../../src/records.js';
+
+const header = path.join(repoRoot, 'bpf', 'wirelog_events.h');
+
+interface CField { offset: number; size: number }
+type CLayout = Map<string, { size: number; fields: Map<string, CField> }>;
+
+let layout: CLayout;
+let defines: Map<string, number>;
+let dir: string;
+
+/** struct name → field names, from the header text */
+function parseStructs(src: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const noComments = src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+  for (const m of noComments.matchAll(/struct\s+(wl_\w+)\s*\{([^}]*)\}\s*;/g)) {
+    const fields: string[] = [];
+    for (const f of m[2].matchAll(/__(?:u|s)(?:8|16|32|64)\s+(\w+)\s*(?:\[\s*\d+\s*\])?\s*;/g)) fields.push(f[1]);
+    out.set(m[1], fields);
+  }
+  return out;
+}
+
+before(() => {
+  const src = readFileSync(header, 'utf8');
+  const structs = parseStructs(src);
+  assert.ok(structs.size >= 4, `expected the four ABI structs in ${header}, found ${[...structs.keys()]}`);
+  defines = new Map();
+  for (const m of src.matchAll(/^#define\s+(WL_\w+)\s+(\d+)/gm)) defines.set(m[1], Number(m[2]));
+
+  let c = '#include <stdio.h>\n#include <stddef.h>\n#include "wirelog_events.h"\nint main(void) {\n';
+  for (const [s, fields] of structs) {
+    c += `  printf("S ${s} %zu\\n", sizeof(struct ${s}));\n`;
+    for (const f of fields) {
+      c += `  printf("F ${s} ${f} %zu %zu\\n", offsetof(struct ${s}, ${f}), sizeof(((struct ${s} *)0)->${f}));\n`;
+    }
+  }
+  c += '  return 0;\n}\n';
+  dir = mkdtempSync(path.join(tmpdir(), 'wl-abi-'));
+  writeFileSync(path.join(dir, 'abi.c'), c);
+  execFileSync('cc', ['-Wno-comment', '-I', path.dirname(header), '-o', path.join(dir, 'abi'), path.join(dir, 'abi.c')]);
+  const out = execFileSync(path.join(dir, 'abi'), { encoding: 'utf8' });
+  layout = new Map();
+  for (const line of out.trim().split('\n')) {
+    const p = line.split(' ');
+    if (p[0] === 'S') layout.set(p[1], { size: Number(p[2]), fields: new Map() });
+    else layout.get(p[1])!.fields.set(p[2], { offset: Number(p[3]), size: Number(p[4]) });
+  }
+});
+
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const tsLayouts: Record<string, Record<string, number>> = {
+  wl_rec_hdr: abi.WL_REC_HDR,
+  wl_hello: abi.WL_HELLO,
+  wl_packet_event: abi.WL_PACKET_EVENT,
+  wl_stats: abi.WL_STATS,
+};
+
+test('every C struct and field has the same offset and size in src/decode/sensor.ts', () => {
+  assert.deepEqual([...layout.keys()].sort(), Object.keys(tsLayouts).sort());
+  for (const [name, c] of layout) {
+    const ts = tsLayouts[name];
+    assert.equal(ts.size, c.size, `sizeof(struct ${name})`);
+    const tsFields = Object.keys(ts).filter((k) => k !== 'size').sort();
+    assert.deepEqual(tsFields, [...c.fields.keys()].sort(), `fields of struct ${name}`);
+    for (const [f, { offset }] of c.fields) assert.equal(ts[f], offset, `offsetof(struct ${name}, ${f})`);
+  }
+});
+
+test('#define constants match', () => {
+  for (const name of ['WL_ABI_VERSION', 'WL_REC_HELLO', 'WL_REC_PACKET', 'WL_REC_STATS', 'WL_DIR_IN', 'WL_DIR_OUT', 'WL_MAX_SNAPLEN']) {
+    assert.ok(defines.has(name), `${name} defined in the header`);
+    assert.equal((abi as unknown as Record<string, number>)[name], defines.get(name), name);
+  }
+});
+
+// ---- synthetic records, laid out with the C compiler's offsets ----
+
+function put(buf: Buffer, struct: string, field: string, value: number | bigint | Buffer, base: number): void {
+  const f = layout.get(struct)!.fields.get(field)!;
+  const o = base + f.offset;
+  if (Buffer.isBuffer(value)) {
+    assert.ok(value.length <= f.size);
+    value.copy(buf, o);
+  } else if (f.size === 8) buf.writeBigUInt64LE(BigInt(value), o);
+  else if (f.size === 4) buf.writeUInt32LE(Number(value), o);
+  else if (f.size === 2) buf.writeUInt16LE(Number(value), o);
+  else if (f.size === 1) buf.writeUInt8(Number(value), o);
+  else throw new Error(`cannot put ${struct}.${field}`);
+}
+
+function record(type: number, struct: string, fields: Record<string, number | bigint | Buffer>, extra: Buffer = Buffer.alloc(0)): Buffer {
+  const hdrSize = layout.get('wl_rec_hdr')!.size;
+  const bodySize = layout.get(struct)!.size + extra.length;
+  const len = Math.ceil((hdrSize + bodySize) / 8) * 8;
+  const buf = Buffer.alloc(len);
+  put(buf, 'wl_rec_hdr', 'type', type, 0);
+  put(buf, 'wl_rec_hdr', 'len', len, 0);
+  for (const [k, v] of Object.entries(fields)) put(buf, struct, k, v, hdrSize);
+  extra.copy(buf, hdrSize + layout.get(struct)!.size);
+  return buf;
+}
+
+/** the test's own IPv6 text → bytes parser (expands one '::', accepts a dotted IPv4 tail) */
+function ip6Bytes(s: string): Buffer {
+  const dotted = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (dotted) {
+    const [, pre, a, b, c, d] = dotted.map(String);
+    s = `${pre}${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`;
+  }
+  const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const b = Buffer.alloc(16);
+  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), 2 * i));
+  return b;
+}
+
+interface Expected { seg: Omit<TransportSegment, 'payload' | 'ifname'> & { payload: string } }
+
+function packet(p: {
+  ts: bigint; ifindex: number; dir: number; family: 4 | 6; proto: 6 | 17; flags: number; src: string; dst: string;
+  sport: number; dport: number; seq: number; ack: number; window: number; frag: boolean; payload: Buffer; payloadLen: number;
+}): { rec: Buffer; exp: Expected } {
+  const addr = (s: string) => (p.family === 4 ? Buffer.from(s.split('.').map(Number)) : ip6Bytes(s));
+  const rec = record(abi.WL_REC_PACKET, 'wl_packet_event', {
+    ts_ns: p.ts, ifindex: p.ifindex, direction: p.dir, family: p.family, l4proto: p.proto, tcp_flags: p.flags,
+    saddr: addr(p.src), daddr: addr(p.dst), sport: p.sport, dport: p.dport, seq: p.seq, ack: p.ack,
+    window: p.window, ip_flags: p.frag ? 1 : 0, payload_len: p.payloadLen, cap_len: p.payload.length,
+  }, p.payload);
+  const seg: Expected['seg'] = {
+    tsUs: Number(p.ts / 1000n), ifindex: p.ifindex, direction: p.dir === 1 ? 'out' : 'in', netns: 4026531840,
+    family: p.family, src: p.src, dst: p.dst, sport: p.sport, dport: p.dport, proto: p.proto, seq: p.seq,
+    ack: p.ack, flags: p.flags, window: p.window, payload: p.payload.toString('hex'), payloadLen: p.payloadLen,
+  };
+  if (p.frag) seg.fragment = true;
+  return { rec, exp: { seg } };
+}
+
+function buildStream() {
+  const hello = record(abi.WL_REC_HELLO, 'wl_hello', { abi_version: 1, snaplen: 4096, ifindex: 0, ring_bytes: 8 << 20, netns_ino: 4026531840 });
+  const pkts = [
+    packet({ ts: 1763880000123456789n, ifindex: 1, dir: 0, family: 4, proto: 6, flags: 0x18, src: '127.0.0.1', dst: '10.20.255.3',
+      sport: 51234, dport: 80, seq: 0xfffffff0, ack: 7, window: 512, frag: false, payload: Buffer.from('GET /x HTTP/1.1\r\nHost: a\r\n\r\n'), payloadLen: 28 }),
+    packet({ ts: 1999999999999999999n, ifindex: 4, dir: 1, family: 6, proto: 6, flags: 0x12, src: '2001:db8::1:0:0:1', dst: '::1',
+      sport: 80, dport: 40000, seq: 1, ack: 0x80000000, window: 65535, frag: false, payload: Buffer.alloc(0), payloadLen: 0 }),
+    packet({ ts: 1n, ifindex: 70000, dir: 0, family: 6, proto: 17, flags: 0, src: 'fe80::fc:ff:fe00:1', dst: '::ffff:192.0.2.7',
+      sport: 53, dport: 5353, seq: 0, ack: 0, window: 0, frag: true, payload: Buffer.from([0, 1, 2, 3, 4, 5, 6]), payloadLen: 1400 }),
+    packet({ ts: 1763880000999999999n, ifindex: 2, dir: 1, family: 6, proto: 6, flags: 0x11, src: '2001:db8:0:1:1:1:1:1', dst: '2001:0:0:1::1',
+      sport: 8080, dport: 1, seq: 42, ack: 43, window: 1, frag: false, payload: Buffer.alloc(300, 0x41), payloadLen: 9000 }),
+  ];
+  const stats = record(abi.WL_REC_STATS, 'wl_stats', { ts_ns: 1763880001000000999n, packets_seen: 2n ** 40n + 5n, packets_matched: 4,
+    packets_sent: 4, ringbuf_drops: 1, records_written: 6 });
+  const expStats: SensorStats = { tsUs: 1763880001000000, packetsSeen: 2 ** 40 + 5, packetsMatched: 4, packetsSent: 4, ringbufDrops: 1, recordsWritten: 6 };
+  const stream = Buffer.concat([hello, ...pkts.map((p) => p.rec), stats]);
+  return { stream, segs: pkts.map((p) => p.exp.seg), stats: expStats };
+}
+
+function collect(chunks: Buffer[]) {
+  const segs: Array<Record<string, unknown>> = [];
+  const stats: SensorStats[] = [];
+  const errors: DecodeErrorInfo[] = [];
+  let hellos = 0;
+  const r = new abi.SensorRecordReader(
+    {
+      packet(seg) {
+        // the payload view is only valid now: copy it out, as a consumer that keeps bytes must
+        const { ifname: _ifname, ...rest } = seg;
+        segs.push({ ...rest, payload: seg.payload.toString('hex') });
+      },
+      stats: (s) => stats.push(s),
+      hello: () => hellos++,
+      error: (e) => errors.push(e),
+    },
+    { ifnames: new abi.IfnameResolver('/nonexistent') },
+  );
+  for (const c of chunks) r.push(c);
+  r.end();
+  return { segs, stats, errors, hellos };
+}
+
+test('reader decodes synthetic records whole', () => {
+  const { stream, segs, stats } = buildStream();
+  const got = collect([stream]);
+  assert.deepEqual(got.errors, []);
+  assert.equal(got.hellos, 1);
+  assert.deepEqual(got.segs, segs);
+  assert.deepEqual(got.stats, [stats]);
+});
+
+test('reader gives the same result for the stream split at every byte boundary, and byte by byte', () => {
+  const { stream, segs, stats } = buildStream();
+  for (let i = 0; i <= stream.length; i++) {
+    // copies, so a reader that kept a view into an old chunk would see it overwritten
+    const a = Buffer.from(stream.subarray(0, i));
+    const b = Buffer.from(stream.subarray(i));
+    const got = collect([a, b]);
+    assert.deepEqual(got.errors, [], `split at ${i}`);
+    assert.deepEqual(got.segs, segs, `split at ${i}`);
+    assert.deepEqual(got.stats, [stats], `split at ${i}`);
+  }
+  const bytes: Buffer[] = [];
+  for (let i = 0; i < stream.length; i++) bytes.push(Buffer.from([stream[i]]));
+  const got = collect(bytes);
+  assert.deepEqual(got.segs, segs);
+  assert.deepEqual(got.stats, [stats]);
+});
+
+test('reader reports a truncated stream and a corrupt length with WL_ERR_ codes', () => {
+  const { stream } = buildStream();
+  const cut = collect([stream.subarray(0, stream.length - 3)]);
+  assert.equal(cut.errors.length, 1);
+  assert.match(cut.errors[0].message, /^WL_ERR_SENSOR_TRUNCATED/);
+  assert.equal(cut.errors[0].offset + cut.errors[0].actual!, stream.length - 3);
+  assert.equal(cut.stats.length, 0);
+
+  const bad = Buffer.from(stream);
+  const helloLen = bad.readUInt32LE(4);
+  bad.writeUInt32LE(13, helloLen + 4); // first packet record: length not a multiple of 8
+  const got = collect([bad]);
+  assert.equal(got.hellos, 1);
+  assert.equal(got.segs.length, 0);
+  assert.equal(got.errors.length, 1);
+  assert.match(got.errors[0].message, /^WL_ERR_SENSOR_BAD_LENGTH/);
+  assert.equal(got.errors[0].offset, helloLen + 4);
+});
+
+test('reader skips an unknown record type and carries on', () => {
+  const { stream, segs } = buildStream();
+  const unknown = Buffer.alloc(24);
+  unknown.writeUInt32LE(99, 0);
+  unknown.writeUInt32LE(24, 4);
+  const helloLen = stream.readUInt32LE(4);
+  const got = collect([Buffer.concat([stream.subarray(0, helloLen), unknown, stream.subarray(helloLen)])]);
+  assert.equal(got.errors.length, 1);
+  assert.match(got.errors[0].message, /^WL_ERR_SENSOR_UNKNOWN_RECORD/);
+  assert.deepEqual(got.segs, segs);
+});
+
+test('nsToUs is exact for any u64 nanosecond value', () => {
+  fc.assert(
+    fc.property(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), (ns) => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(ns);
+      const us = abi.nsToUs(b, 0);
+      const exact = ns / 1000n;
+      // exact whenever the result fits a double's integers (every date before year 287396)
+      if (exact <= BigInt(Number.MAX_SAFE_INTEGER)) assert.equal(BigInt(us), exact);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('IPv6 formatting matches the WHATWG URL serializer (RFC 5952 compression) on random addresses', () => {
+  const addr = fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff })), { minLength: 8, maxLength: 8 });
+  fc.assert(
+    fc.property(addr, (groups) => {
+      const b = Buffer.alloc(16);
+      groups.forEach((g, i) => b.writeUInt16BE(g, 2 * i));
+      const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
+      const s = abi.formatIPv6Uncached(b, 0);
+      if (mapped) {
+        assert.equal(s, `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`);
+      } else {
+        const ref = new URL(`http://[${groups.map((g) => g.toString(16)).join(':')}]/`).hostname.slice(1, -1);
+        assert.equal(s, ref);
+      }
+      assert.equal(abi.formatIPv6(b, 0), s); // cached path agrees
+    }),
+    { numRuns: 3000 },
+  );
+});
