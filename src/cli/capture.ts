@@ -1,0 +1,156 @@
+/** `wirelog capture`: flags/env/config → log writer + sink → pipeline → summary and exit code. */
+import { resolveCapture, CAPTURE_OPTIONS, ConfigFileError, type CaptureSettings } from './config.js';
+import { formatOptions, UsageError } from './args.js';
+import { createLogWriter, LogDirError, writeFully, type LogWriter } from '../sinks/log-writer.js';
+
+export const CAPTURE_USAGE = `Usage: wirelog capture [options]
+
+Log every HTTP/1.x request and response crossing this host's interfaces (live, via eBPF, as root),
+or read from a pcap/pcapng file (-r, no privileges), as httplog text lines or JSON lines.
+
+Options:
+${formatOptions(CAPTURE_OPTIONS)}
+
+Settings come from flags, then the environment (WIRELOG_PORTS, WIRELOG_DIR, ...), then the config file
+(key = value lines with the long option names). See docs/cli.md and docs/config.md.
+`;
+
+/** A line on stderr, written synchronously so it is there even if the process exits right after. */
+export function stderrLine(line: string): void {
+  try {
+    writeFully(2, Buffer.from(line + '\n'));
+  } catch {
+    /* stderr is gone: nothing else to tell */
+  }
+}
+
+export function stdoutText(text: string): void {
+  try {
+    writeFully(1, Buffer.from(text));
+  } catch {
+    /* EPIPE: nobody is reading */
+  }
+}
+
+export interface CaptureIo {
+  env?: NodeJS.ProcessEnv;
+  /** config file used when --config is absent (tests) */
+  defaultConfigFile?: string;
+  version?: string;
+}
+
+/** Runs the command; resolves to the process exit code (0 ok, 1 error, 2 usage). */
+export async function captureCommand(argv: readonly string[], io: CaptureIo = {}): Promise<number> {
+  const env = io.env ?? process.env;
+  let settings: CaptureSettings;
+  try {
+    const cmd = resolveCapture(argv, env, { defaultConfigFile: io.defaultConfigFile });
+    if (cmd.action === 'help') {
+      stdoutText(CAPTURE_USAGE);
+      return 0;
+    }
+    if (cmd.action === 'version') {
+      stdoutText(`wirelog ${io.version ?? '0.0.0'}\n`);
+      return 0;
+    }
+    settings = cmd.settings;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      stderrLine(`wirelog: error: ${err.message}`);
+      stderrLine(`Try 'wirelog capture --help'.`);
+      return 2;
+    }
+    if (err instanceof ConfigFileError) {
+      stderrLine(`wirelog: error: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+
+  if (settings.verbose) {
+    stderrLine(`wirelog: settings ${JSON.stringify({ ...settings, origin: undefined })}`);
+    stderrLine(`wirelog: from ${JSON.stringify(settings.origin)}`);
+  }
+  if (settings.logSplit && settings.dir === undefined && settings.verbose)
+    stderrLine('wirelog: --log-split has no effect without -d; writing to stdout');
+
+  let writer: LogWriter;
+  try {
+    writer = createLogWriter({
+      dir: settings.dir,
+      split: settings.logSplit,
+      ext: settings.format === 'jsonl' ? 'jsonl' : 'log',
+    });
+  } catch (err) {
+    if (err instanceof LogDirError) {
+      stderrLine(`wirelog: error: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+
+  // The pipeline (decoders, tracker, sensor client) is loaded only to run: --help and usage errors stay fast.
+  const pipeline = await import('../pipeline.js');
+  const localAddrs = settings.localAddrs !== undefined ? new Set(settings.localAddrs) : pipeline.hostAddresses();
+  const sink = pipeline.createHttpSink(settings.format, writer);
+
+  // Live: SIGINT/SIGTERM make the sensor drain, then everything is written. File mode reads synchronously, so a
+  // handler could only run after the whole file: there the default action (exit at once) is kept.
+  const ac = new AbortController();
+  const onSignal = (): void => ac.abort();
+  const live = settings.readFile === undefined;
+  if (live) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', onSignal);
+  }
+
+  let result;
+  try {
+    result = await pipeline.runPipeline({
+      source: live
+        ? {
+            kind: 'live',
+            sensorPath: pipeline.defaultSensorPath(env),
+            iface: settings.iface,
+            snaplen: settings.snaplen,
+            ringMb: settings.bufferMb,
+          }
+        : { kind: 'file', path: settings.readFile as string },
+      sink,
+      writer,
+      ports: settings.ports,
+      reassembly: settings.reassembly,
+      localAddrs,
+      count: settings.count,
+      logEvery: settings.logEvery,
+      log: stderrLine,
+      verbose: settings.verbose,
+      signal: ac.signal,
+    });
+  } finally {
+    writer.close();
+    if (live) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onSignal);
+    }
+  }
+  const closeFailure = writer.failure;
+  stderrLine(pipeline.summaryLine(result));
+  if (result.error !== undefined) {
+    stderrLine(`wirelog: error: ${result.error.message}`);
+    return 1;
+  }
+  if (closeFailure !== undefined) {
+    stderrLine(`wirelog: error: ${closeFailure.message}`);
+    return 1;
+  }
+  return 0;
+}
+
+/** For tests: the usage text must list every option. */
+export function captureOptionNames(): string[] {
+  return CAPTURE_OPTIONS.map((o) => o.name);
+}
+

@@ -1,0 +1,324 @@
+/**
+ * The capture pipeline: source (capture file | live sensor) → decode → HTTP tracker → sink. Reusable by any
+ * command that wants HTTP events out of packets; the CLI adds flags, messages and exit codes around it.
+ *
+ * Stopping: on `count` packets, on a writer failure, when stdout's reader goes away, at end of file, or (live) on
+ * SIGINT/SIGTERM/abort. File reading is synchronous (fastest), so a stop inside it unwinds with a private sentinel
+ * thrown from the frame callback; the stop reason is kept apart, so the reader's own handling of it does not matter.
+ */
+import os from 'node:os';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Frame, HttpEventSink, SensorStats, TransportSegment } from './records.js';
+import { readCaptureFile, readCaptureStream, type CaptureFileSummary } from './decode/capture-file.js';
+import { decodeFrame, newDecodeStats } from './decode/frame.js';
+import { HttpTracker } from './correlate/http-tracker.js';
+import { startLiveCapture } from './source/live.js';
+import type { LogWriter } from './sinks/log-writer.js';
+import { TextSink } from './sinks/text.js';
+import { JsonlSink } from './sinks/jsonl.js';
+
+export type StopReason = 'end' | 'count' | 'signal' | 'output-closed' | 'error';
+
+export interface FileSource {
+  kind: 'file';
+  /** '-' = stdin */
+  path: string;
+}
+
+export interface LiveSource {
+  kind: 'live';
+  sensorPath: string;
+  iface?: string;
+  snaplen?: number;
+  ringMb?: number;
+}
+
+export interface PipelineOptions {
+  source: FileSource | LiveSource;
+  sink: HttpEventSink;
+  /** the sink's writer: flushed periodically and at the end; its failures stop the run */
+  writer?: LogWriter;
+  ports: number[] | 'any';
+  reassembly: boolean;
+  localAddrs: Set<string>;
+  /** stop after this many packets */
+  count?: number;
+  /** a stats line every N packets */
+  logEvery?: number;
+  /** diagnostics (stderr); lines without newline */
+  log?: (line: string) => void;
+  verbose?: boolean;
+  /** live: stop when aborted (the CLI aborts on SIGINT/SIGTERM) */
+  signal?: AbortSignal;
+  /** live: how often to run the tracker's timeouts and flush the writer, ms */
+  tickMs?: number;
+  /** live: after stop(), how long to wait for the sensor to drain before killing it, ms */
+  drainTimeoutMs?: number;
+}
+
+export interface PipelineResult {
+  packets: number;
+  requests: number;
+  responses: number;
+  transactions: number;
+  kernelDrops: number;
+  gaps: number;
+  gapBytes: number;
+  stoppedBy: StopReason;
+  /** one line, for `wirelog: error: …` */
+  error?: { code: string; message: string };
+}
+
+export const STATS_PREFIX = 'wirelog: stats';
+
+/** The default sensor: $WIRELOG_SENSOR, else build/wirelog-sensor next to dist/. */
+export function defaultSensorPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.WIRELOG_SENSOR !== undefined && env.WIRELOG_SENSOR !== '') return env.WIRELOG_SENSOR;
+  // this file is dist/src/pipeline.js
+  return fileURLToPath(new URL('../../build/wirelog-sensor', import.meta.url));
+}
+
+/** This host's addresses, as the decoders print them (scope ids dropped, RFC 5952 IPv6). */
+export function hostAddresses(): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) {
+      const addr = a.address.replace(/%.*$/, '');
+      out.add(a.family === 'IPv6' ? new net.SocketAddress({ address: addr, family: 'ipv6' }).address : addr);
+    }
+  }
+  return out;
+}
+
+export function createHttpSink(format: 'text' | 'jsonl', writer: LogWriter): HttpEventSink {
+  return format === 'jsonl' ? new JsonlSink(writer) : new TextSink(writer);
+}
+
+/** Packet-time interval between tracker.tick() calls in file mode. */
+const FILE_TICK_US = 1_000_000;
+
+const STOP = Symbol('wirelog.stop');
+
+interface TrackerStats {
+  requests: number;
+  responses: number;
+  transactions: number;
+  gaps: number;
+  gapBytes: number;
+}
+
+function result(packets: number, kernelDrops: number, t: TrackerStats, stoppedBy: StopReason, error?: PipelineResult['error']): PipelineResult {
+  const r: PipelineResult = {
+    packets,
+    requests: t.requests,
+    responses: t.responses,
+    transactions: t.transactions,
+    kernelDrops,
+    gaps: t.gaps,
+    gapBytes: t.gapBytes,
+    stoppedBy,
+  };
+  if (error !== undefined) r.error = error;
+  return r;
+}
+
+export function statsLine(packets: number, t: TrackerStats, kernelDrops: number): string {
+  return `${STATS_PREFIX} packets=${packets} requests=${t.requests} responses=${t.responses} kernel_drops=${kernelDrops} gaps=${t.gaps}`;
+}
+
+export function summaryLine(r: PipelineResult): string {
+  return `wirelog: ${r.packets} packets, ${r.requests} requests, ${r.responses} responses, ${r.transactions} transactions, ${r.kernelDrops} dropped by kernel, ${r.gaps} reassembly gaps (${r.gapBytes} bytes)`;
+}
+
+function writerProblem(w: LogWriter | undefined): StopReason | undefined {
+  if (w === undefined) return undefined;
+  if (w.failure !== undefined) return 'error';
+  if (w.outputClosed) return 'output-closed';
+  return undefined;
+}
+
+export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult> {
+  const tracker = new HttpTracker(
+    { reassembly: opts.reassembly, servicePorts: opts.ports === 'any' ? 'any' : new Set(opts.ports), localAddrs: opts.localAddrs },
+    opts.sink,
+  );
+  return opts.source.kind === 'file' ? runFile(opts, opts.source, tracker) : runLive(opts, opts.source, tracker);
+}
+
+function writerError(w: LogWriter | undefined): PipelineResult['error'] {
+  const f = w?.failure;
+  return f === undefined ? undefined : { code: f.code, message: f.message };
+}
+
+async function runFile(opts: PipelineOptions, src: FileSource, tracker: HttpTracker): Promise<PipelineResult> {
+  const { writer, count, logEvery, log } = opts;
+  const dstats = newDecodeStats();
+  let packets = 0;
+  let stop: StopReason | undefined;
+  let nextTickUs = -1;
+
+  const onFrame = (f: Frame): void => {
+    if (stop !== undefined) throw STOP;
+    packets++;
+    const seg = decodeFrame(f, dstats);
+    if (seg !== undefined) tracker.onSegment(seg);
+    if (f.tsUs >= nextTickUs) {
+      if (nextTickUs >= 0) tracker.tick(f.tsUs);
+      nextTickUs = f.tsUs + FILE_TICK_US;
+    }
+    if (logEvery !== undefined && packets % logEvery === 0) log?.(statsLine(packets, tracker.stats, 0));
+    if (writer !== undefined && (writer.failure !== undefined || writer.outputClosed)) {
+      stop = writerProblem(writer);
+      throw STOP;
+    }
+    if (count !== undefined && packets >= count) {
+      stop = 'count';
+      throw STOP;
+    }
+  };
+
+  let fileError: PipelineResult['error'];
+  const report = (summary: CaptureFileSummary): void => {
+    if (summary.error !== undefined && stop === undefined) {
+      // the reader's messages already start with the file name: `FILE: truncated … at byte N`
+      fileError = { code: summary.error.code, message: summary.error.message };
+    }
+    if (opts.verbose) log?.(`wirelog: ${src.path}: ${summary.format}, ${summary.frames} frames, ${summary.bytes} bytes`);
+  };
+  try {
+    if (src.path === '-') report(await readCaptureStream(process.stdin, onFrame, { name: 'stdin' }));
+    else report(readCaptureFile(src.path, onFrame));
+  } catch (err) {
+    if (err !== STOP) {
+      if (stop !== undefined) {
+        /* the reader wrapped our sentinel; the stop reason stands */
+      } else {
+        const e = err as NodeJS.ErrnoException;
+        fileError = { code: e.code ?? 'WL_ERR_IO', message: `${src.path}: ${e.message}` };
+      }
+    }
+  }
+  // Everything read before an error or a stop is logged: finish() emits the open transactions.
+  if (stop !== 'output-closed' && stop !== 'error') tracker.finish();
+  writer?.flush();
+  if (opts.verbose) log?.(`wirelog: decode ${JSON.stringify(dstats)}`);
+  const werr = writerError(writer);
+  if (werr !== undefined) return result(packets, 0, tracker.stats, 'error', werr);
+  if (writer?.outputClosed) return result(packets, 0, tracker.stats, 'output-closed');
+  if (fileError !== undefined) return result(packets, 0, tracker.stats, 'error', fileError);
+  return result(packets, 0, tracker.stats, stop ?? 'end');
+}
+
+function runLive(opts: PipelineOptions, src: LiveSource, tracker: HttpTracker): Promise<PipelineResult> {
+  const { writer, count, logEvery, log } = opts;
+  return new Promise<PipelineResult>((resolve) => {
+    let packets = 0;
+    let kernelDrops = 0;
+    let stop: StopReason | undefined;
+    let sensorError: string | undefined;
+    let finished = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    let handle: ReturnType<typeof startLiveCapture> | undefined;
+
+    const requestStop = (why: StopReason): void => {
+      if (stop !== undefined) return;
+      stop = why;
+      if (handle === undefined) return;
+      handle.stop(); // SIGTERM: the sensor drains its ring buffer, then exit() fires
+      const pid = handle.pid;
+      killTimer = setTimeout(() => {
+        log?.(`wirelog: sensor did not exit after ${drainMs} ms; killing it`);
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone already */
+        }
+      }, drainMs);
+      killTimer.unref();
+    };
+    const drainMs = opts.drainTimeoutMs ?? 10_000;
+
+    const onAbort = (): void => requestStop('signal');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const timer = setInterval(() => {
+      tracker.tick(Date.now() * 1000);
+      writer?.flush();
+      const p = writerProblem(writer);
+      if (p !== undefined) requestStop(p);
+    }, opts.tickMs ?? 250);
+
+    const done = (code: number | null, signal: string | null): void => {
+      if (finished) return;
+      finished = true;
+      clearInterval(timer);
+      if (killTimer !== undefined) clearTimeout(killTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (stop !== 'output-closed' && stop !== 'error') tracker.finish();
+      writer?.flush();
+      const werr = writerError(writer);
+      if (werr !== undefined) return resolve(result(packets, kernelDrops, tracker.stats, 'error', werr));
+      if (writer?.outputClosed) return resolve(result(packets, kernelDrops, tracker.stats, 'output-closed'));
+      const weStopped = stop !== undefined;
+      const clean = code === 0 || (weStopped && (signal === 'SIGTERM' || signal === 'SIGKILL' || code === 143 || code === 130));
+      if (!clean || (sensorError !== undefined && !weStopped)) {
+        const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+        const message = sensorError !== undefined ? `sensor: ${sensorError}` : `sensor ${how}`;
+        return resolve(result(packets, kernelDrops, tracker.stats, 'error', { code: 'WL_ERR_SENSOR', message }));
+      }
+      resolve(result(packets, kernelDrops, tracker.stats, stop ?? 'end'));
+    };
+
+    const portsText = opts.ports === 'any' ? 'any' : opts.ports.join(',');
+    try {
+      handle = startLiveCapture(
+        {
+          sensorPath: src.sensorPath,
+          iface: src.iface,
+          ports: opts.ports,
+          snaplen: src.snaplen,
+          ringMb: src.ringMb,
+          verbose: opts.verbose,
+        },
+        {
+          packet(seg: TransportSegment): void {
+            if (stop === 'count' || stop === 'error' || stop === 'output-closed') return; // -c: not one packet more
+            packets++;
+            tracker.onSegment(seg);
+            if (logEvery !== undefined && packets % logEvery === 0) log?.(statsLine(packets, tracker.stats, kernelDrops));
+            if (count !== undefined && packets >= count) requestStop('count');
+            else if (writer !== undefined && (writer.failure !== undefined || writer.outputClosed)) requestStop(writerProblem(writer) ?? 'error');
+          },
+          stats(s: SensorStats): void {
+            kernelDrops = s.ringbufDrops;
+          },
+          ready(info: { iface: string; ports: string; snaplen: number }): void {
+            log?.(`wirelog: listening on ${src.iface ?? 'all interfaces'}, ports ${portsText}, snaplen ${info.snaplen}`);
+            if (opts.verbose) log?.(`wirelog: sensor ready: iface=${info.iface} ports=${info.ports} snaplen=${info.snaplen}`);
+          },
+          log(line: string): void {
+            if (opts.verbose) log?.(`wirelog: sensor: ${line}`);
+          },
+          error(message: string): void {
+            sensorError ??= message;
+            if (opts.verbose) log?.(`wirelog: sensor: ${message}`);
+          },
+          exit: done,
+        },
+      );
+    } catch (err) {
+      clearInterval(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      const e = err as NodeJS.ErrnoException;
+      resolve(result(0, 0, tracker.stats, 'error', { code: e.code ?? 'WL_ERR_SENSOR', message: `cannot start the sensor ${src.sensorPath}: ${e.message}` }));
+      return;
+    }
+    if (stop !== undefined) {
+      // a stop was asked for before the handle existed (an abort during start)
+      const why = stop;
+      stop = undefined;
+      requestStop(why);
+    }
+  });
+}

@@ -1,0 +1,126 @@
+/**
+ * The L7 HTTP record of docs/schema.md: one object per request/response transaction, shared by the JSON lines
+ * sink, the store and the explorer. Every field is always present; null when unknown. Field order is fixed.
+ */
+import type { HttpTransaction } from '../records.js';
+import { IsoTimeFormatter } from './local-time.js';
+
+export interface HttpRecord {
+  ts: string;
+  kind: 'CQ' | 'SQ';
+  conn_id: number;
+  req_id: number;
+  src_ip: string;
+  src_port: number;
+  dst_ip: string;
+  dst_port: number;
+  method: string | null;
+  uri: string | null;
+  version: string | null;
+  host: string | null;
+  user_agent: string | null;
+  status: number | null;
+  reason: string | null;
+  content_length: number | null;
+  content_type: string | null;
+  latency_ms: number | null;
+  ifname: string | null;
+  netns: number | null;
+  pid: number | null;
+  comm: string | null;
+  res_ts: string | null;
+  res_version: string | null;
+  req_content_length: number | null;
+  req_content_type: string | null;
+  req_body_bytes: number;
+  res_body_bytes: number;
+  interim: number[];
+  gap_bytes: number;
+  incomplete: string | null;
+}
+
+/** The documented field order (docs/schema.md). */
+export const HTTP_RECORD_FIELDS: ReadonlyArray<keyof HttpRecord> = [
+  'ts', 'kind', 'conn_id', 'req_id', 'src_ip', 'src_port', 'dst_ip', 'dst_port',
+  'method', 'uri', 'version', 'host', 'user_agent', 'status', 'reason', 'content_length', 'content_type',
+  'latency_ms', 'ifname', 'netns', 'pid', 'comm',
+  'res_ts', 'res_version', 'req_content_length', 'req_content_type', 'req_body_bytes', 'res_body_bytes',
+  'interim', 'gap_bytes', 'incomplete',
+];
+
+/** The time a transaction is filed under: its request's first byte, else its response's (µs). */
+export function transactionTsUs(tx: HttpTransaction): number {
+  return tx.req?.tsUs ?? tx.res?.tsUs ?? tx.interim[0]?.tsUs ?? 0;
+}
+
+function latency(tx: HttpTransaction): number | null {
+  if (tx.latencyMs !== undefined) return tx.latencyMs;
+  const first = tx.interim[0] ?? tx.res;
+  if (tx.req !== undefined && first !== undefined) return (first.tsUs - tx.req.tsUs) / 1000;
+  return null;
+}
+
+/** A transaction as a plain object (for the store and library users). */
+export function toHttpRecord(tx: HttpTransaction, iso: IsoTimeFormatter = new IsoTimeFormatter()): HttpRecord {
+  const { conn, req, res } = tx;
+  return {
+    ts: iso.format(transactionTsUs(tx)),
+    kind: conn.kind,
+    conn_id: conn.connId,
+    req_id: tx.reqId,
+    src_ip: conn.clientIp,
+    src_port: conn.clientPort,
+    dst_ip: conn.serverIp,
+    dst_port: conn.serverPort,
+    method: req?.method ?? null,
+    uri: req?.uri ?? null,
+    version: req?.version ?? null,
+    host: req?.host ?? null,
+    user_agent: req?.userAgent ?? null,
+    status: res?.status ?? null,
+    reason: res?.reason ?? null,
+    content_length: res?.contentLength ?? null,
+    content_type: res?.contentType ?? null,
+    latency_ms: latency(tx),
+    ifname: conn.ifname ?? null,
+    netns: conn.netns ?? null,
+    pid: null, // process attribution is not in HttpTransaction yet (see report); kept so the schema is stable
+    comm: null,
+    res_ts: res !== undefined ? iso.format(res.tsUs) : null,
+    res_version: res?.version ?? null,
+    req_content_length: req?.contentLength ?? null,
+    req_content_type: req?.contentType ?? null,
+    req_body_bytes: tx.reqBodyBytes,
+    res_body_bytes: tx.resBodyBytes,
+    interim: tx.interim.map((h) => h.status),
+    gap_bytes: tx.gapBytes,
+    incomplete: tx.incomplete ?? null,
+  };
+}
+
+const str = (s: string | undefined): string => (s === undefined ? 'null' : JSON.stringify(s));
+const num = (n: number | undefined | null): string =>
+  n === undefined || n === null || !Number.isFinite(n) ? 'null' : String(n);
+
+/**
+ * One JSON line (no newline) for a transaction, built field by field in the documented order: the same result as
+ * JSON.stringify(toHttpRecord(tx)) without building the object.
+ */
+export function serializeTransaction(tx: HttpTransaction, iso: IsoTimeFormatter): string {
+  const { conn, req, res } = tx;
+  let interim = '[';
+  for (let i = 0; i < tx.interim.length; i++) interim += (i > 0 ? ',' : '') + tx.interim[i].status;
+  interim += ']';
+  return (
+    `{"ts":"${iso.format(transactionTsUs(tx))}","kind":"${conn.kind}","conn_id":${num(conn.connId)},"req_id":${num(tx.reqId)}` +
+    `,"src_ip":${str(conn.clientIp)},"src_port":${num(conn.clientPort)},"dst_ip":${str(conn.serverIp)},"dst_port":${num(conn.serverPort)}` +
+    `,"method":${str(req?.method)},"uri":${str(req?.uri)},"version":${str(req?.version)},"host":${str(req?.host)}` +
+    `,"user_agent":${str(req?.userAgent)},"status":${num(res?.status)},"reason":${str(res?.reason)}` +
+    `,"content_length":${num(res?.contentLength)},"content_type":${str(res?.contentType)},"latency_ms":${num(latency(tx))}` +
+    `,"ifname":${str(conn.ifname)},"netns":${num(conn.netns)},"pid":null,"comm":null` +
+    `,"res_ts":${res !== undefined ? `"${iso.format(res.tsUs)}"` : 'null'},"res_version":${str(res?.version)}` +
+    `,"req_content_length":${num(req?.contentLength)},"req_content_type":${str(req?.contentType)}` +
+    `,"req_body_bytes":${num(tx.reqBodyBytes)},"res_body_bytes":${num(tx.resBodyBytes)},"interim":${interim}` +
+    `,"gap_bytes":${num(tx.gapBytes)},"incomplete":${str(tx.incomplete)}}`
+  );
+}
