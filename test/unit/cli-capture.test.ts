@@ -15,7 +15,7 @@ import { Scope, run } from '../helpers/proc.js';
 import { tsharkHttp, packetCount, startTcpdump, type TsharkHttp } from '../helpers/tshark.js';
 import { runWirelog, parseTextLines, parseJsonLines, parseSummary, parseStatsLines, JSON_FIELDS } from '../helpers/wirelog.js';
 import { requirePrivileges } from '../helpers/privileged.js';
-import { ether, ipv4, ipv6, tcp, pcapFile, type Rec } from './decode-build.js';
+import { ether, ipv4, ipv6, tcp, pcapFile, type Rec } from '../helpers/decode-build.js';
 
 const scope = new Scope();
 after(() => scope.close());
