@@ -589,29 +589,3 @@ test('no-reassembly mode ignores retransmitted message starts', () => {
   assert.equal(r.txs[0].incomplete, undefined);
 });
 
-test('no-reassembly mode is measurably faster than reassembly mode on body-heavy traffic', () => {
-  const body = Buffer.alloc(64 * 1024, 0x61);
-  const res = Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body]);
-  const segs: TransportSegment[] = [];
-  for (let i = 0; i < 200; i++) {
-    const c = new Conv({ ip: `192.0.2.${i % 250}`, port: 10000 + i }, SERVER, [i * 7919, i * 104729]).handshake();
-    for (let k = 0; k < 3; k++) c.c(REQ1).s(res);
-    segs.push(...c.close().segs);
-  }
-  const time = (reassembly: boolean): number => {
-    let best = Infinity;
-    for (let rep = 0; rep < 5; rep++) {
-      const t0 = process.hrtime.bigint();
-      const { r } = run(segs, { reassembly });
-      const dt = Number(process.hrtime.bigint() - t0);
-      assert.equal(r.txs.length, 600);
-      best = Math.min(best, dt);
-    }
-    return best;
-  };
-  time(true); time(false); // warm up
-  const reasm = time(true);
-  const fast = time(false);
-  if (process.env.WIRELOG_BENCH_LOG) console.log(`no-reassembly ${fast / 1e6} ms, reassembly ${reasm / 1e6} ms for ${segs.length} segments`);
-  assert.ok(fast < reasm, `no-reassembly ${fast / 1e6} ms vs reassembly ${reasm / 1e6} ms`);
-});
