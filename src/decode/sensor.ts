@@ -8,6 +8,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { DecodeErrorInfo, SensorStats, TransportSegment } from '../records.js';
+import { ipv4ToString, ipv6ToString } from './addr.js';
 
 export const WL_ABI_VERSION = 1;
 export const WL_REC_HELLO = 1;
@@ -91,70 +92,7 @@ export function nsToUs(buf: Buffer, off: number): number {
   return hi * 4294967 + Math.floor((hi * 296 + lo) / 1000);
 }
 
-// ---- addresses ----
-
-const v4Cache = new Map<number, string>();
-const v6Cache = new Map<string, string>();
-const ADDR_CACHE_MAX = 8192;
-
-export function formatIPv4(buf: Buffer, off: number): string {
-  const key = buf.readUInt32BE(off);
-  let s = v4Cache.get(key);
-  if (s === undefined) {
-    s = `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
-    if (v4Cache.size >= ADDR_CACHE_MAX) v4Cache.clear();
-    v4Cache.set(key, s);
-  }
-  return s;
-}
-
-/** RFC 5952: lower-case hex, no leading zeros, the longest run (>= 2) of zero groups as '::' (first on a tie),
- *  IPv4-mapped addresses as ::ffff:a.b.c.d. */
-export function formatIPv6Uncached(buf: Buffer, off: number): string {
-  const g = new Array<number>(8);
-  for (let i = 0; i < 8; i++) g[i] = buf.readUInt16BE(off + 2 * i);
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
-  }
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) bestStart = -1;
-  let s = '';
-  for (let i = 0; i < 8; i++) {
-    if (i === bestStart) {
-      s += '::';
-      i += bestLen - 1;
-      continue;
-    }
-    if (s.length > 0 && !s.endsWith(':')) s += ':';
-    s += g[i].toString(16);
-  }
-  return s;
-}
-
-export function formatIPv6(buf: Buffer, off: number): string {
-  const key = buf.toString('latin1', off, off + 16);
-  let s = v6Cache.get(key);
-  if (s === undefined) {
-    s = formatIPv6Uncached(buf, off);
-    if (v6Cache.size >= ADDR_CACHE_MAX) v6Cache.clear();
-    v6Cache.set(key, s);
-  }
-  return s;
-}
+// Addresses are formatted by ./addr.js, shared with the capture-file decoders.
 
 // ---- interface names ----
 
@@ -365,8 +303,8 @@ export class SensorRecordReader {
       direction: buf[b + E.direction] === WL_DIR_OUT ? 'out' : 'in',
       netns: this.netns,
       family,
-      src: family === 4 ? formatIPv4(buf, b + E.saddr) : formatIPv6(buf, b + E.saddr),
-      dst: family === 4 ? formatIPv4(buf, b + E.daddr) : formatIPv6(buf, b + E.daddr),
+      src: family === 4 ? ipv4ToString(buf, b + E.saddr) : ipv6ToString(buf, b + E.saddr),
+      dst: family === 4 ? ipv4ToString(buf, b + E.daddr) : ipv6ToString(buf, b + E.daddr),
       sport: buf.readUInt16LE(b + E.sport),
       dport: buf.readUInt16LE(b + E.dport),
       proto: buf[b + E.l4proto] === 17 ? 17 : 6,

@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { repoRoot } from '../helpers/paths.js';
 import * as abi from '../../src/decode/sensor.js';
 import type { DecodeErrorInfo, SensorStats, TransportSegment } from '../../src/records.js';
+import { ipv6Format, ipv6ToString } from '../../src/decode/addr.js';
 
 const header = path.join(repoRoot, 'bpf', 'wirelog_events.h');
 
@@ -269,21 +270,21 @@ test('nsToUs is exact for any u64 nanosecond value', () => {
   );
 });
 
-test('IPv6 formatting matches the WHATWG URL serializer (RFC 5952 compression) on random addresses', () => {
+test('sensor packet addresses: IPv6 formatting matches the WHATWG URL serializer (RFC 5952 compression) on random addresses', () => {
   const addr = fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff })), { minLength: 8, maxLength: 8 });
   fc.assert(
     fc.property(addr, (groups) => {
       const b = Buffer.alloc(16);
       groups.forEach((g, i) => b.writeUInt16BE(g, 2 * i));
       const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
-      const s = abi.formatIPv6Uncached(b, 0);
+      const s = ipv6Format(b, 0);
       if (mapped) {
         assert.equal(s, `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`);
       } else {
         const ref = new URL(`http://[${groups.map((g) => g.toString(16)).join(':')}]/`).hostname.slice(1, -1);
         assert.equal(s, ref);
       }
-      assert.equal(abi.formatIPv6(b, 0), s); // cached path agrees
+      assert.equal(ipv6ToString(b, 0), s); // cached path agrees
     }),
     { numRuns: 3000 },
   );
