@@ -15,7 +15,7 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 # Build chain for the sensor, then the real peers the tests and benchmarks run against.
 PACKAGES=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc libc6-dev pkg-config
-  iproute2 procps util-linux libcap2-bin
+  iproute2 procps util-linux libcap2-bin ethtool
   nginx curl tcpdump tshark wrk httpry
 )
 missing=()

@@ -1,0 +1,86 @@
+/**
+ * `npm run bench` (after the build): runs every benchmark module in BENCHMARKS, prints each one's table, then a
+ * summary. No timing assertions: figures only. `--quick`: small, short runs (smoke test of the benchmarks).
+ * `--only NAME[,NAME]`: run only these. Adding a benchmark = adding one entry to BENCHMARKS.
+ */
+import { offline } from './offline.js';
+import { live } from './live.js';
+
+export interface BenchOptions {
+  quick: boolean;
+}
+
+export interface BenchResult {
+  name: string;
+  /** one row per measured configuration; any columns */
+  rows: Array<Record<string, string | number>>;
+  /** lines printed under the table (method, ratios, sanity checks) */
+  notes: string[];
+  /** headline figures for the summary table */
+  summary: Record<string, number>;
+}
+
+export interface Benchmark {
+  name: string;
+  what: string;
+  /** why it cannot run here, or undefined */
+  unavailable?: () => string | undefined;
+  run: (o: BenchOptions) => Promise<BenchResult>;
+}
+
+const needRoot = (): string | undefined => (process.getuid?.() === 0 ? undefined : 'needs root (tcpdump / eBPF)');
+
+export const BENCHMARKS: Benchmark[] = [
+  { name: 'offline', what: 'capture file reader: wirelog -r vs httpry vs tshark', unavailable: needRoot, run: offline },
+  { name: 'live', what: 'live capture overhead: wrk → nginx with and without wirelog', unavailable: needRoot, run: live },
+];
+
+function fmt(v: string | number): string {
+  if (typeof v === 'string') return v;
+  if (Number.isInteger(v)) return v.toLocaleString('en-US');
+  return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(3);
+}
+
+export function table(rows: Array<Record<string, string | number>>): string {
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cells = [cols, ...rows.map((r) => cols.map((c) => (r[c] === undefined ? '' : fmt(r[c]!))))];
+  const widths = cols.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
+  const line = (row: string[]): string => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const quick = argv.includes('--quick');
+  const onlyIdx = argv.indexOf('--only');
+  const only = onlyIdx >= 0 ? new Set((argv[onlyIdx + 1] ?? '').split(',')) : undefined;
+  const results: BenchResult[] = [];
+  let failed = 0;
+  console.log(`wirelog benchmarks${quick ? ' (quick)' : ''}, ${new Date().toISOString()}, node ${process.version}`);
+  for (const b of BENCHMARKS) {
+    if (only && !only.has(b.name)) continue;
+    const why = b.unavailable?.();
+    console.log(`\n== ${b.name}: ${b.what}`);
+    if (why) {
+      console.log(`skipped: ${why}`);
+      continue;
+    }
+    try {
+      const r = await b.run({ quick });
+      results.push(r);
+      console.log(table(r.rows));
+      for (const n of r.notes) console.log(n);
+    } catch (e) {
+      failed++;
+      console.log(`failed: ${(e as Error).message}`);
+    }
+  }
+  console.log('\n== summary');
+  console.log(table(results.flatMap((r) => Object.entries(r.summary).map(([k, v]) => ({ benchmark: r.name, figure: k, value: v })))));
+  return failed ? 1 : 0;
+}
+
+// run only as the entry point (the modules above import this file for its types)
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().then((code) => process.exit(code), (e) => { console.error(e); process.exit(1); });
+}
