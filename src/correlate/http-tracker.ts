@@ -94,6 +94,24 @@ const SYN_FIN_RST = TCP_SYN | TCP_FIN | TCP_RST;
 /** requests waiting for responses per connection; beyond it the oldest is given up ('no-response') */
 const MAX_PENDING = 1024;
 
+const FLOW_CACHE_BITS = 12;
+const FLOW_CACHE_SLOTS = 1 << FLOW_CACHE_BITS;
+
+/** Cache slot of a port pair, the same for both directions. */
+function flowSlot(p: number, q: number): number {
+  return Math.imul(p ^ q, 0x9e3779b1) >>> (32 - FLOW_CACHE_BITS);
+}
+
+/** Does the segment belong to connection c (either direction, same netns)? Equal to comparing flow keys. */
+function sameFlow(c: Conn, seg: TransportSegment): boolean {
+  if (c.netns !== seg.netns) return false;
+  const a = c.a, b = c.b;
+  if (seg.sport === a.port) {
+    if (seg.dport === b.port && seg.src === a.ip && seg.dst === b.ip) return true;
+  }
+  return seg.sport === b.port && seg.dport === a.port && seg.src === b.ip && seg.dst === a.ip;
+}
+
 /** One direction in reassembly mode: stream consumer and parser handler in one object. */
 class Side implements StreamConsumer, Http1Handler {
   readonly stream: TcpStream;
@@ -148,6 +166,12 @@ export class HttpTracker {
     gaps: 0, gapBytes: 0, retransmittedBytes: 0, outOfOrderDropped: 0, parseErrors: 0, evicted: 0, nonHttp: 0,
   };
   private readonly table: ConnTable<Conn>;
+  /**
+   * Direct-mapped cache in front of the table, by port pair: most segments find their connection without building
+   * the flow-key string. Holds only connections that are in the table (close() clears a closed one's slot), and a
+   * hit is checked against both endpoints and the netns, which is exactly what equal flow keys mean.
+   */
+  private readonly flowCache: Array<Conn | undefined> = new Array<Conn | undefined>(FLOW_CACHE_SLOTS).fill(undefined);
   private readonly reassembly: boolean;
   private readonly maxBuf: number;
   private readonly idleUs: number;
@@ -291,14 +315,22 @@ export class HttpTracker {
   // ---- connections ----
 
   private lookup(seg: TransportSegment, create: boolean): Conn | undefined {
+    const slot = flowSlot(seg.sport, seg.dport);
+    let c = this.flowCache[slot];
+    if (c !== undefined && sameFlow(c, seg)) {
+      this.table.touch(c, seg.tsUs);
+      return c;
+    }
     const key = flowKey(seg);
-    let c = this.table.get(key);
+    c = this.table.get(key);
     if (c !== undefined) {
       this.table.touch(c, seg.tsUs);
+      this.flowCache[slot] = c;
       return c;
     }
     if (!create) return undefined;
     c = this.create(key, seg);
+    this.flowCache[slot] = c;
     return c;
   }
 
@@ -477,6 +509,8 @@ export class HttpTracker {
       this.sink.transaction(tx);
     }
     if (this.table.get(c.key) === c) this.table.delete(c.key);
+    const slot = flowSlot(c.a.port, c.b.port);
+    if (this.flowCache[slot] === c) this.flowCache[slot] = undefined;
     this.stats.activeConnections = this.table.size;
   }
 }

@@ -55,6 +55,13 @@ export class LocalTimeFormatter {
     return this.prefix + DIGITS3[ms - sec * 1000];
   }
 
+  /** stamp()'s text up to the second, `YYYY-MM-DD HH:MM:SS.` (for sinks that append the milliseconds themselves). */
+  secondPrefix(tsUs: number): string {
+    const sec = Math.floor(Math.floor(tsUs / 1000) / 1000);
+    if (sec !== this.sec) this.load(sec);
+    return this.prefix;
+  }
+
   /** Local calendar day `YYYYMMDD` (log file names). */
   day(tsUs: number): string {
     const sec = Math.floor(tsUs / 1_000_000);

@@ -14,6 +14,27 @@ export interface LineSink {
   write(line: string, tsUs: number, kind: LineKind): void;
 }
 
+/**
+ * A LineSink that also takes a line as bytes, encoded by the caller straight into the pending buffer (the text
+ * sink's fast path: no line string to build, flatten and encode). The bytes must be what write(line) would write.
+ */
+export interface ByteLineSink extends LineSink {
+  /**
+   * Room for one line of at most `maxBytes` bytes, newline included, in the output that `tsUs` and `kind` pick: the
+   * buffer to write it into from `lineStart`, or undefined when it cannot be taken this way (too big, or the
+   * writer is done): then the caller uses write().
+   */
+  reserveLine(maxBytes: number, tsUs: number, kind: LineKind): Buffer | undefined;
+  /** where the reserved line starts */
+  readonly lineStart: number;
+  /** the reserved line was written up to `end` (exclusive, newline included) */
+  commitLine(end: number): void;
+}
+
+export function isByteLineSink(s: LineSink): s is ByteLineSink {
+  return typeof (s as Partial<ByteLineSink>).reserveLine === 'function';
+}
+
 export interface WriterFailure {
   code: 'WL_ERR_LOG_WRITE' | 'WL_ERR_LOG_OPEN';
   file: string;
@@ -64,9 +85,22 @@ export function writeFully(fd: number, buf: Buffer): void {
   }
 }
 
-/** One output file (or stdout) with its pending text. */
+/** Buffer#utf8Write: encodes straight into our buffer (not in @types/node). */
+interface Utf8Writer {
+  utf8Write(s: string, offset: number): number;
+}
+
+/** Room for a pending buffer: the coalescing size plus one typical line's worst case. */
+const OUTPUT_BUF_BYTES = COALESCE_BYTES + 16 * 1024;
+
+/**
+ * One output file (or stdout) with its pending bytes. Lines are UTF-8 encoded into `buf` as they come rather than
+ * appended to a string: a 64 KiB string of hundreds of short-lived line pieces survives young-generation GCs (each
+ * copies it) and is flattened once more at write time.
+ */
 class Output {
-  pending = '';
+  buf: Buffer | undefined = undefined;
+  len = 0;
   used = 0; // LRU stamp
   constructor(
     readonly name: string,
@@ -74,29 +108,69 @@ class Output {
   ) {}
 }
 
-abstract class BaseWriter implements LogWriter {
+abstract class BaseWriter implements LogWriter, ByteLineSink {
   failure: WriterFailure | undefined;
   outputClosed = false;
   lines = 0;
+  lineStart = 0;
   protected done = false;
+  /** the output of the line reserved last */
+  private reserved: Output | undefined;
 
   abstract write(line: string, tsUs: number, kind: LineKind): void;
   abstract flush(): void;
   abstract close(): void;
 
   protected append(out: Output, line: string): void {
-    out.pending += line + '\n';
+    const max = line.length * 3 + 1; // UTF-8 bytes of a UTF-16 unit: at most 3
+    let buf = out.buf;
+    if (buf === undefined) out.buf = buf = Buffer.allocUnsafeSlow(OUTPUT_BUF_BYTES);
+    if (out.len + max > buf.length) {
+      this.flushOutput(out);
+      if (max > buf.length) {
+        // a line bigger than the buffer goes out on its own, whole
+        this.lines++;
+        this.writeOut(out, Buffer.from(line + '\n', 'utf8'));
+        return;
+      }
+    }
+    out.len += (buf as unknown as Utf8Writer).utf8Write(line, out.len);
+    buf[out.len++] = 0x0a;
     this.lines++;
-    if (out.pending.length >= COALESCE_BYTES) this.flushOutput(out);
+    if (out.len >= COALESCE_BYTES) this.flushOutput(out);
+  }
+
+  abstract reserveLine(maxBytes: number, tsUs: number, kind: LineKind): Buffer | undefined;
+
+  /** reserveLine() for a chosen output: the same steps as append() up to the encoding */
+  protected reserveIn(out: Output, maxBytes: number): Buffer | undefined {
+    let buf = out.buf;
+    if (buf === undefined) out.buf = buf = Buffer.allocUnsafeSlow(OUTPUT_BUF_BYTES);
+    if (out.len + maxBytes > buf.length) this.flushOutput(out);
+    this.reserved = out;
+    this.lineStart = out.len;
+    return buf;
+  }
+
+  commitLine(end: number): void {
+    const out = this.reserved!;
+    this.reserved = undefined;
+    out.len = end;
+    this.lines++;
+    if (out.len >= COALESCE_BYTES) this.flushOutput(out);
   }
 
   protected flushOutput(out: Output): void {
-    if (out.pending.length === 0) return;
-    const text = out.pending;
-    out.pending = '';
+    if (out.len === 0 || out.buf === undefined) return;
+    const n = out.len;
+    out.len = 0;
+    this.writeOut(out, out.buf.subarray(0, n));
+  }
+
+  private writeOut(out: Output, data: Buffer): void {
     if (this.done && out.fd < 0) return;
     try {
-      writeFully(out.fd, Buffer.from(text, 'utf8'));
+      writeFully(out.fd, data);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       this.done = true;
@@ -121,6 +195,11 @@ export class StdoutWriter extends BaseWriter {
   write(line: string, _tsUs: number, _kind: LineKind): void {
     if (this.done) return;
     this.append(this.out, line);
+  }
+
+  reserveLine(maxBytes: number, _tsUs: number, _kind: LineKind): Buffer | undefined {
+    if (this.done || maxBytes > OUTPUT_BUF_BYTES) return undefined;
+    return this.reserveIn(this.out, maxBytes);
   }
 
   flush(): void {
@@ -185,7 +264,19 @@ export class DirWriter extends BaseWriter {
   }
 
   write(line: string, tsUs: number, kind: LineKind): void {
-    if (this.done) return;
+    const out = this.pick(tsUs, kind);
+    if (out !== undefined) this.append(out, line);
+  }
+
+  reserveLine(maxBytes: number, tsUs: number, kind: LineKind): Buffer | undefined {
+    if (this.done || maxBytes > OUTPUT_BUF_BYTES) return undefined;
+    const out = this.pick(tsUs, kind);
+    return out === undefined ? undefined : this.reserveIn(out, maxBytes);
+  }
+
+  /** The output of a line (opened if needed), or undefined when the writer is done or the file cannot be opened. */
+  private pick(tsUs: number, kind: LineKind): Output | undefined {
+    if (this.done) return undefined;
     const day = this.time.day(tsUs);
     if (day !== this.curDay) {
       this.curDay = day;
@@ -195,11 +286,11 @@ export class DirWriter extends BaseWriter {
     let out = this.cur[k];
     if (out === undefined || out.fd < 0) {
       out = this.output(logFileName(day, kind, this.split, this.ext));
-      if (out === undefined) return;
+      if (out === undefined) return undefined;
       this.cur[k] = out;
     }
     out.used = ++this.clock;
-    this.append(out, line);
+    return out;
   }
 
   /** Names of the files written so far, open or closed (tests, diagnostics). */

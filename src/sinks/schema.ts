@@ -98,7 +98,18 @@ export function toHttpRecord(tx: HttpTransaction, iso: IsoTimeFormatter = new Is
   };
 }
 
-const str = (s: string | undefined): string => (s === undefined ? 'null' : JSON.stringify(s));
+/**
+ * JSON text of a string: JSON.stringify's own output, skipped when nothing needs escaping (no quote, backslash,
+ * control character or surrogate): most fields are plain ASCII and the check costs half the call.
+ */
+function str(s: string | undefined): string {
+  if (s === undefined) return 'null';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return '"' + s + '"';
+}
 const num = (n: number | undefined | null): string =>
   n === undefined || n === null || !Number.isFinite(n) ? 'null' : String(n);
 
