@@ -123,8 +123,9 @@ export interface HttpResponseEvent {
   res: HttpResponseHead;
 }
 
-/** One request/response transaction (JSON lines sink, store). Emitted when the final response head is seen,
- *  or when the connection ends or times out, or at exit, with whatever is known. */
+/** One request/response transaction (JSON lines sink, store). Emitted when the final response has ended (body
+ *  included; at its head where bodies are not followed), or when the connection ends or times out, or at exit,
+ *  with whatever is known. */
 export interface HttpTransaction {
   conn: ConnInfo;
   reqId: number;
@@ -134,7 +135,8 @@ export interface HttpTransaction {
   interim: HttpResponseHead[];
   /** request's first byte → response's first byte, milliseconds */
   latencyMs?: number;
-  /** why the transaction is incomplete: 'no-response' | 'no-request' | 'gap' | 'timeout' | 'reset' | ... */
+  /** why the transaction is incomplete: 'no-response' | 'no-request' | 'gap' | 'timeout' | 'reset' | 'evicted' |
+   *  'partial-body' */
   incomplete?: string;
   /** bytes missing in either stream while this transaction was in flight */
   gapBytes: number;

@@ -4,9 +4,11 @@
  *
  * connId: numbered from 1 per tracker in the order in which connections show their first HTTP message (non-HTTP
  * connections use no id). reqId: from 1 per connection, in order of requests (a response with no request seen
- * takes the next id). A transaction is emitted once: at the final response head (the body is not awaited), or
- * when the connection closes (FIN both ways: 'no-response', or 'gap' when bytes were lost meanwhile), is reset
- * ('reset'), times out ('timeout'), is evicted ('evicted') or at finish() ('no-response'/'gap').
+ * takes the next id). A transaction is emitted once: when its response body ends (so it carries the body's size;
+ * in no-reassembly mode, which sees no bodies, at the final response head), or when the connection closes (FIN both
+ * ways: 'no-response', or 'gap' when bytes were lost meanwhile), is reset ('reset'), times out ('timeout'), is
+ * evicted ('evicted') or at finish() ('no-response'/'gap'). A response whose head was seen but whose body was cut
+ * by any of those is emitted with incomplete 'partial-body'.
  */
 import type {
   ConnInfo, HttpEventSink, HttpRequestHead, HttpResponseHead, HttpTransaction, TransportSegment,
@@ -77,6 +79,8 @@ interface Conn extends ConnEntry {
   /** reassembly mode only */
   sides?: [Side, Side];
   pending: Pending[];
+  /** reassembly mode: the transaction whose final response head was seen and whose body is still arriving */
+  open?: { tx: HttpTransaction; gapAt: number };
   nextReqId: number;
   /** bytes lost in either direction so far */
   gapTotal: number;
@@ -143,12 +147,16 @@ class Side implements StreamConsumer, Http1Handler {
     return this.t._response(this.c, this.idx, head);
   }
   onBody(bytes: number): void {
-    if (this.idx === this.c.clientSide) {
-      const p = this.c.pending[this.c.pending.length - 1];
+    const c = this.c;
+    if (this.idx === c.clientSide) {
+      const p = c.pending[c.pending.length - 1];
       if (p !== undefined) p.reqBodyBytes += bytes;
-    }
+    } else if (c.open !== undefined) c.open.tx.resBodyBytes += bytes;
   }
-  onMessageEnd(): void {}
+
+  onMessageEnd(): void {
+    if (this.idx !== this.c.clientSide && this.c.open !== undefined) this.t._responseEnd(this.c);
+  }
   onError(_err: Http1Error): void {
     this.t.stats.parseErrors++;
   }
@@ -462,9 +470,27 @@ export class HttpTracker {
       tx.req = req;
       tx.latencyMs = (res.tsUs - req.tsUs) / 1000;
     } else tx.incomplete = 'no-request';
+    if (c.sides === undefined) {
+      // no-reassembly mode sees no bodies: the transaction is complete at its head
+      this.stats.transactions++;
+      this.sink.transaction(tx);
+    } else {
+      // emitted when the response body ends, so that it carries the body's size (see _responseEnd)
+      if (c.open !== undefined) this._responseEnd(c, 'partial-body');
+      c.open = { tx, gapAt: p === undefined ? c.gapTotal : p.gapAt };
+    }
+    return req?.method;
+  }
+
+  /** @internal the response body of the open transaction ended (or never will: `incomplete` says why) */
+  _responseEnd(c: Conn, incomplete?: string): void {
+    const open = c.open!;
+    c.open = undefined;
+    const tx = open.tx;
+    tx.gapBytes = c.gapTotal - open.gapAt;
+    if (incomplete !== undefined && tx.incomplete === undefined) tx.incomplete = incomplete;
     this.stats.transactions++;
     this.sink.transaction(tx);
-    return req?.method;
   }
 
   private flushOldest(c: Conn): void {
@@ -490,6 +516,8 @@ export class HttpTracker {
       // no-reassembly mode never looks at non-start segments: a handshaken connection with no HTTP start is not HTTP
       this.stats.nonHttp++;
     }
+    // a response whose body was still arriving: its head is known, its body was cut
+    if (c.open !== undefined) this._responseEnd(c, 'partial-body');
     const pending = c.pending;
     c.pending = [];
     for (const p of pending) {

@@ -394,7 +394,7 @@ test('request without response at finish() is flushed as no-response', () => {
   assert.equal(t.stats.activeConnections, 0);
 });
 
-test('RST in the middle of a request body: transaction incomplete "reset"; RST mid response body: nothing extra', () => {
+test('RST in the middle of a request body: transaction incomplete "reset"; RST mid response body: "partial-body"', () => {
   const head = 'POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n';
   const conv = new Conv(CLIENT, SERVER).handshake().c(head + 'z'.repeat(2000)).rst(0);
   const { r, t } = run(conv.segs, {}, false);
@@ -404,7 +404,8 @@ test('RST in the middle of a request body: transaction incomplete "reset"; RST m
   const r2 = run(conv2.segs, {}, false);
   assert.equal(r2.r.txs.length, 1);
   assert.equal(r2.r.txs[0].res?.status, 200);
-  assert.equal(r2.r.txs[0].incomplete, undefined);
+  assert.equal(r2.r.txs[0].incomplete, 'partial-body');
+  assert.equal(r2.r.txs[0].resBodyBytes, 100);
   assert.equal(r2.t.stats.activeConnections, 0);
 });
 
@@ -589,3 +590,19 @@ test('no-reassembly mode ignores retransmitted message starts', () => {
   assert.equal(r.txs[0].incomplete, undefined);
 });
 
+
+test('transactions carry the response body size: Content-Length, chunked, HEAD, until close', () => {
+  const conv = new Conv(CLIENT, SERVER).handshake()
+    .c('GET /a HTTP/1.1\r\nHost: h\r\n\r\n').s('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello')
+    .c('GET /b HTTP/1.1\r\nHost: h\r\n\r\n').s('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4;x=y\r\ndefg\r\n0\r\n\r\n')
+    .c('HEAD /c HTTP/1.1\r\nHost: h\r\n\r\n').s('HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n')
+    .c('GET /d HTTP/1.1\r\nHost: h\r\n\r\n').s('HTTP/1.1 200 OK\r\n\r\n' + 'x'.repeat(1234))
+    .close();
+  const { r } = run(conv.segs, {}, false);
+  assert.deepEqual(
+    r.txs.map((x) => [x.req?.uri, x.res?.status, x.resBodyBytes, x.incomplete]),
+    [['/a', 200, 5, undefined], ['/b', 200, 7, undefined], ['/c', 200, 0, undefined], ['/d', 200, 1234, undefined]],
+  );
+  // the text lines do not wait for bodies: every response line is out before the transactions end
+  assert.equal(r.responses.length, 4);
+});
