@@ -151,6 +151,14 @@ function writerError(w: LogWriter | undefined): PipelineResult['error'] {
   return f === undefined ? undefined : { code: f.code, message: f.message };
 }
 
+/** A lookup table of the ports to keep, or undefined for every port. */
+function portFilter(ports: number[] | 'any'): Uint8Array | undefined {
+  if (ports === 'any') return undefined;
+  const t = new Uint8Array(65536);
+  for (const p of ports) t[p] = 1;
+  return t;
+}
+
 async function runFile(opts: PipelineOptions, src: FileSource, tracker: HttpTracker): Promise<PipelineResult> {
   const { writer, count, logEvery, log } = opts;
   const dstats = newDecodeStats();
@@ -158,10 +166,13 @@ async function runFile(opts: PipelineOptions, src: FileSource, tracker: HttpTrac
   let stop: StopReason | undefined;
   let nextTickUs = -1;
 
+  // -p filters a file as the kernel filters a live capture: packets of other ports are not counted or parsed
+  const wanted = portFilter(opts.ports);
   const onFrame = (f: Frame): void => {
     if (stop !== undefined) throw STOP;
-    packets++;
     const seg = decodeFrame(f, dstats);
+    if (wanted !== undefined && (seg === undefined || (wanted[seg.sport] === 0 && wanted[seg.dport] === 0))) return;
+    packets++;
     if (seg !== undefined) tracker.onSegment(seg);
     if (f.tsUs >= nextTickUs) {
       if (nextTickUs >= 0) tracker.tick(f.tsUs);
