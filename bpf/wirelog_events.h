@@ -74,4 +74,116 @@ struct wl_stats {
 	__u64 records_written;/* records the sensor wrote to stdout */
 };
 
+/* ---- trace mode (wirelog-sensor trace): syscalls and TLS plaintext of chosen processes ----
+ * A trace stream starts with the same WL_REC_HELLO (ifindex 0) and ends with a WL_REC_TRACE_STATS. */
+#define WL_REC_DATA        4 /* body: struct wl_data_event + cap_len payload bytes */
+#define WL_REC_CONN        5 /* body: struct wl_conn_event */
+#define WL_REC_PROC        6 /* body: struct wl_proc_event */
+#define WL_REC_TRACE_STATS 7 /* body: struct wl_trace_stats */
+
+/* wl_data_event.source */
+#define WL_SRC_SYSCALL 0     /* bytes a data syscall moved on a socket (encrypted when the connection is TLS) */
+#define WL_SRC_TLS     1     /* plaintext of SSL_read/SSL_write(_ex) */
+
+/* wl_data_event.flags */
+#define WL_DF_TLS      1     /* syscall data on an fd known to carry TLS: the plaintext comes as WL_SRC_TLS */
+#define WL_DF_FD_GUESS 2     /* TLS data: the SSL object's fd was inferred from the thread's last socket syscall */
+
+/* wl_data_event.syscall: what produced the bytes */
+#define WL_SYS_READ        1
+#define WL_SYS_WRITE       2
+#define WL_SYS_READV       3
+#define WL_SYS_WRITEV      4
+#define WL_SYS_RECVFROM    5
+#define WL_SYS_SENDTO      6
+#define WL_SYS_RECVMSG     7
+#define WL_SYS_SENDMSG     8
+#define WL_SYS_SENDFILE    9 /* no payload copied (the bytes come from a file): cap_len 0 */
+#define WL_SYS_SSL_READ    16
+#define WL_SYS_SSL_WRITE   17
+#define WL_SYS_SSL_READ_EX 18
+#define WL_SYS_SSL_WRITE_EX 19
+
+#define WL_TRACE_MAX_IOV   8 /* iovecs walked per readv/writev/sendmsg/recvmsg */
+
+/* One data syscall or TLS call that moved len > 0 bytes on a TCP socket of a traced process. Addresses are those
+ * of the socket (local/remote, IPv4-mapped IPv6 reported as family 4); family 0 = the fd is no longer a socket
+ * (TLS data whose fd is unknown). Timestamps are wall clock after the sensor converted them. */
+struct wl_data_event {
+	__u64 ts_enter_ns;
+	__u64 ts_exit_ns;
+	__u64 ssl_ptr;       /* TLS: the SSL* (per process), 0 for syscalls */
+	__u32 pid;           /* tgid */
+	__u32 tid;
+	__s32 fd;
+	__u32 len;           /* bytes moved: the syscall's return value, or the SSL call's length */
+	__u32 cap_len;       /* payload bytes that follow (<= snaplen) */
+	__u16 syscall;       /* WL_SYS_* */
+	__u8  source;        /* WL_SRC_* */
+	__u8  direction;     /* WL_DIR_IN: read family (ingress), WL_DIR_OUT: write family (egress) */
+	__u8  family;        /* 4, 6, 0 unknown */
+	__u8  flags;         /* WL_DF_* */
+	__u16 _pad0;
+	__u16 lport;         /* host byte order */
+	__u16 rport;
+	__u8  laddr[16];     /* IPv4: first 4 bytes */
+	__u8  raddr[16];
+	__u8  comm[16];      /* NUL-padded */
+	__u64 sock_id;       /* identifies the kernel socket for its lifetime (same value in wl_conn_event) */
+	/* __u8 payload[cap_len]; */
+};
+
+/* wl_conn_event.kind */
+#define WL_CONN_CONNECT 1  /* connect() returned (ret 0, or -EINPROGRESS for a non-blocking socket) */
+#define WL_CONN_ACCEPT  2  /* accept()/accept4() returned fd */
+#define WL_CONN_CLOSE   3  /* close() of a socket fd (tuple taken before the close) */
+#define WL_CONN_STATE   4  /* sock:inet_sock_set_state (old_state → new_state, TCP_* numbers) */
+
+struct wl_conn_event {
+	__u64 ts_ns;
+	__u64 sock_id;
+	__u32 pid;           /* tgid; STATE in softirq context: the tgid the socket was last seen with */
+	__u32 tid;           /* 0 for STATE events outside the process */
+	__s32 fd;            /* -1 for STATE events */
+	__s32 ret;           /* syscall return value */
+	__u8  kind;          /* WL_CONN_* */
+	__u8  family;
+	__u8  old_state;
+	__u8  new_state;
+	__u16 lport;
+	__u16 rport;
+	__u8  laddr[16];
+	__u8  raddr[16];
+	__u8  comm[16];
+};
+
+/* wl_proc_event.kind */
+#define WL_PROC_FORK 1     /* a traced process forked: pid is the child, now traced too (--follow) */
+#define WL_PROC_EXIT 2     /* the last thread of a traced process exited */
+
+struct wl_proc_event {
+	__u64 ts_ns;
+	__u32 kind;          /* WL_PROC_* */
+	__u32 pid;
+	__u32 ppid;          /* FORK: the parent's tgid */
+	__u32 exit_code;     /* EXIT: wait status (code << 8 | signal) */
+	__u8  comm[16];
+};
+
+/* Trace-mode counters since the sensor started; about once a second and once at exit. */
+struct wl_trace_stats {
+	__u64 ts_ns;
+	__u64 events_sent;     /* events committed to the ring buffer */
+	__u64 ringbuf_drops;   /* events lost because the ring buffer was full */
+	__u64 records_written; /* records the sensor wrote to stdout */
+	__u64 data_events;     /* syscall data events sent */
+	__u64 tls_events;      /* TLS plaintext events sent */
+	__u64 conn_events;
+	__u64 proc_events;
+	__u64 nonsock_skipped; /* data syscalls of traced processes on fds that are not TCP sockets */
+	__u64 mmsg_calls;      /* sendmmsg/recvmmsg calls counted, not copied */
+	__u64 truncated;       /* data events with cap_len < len */
+	__u64 copy_failed;     /* user-memory reads that failed (payload left short) */
+};
+
 #endif /* WIRELOG_EVENTS_H */

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the eBPF sensor: build/vmlinux.h → build/packet.bpf.o → build/packet.skel.h → build/wirelog-sensor.
+# Builds the eBPF sensor: build/vmlinux.h → build/{packet,trace}.bpf.o → build/{packet,trace}.skel.h →
+# build/wirelog-sensor.
 # Run from anywhere (npm run build runs it after tsc). Idempotent: each step runs only when one of its inputs is
 # newer than its output. Exits non-zero with a one-line reason on failure.
 set -euo pipefail
@@ -64,14 +65,28 @@ if stale "$B/packet.skel.h" "$B/packet.bpf.o"; then
   mv "$B/packet.skel.h.tmp" "$B/packet.skel.h"
 fi
 
+# 3b. the trace-mode program (syscall tracepoints, SSL uprobes) and its skeleton
+if stale "$B/trace.bpf.o" bpf/trace.bpf.c bpf/wirelog_events.h "$B/vmlinux.h"; then
+  echo "build-sensor: compiling bpf/trace.bpf.c"
+  "$CLANG" -g -O2 -Wall -Wno-comment -target bpf -D__TARGET_ARCH_$ARCH -I"$B" -Ibpf \
+    -c bpf/trace.bpf.c -o "$B/trace.bpf.o.tmp" || die "clang failed on bpf/trace.bpf.c"
+  if command -v llvm-strip >/dev/null 2>&1; then llvm-strip -g "$B/trace.bpf.o.tmp" || true; fi
+  mv "$B/trace.bpf.o.tmp" "$B/trace.bpf.o"
+fi
+if stale "$B/trace.skel.h" "$B/trace.bpf.o"; then
+  echo "build-sensor: generating $B/trace.skel.h"
+  "$BPFTOOL" gen skeleton "$B/trace.bpf.o" name trace_bpf >"$B/trace.skel.h.tmp" || die "bpftool gen skeleton failed (trace)"
+  mv "$B/trace.skel.h.tmp" "$B/trace.skel.h"
+fi
+
 # 4. the sensor
-SENSOR_SRC=(sensor/wirelog-sensor.c)
-SENSOR_DEPS=("${SENSOR_SRC[@]}" bpf/wirelog_events.h "$B/packet.skel.h")
+SENSOR_SRC=(sensor/wirelog-sensor.c sensor/trace.c)
+SENSOR_DEPS=("${SENSOR_SRC[@]}" bpf/wirelog_events.h "$B/packet.skel.h" "$B/trace.skel.h")
 for h in sensor/*.h; do [ -e "$h" ] && SENSOR_DEPS+=("$h"); done
 if stale "$B/wirelog-sensor" "${SENSOR_DEPS[@]}"; then
   echo "build-sensor: linking $B/wirelog-sensor"
   "$CC" -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-comment -I"$B" -Ibpf -Isensor \
-    "${SENSOR_SRC[@]}" -o "$B/wirelog-sensor.tmp" -lbpf -lelf -lz || die "cc failed on sensor/wirelog-sensor.c"
+    "${SENSOR_SRC[@]}" -o "$B/wirelog-sensor.tmp" -lbpf -lelf -lz || die "cc failed on the sensor sources"
   mv "$B/wirelog-sensor.tmp" "$B/wirelog-sensor"
 fi
 

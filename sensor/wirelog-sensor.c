@@ -5,6 +5,7 @@
  * one readable line per packet). Commands on stdin change the port set at run time.
  *
  *   wirelog-sensor packet [-i IFNAME] [-p PORTS|any] [-s SNAPLEN] [-b RING_MB] [--stats-ms N] [--text|--binary] [-v]
+ *   wirelog-sensor trace -p PID ...   (sensor/trace.c: syscall and TLS tracing)
  *
  * Exit codes: 0 clean stop (SIGINT/SIGTERM/SIGHUP, stdout closed), 1 runtime failure (permissions, BPF), 2 usage.
  */
@@ -37,6 +38,7 @@
 
 #include "wirelog_events.h"
 #include "packet.skel.h"
+#include "trace.h"
 
 #define PROG "wirelog-sensor"
 #define SENSOR_VERSION "0.1.0"
@@ -94,7 +96,8 @@ static void usage(FILE *f)
 		"  --text         one readable line per packet (default when stdout is a terminal)\n"
 		"  --binary       framed binary records (default otherwise)\n"
 		"  -v             libbpf debug output on stderr\n"
-		"stdin commands: 'ports 80,8080' | 'ports any' | 'stats'\n",
+		"stdin commands: 'ports 80,8080' | 'ports any' | 'stats'\n"
+		"       " PROG " trace -p PID [...]: syscall and TLS tracing (" PROG " trace --help)\n",
 		WL_MAX_SNAPLEN, WL_MAX_SNAPLEN);
 }
 
@@ -517,7 +520,7 @@ static void parse_args(int argc, char **argv)
 		exit(0);
 	}
 	if (argc < 2 || strcmp(argv[1], "packet") != 0)
-		usage_error("expected a mode: packet%s", "");
+		usage_error("expected a mode: packet or trace%s", "");
 	argc--;
 	argv++;
 	opterr = 0;
@@ -597,6 +600,8 @@ static __attribute__((noreturn)) void load_failed(const char *what, int err)
 
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "trace") == 0)
+		return trace_main(argc - 1, argv + 1); /* sensor/trace.c */
 	parse_args(argc, argv);
 	libbpf_set_print(libbpf_print);
 	signal(SIGPIPE, SIG_IGN);

@@ -1,6 +1,6 @@
 /**
  * Reader for the sensor's record stream (bpf/wirelog_events.h): turns stdout chunks of build/wirelog-sensor into
- * TransportSegments and stats. Records may be split anywhere across chunks: whole records are decoded in place
+ * TransportSegments and stats (packet mode), or TraceData / TraceConn / TraceProc / TraceStats (trace mode). Records may be split anywhere across chunks: whole records are decoded in place
  * from the chunk; only a record straddling two chunks is copied, into one reused buffer.
  *
  * The layout constants below mirror the C structs; test/unit/sensor-abi.test.ts compiles the header and checks
@@ -54,6 +54,202 @@ export const WL_STATS = {
   records_written: 40,
 } as const;
 
+// ---- trace mode (wirelog-sensor trace) ----
+export const WL_REC_DATA = 4;
+export const WL_REC_CONN = 5;
+export const WL_REC_PROC = 6;
+export const WL_REC_TRACE_STATS = 7;
+export const WL_SRC_SYSCALL = 0;
+export const WL_SRC_TLS = 1;
+export const WL_DF_TLS = 1;
+export const WL_DF_FD_GUESS = 2;
+export const WL_SYS_READ = 1;
+export const WL_SYS_WRITE = 2;
+export const WL_SYS_READV = 3;
+export const WL_SYS_WRITEV = 4;
+export const WL_SYS_RECVFROM = 5;
+export const WL_SYS_SENDTO = 6;
+export const WL_SYS_RECVMSG = 7;
+export const WL_SYS_SENDMSG = 8;
+export const WL_SYS_SENDFILE = 9;
+export const WL_SYS_SSL_READ = 16;
+export const WL_SYS_SSL_WRITE = 17;
+export const WL_SYS_SSL_READ_EX = 18;
+export const WL_SYS_SSL_WRITE_EX = 19;
+export const WL_TRACE_MAX_IOV = 8;
+export const WL_CONN_CONNECT = 1;
+export const WL_CONN_ACCEPT = 2;
+export const WL_CONN_CLOSE = 3;
+export const WL_CONN_STATE = 4;
+export const WL_PROC_FORK = 1;
+export const WL_PROC_EXIT = 2;
+
+/** struct wl_data_event (payload follows at `size`) */
+export const WL_DATA_EVENT = {
+  size: 112,
+  ts_enter_ns: 0,
+  ts_exit_ns: 8,
+  ssl_ptr: 16,
+  pid: 24,
+  tid: 28,
+  fd: 32,
+  len: 36,
+  cap_len: 40,
+  syscall: 44,
+  source: 46,
+  direction: 47,
+  family: 48,
+  flags: 49,
+  _pad0: 50,
+  lport: 52,
+  rport: 54,
+  laddr: 56,
+  raddr: 72,
+  comm: 88,
+  sock_id: 104,
+} as const;
+/** struct wl_conn_event */
+export const WL_CONN_EVENT = {
+  size: 88,
+  ts_ns: 0,
+  sock_id: 8,
+  pid: 16,
+  tid: 20,
+  fd: 24,
+  ret: 28,
+  kind: 32,
+  family: 33,
+  old_state: 34,
+  new_state: 35,
+  lport: 36,
+  rport: 38,
+  laddr: 40,
+  raddr: 56,
+  comm: 72,
+} as const;
+/** struct wl_proc_event */
+export const WL_PROC_EVENT = { size: 40, ts_ns: 0, kind: 8, pid: 12, ppid: 16, exit_code: 20, comm: 24 } as const;
+/** struct wl_trace_stats */
+export const WL_TRACE_STATS = {
+  size: 96,
+  ts_ns: 0,
+  events_sent: 8,
+  ringbuf_drops: 16,
+  records_written: 24,
+  data_events: 32,
+  tls_events: 40,
+  conn_events: 48,
+  proc_events: 56,
+  nonsock_skipped: 64,
+  mmsg_calls: 72,
+  truncated: 80,
+  copy_failed: 88,
+} as const;
+
+const SYSCALL_NAMES: Record<number, TraceSyscall> = {
+  [WL_SYS_READ]: 'read', [WL_SYS_WRITE]: 'write', [WL_SYS_READV]: 'readv', [WL_SYS_WRITEV]: 'writev',
+  [WL_SYS_RECVFROM]: 'recvfrom', [WL_SYS_SENDTO]: 'sendto', [WL_SYS_RECVMSG]: 'recvmsg', [WL_SYS_SENDMSG]: 'sendmsg',
+  [WL_SYS_SENDFILE]: 'sendfile', [WL_SYS_SSL_READ]: 'SSL_read', [WL_SYS_SSL_WRITE]: 'SSL_write',
+  [WL_SYS_SSL_READ_EX]: 'SSL_read_ex', [WL_SYS_SSL_WRITE_EX]: 'SSL_write_ex',
+};
+const CONN_KINDS: Record<number, TraceConnKind> = {
+  [WL_CONN_CONNECT]: 'connect', [WL_CONN_ACCEPT]: 'accept', [WL_CONN_CLOSE]: 'close', [WL_CONN_STATE]: 'state',
+};
+/** Linux TCP_* state numbers (include/net/tcp_states.h) */
+export const TCP_STATE_NAMES: readonly string[] = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2',
+  'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'NEW_SYN_RECV'];
+
+export type TraceSyscall = 'read' | 'write' | 'readv' | 'writev' | 'recvfrom' | 'sendto' | 'recvmsg' | 'sendmsg'
+  | 'sendfile' | 'SSL_read' | 'SSL_write' | 'SSL_read_ex' | 'SSL_write_ex' | 'unknown';
+export type TraceConnKind = 'connect' | 'accept' | 'close' | 'state' | 'unknown';
+
+/** Bytes a traced process moved on a TCP socket (source 'syscall') or through SSL_read/SSL_write ('tls'). */
+export interface TraceData {
+  /** when the call returned (wall clock, µs) */
+  tsUs: number;
+  /** when the call was entered */
+  enterUs: number;
+  pid: number;
+  tid: number;
+  comm: string;
+  /** -1: a TLS call whose socket is unknown */
+  fd: number;
+  source: 'syscall' | 'tls';
+  syscall: TraceSyscall;
+  /** 'in': read family (ingress), 'out': write family (egress) */
+  direction: 'in' | 'out';
+  /** 0 when the socket is unknown (TLS); IPv4-mapped IPv6 sockets come as 4 */
+  family: 0 | 4 | 6;
+  localAddr: string;
+  localPort: number;
+  remoteAddr: string;
+  remotePort: number;
+  /** bytes the call moved (its return value) */
+  len: number;
+  /** the first bytes (≤ snaplen): a view valid only during the callback, copy it to keep it */
+  payload: Buffer;
+  /** payload.length < len */
+  truncated: boolean;
+  /** syscall bytes of a connection known to carry TLS (their plaintext comes as source 'tls') */
+  tlsBytes: boolean;
+  /** TLS: the SSL object's fd was inferred from the thread's last socket syscall (memory-BIO TLS, e.g. node) */
+  fdGuessed: boolean;
+  /** identifies the kernel socket while it lives; 0n when unknown */
+  sockId: bigint;
+  /** TLS: the SSL* in the process (0n for syscalls) */
+  ssl: bigint;
+}
+
+export interface TraceConn {
+  tsUs: number;
+  kind: TraceConnKind;
+  pid: number;
+  /** 0 for a state change outside the process (softirq) */
+  tid: number;
+  comm: string;
+  /** -1 for state changes */
+  fd: number;
+  /** the syscall's return value (connect: 0 or -115 EINPROGRESS; accept: the new fd) */
+  ret: number;
+  family: 0 | 4 | 6;
+  localAddr: string;
+  localPort: number;
+  remoteAddr: string;
+  remotePort: number;
+  /** state changes: TCP_STATE_NAMES entries */
+  oldState?: string;
+  newState?: string;
+  sockId: bigint;
+}
+
+export interface TraceProc {
+  tsUs: number;
+  kind: 'fork' | 'exit';
+  pid: number;
+  /** fork: the parent; exit: the parent at exit */
+  ppid: number;
+  comm: string;
+  /** exit: the wait status (code << 8 | signal) */
+  exitStatus?: number;
+  exitCode?: number;
+  signal?: number;
+}
+
+export interface TraceStats {
+  tsUs: number;
+  eventsSent: number;
+  ringbufDrops: number;
+  recordsWritten: number;
+  dataEvents: number;
+  tlsEvents: number;
+  connEvents: number;
+  procEvents: number;
+  nonsockSkipped: number;
+  mmsgCalls: number;
+  truncated: number;
+  copyFailed: number;
+}
+
 /** Largest record the reader accepts; a bigger length means the stream is corrupt (or from an unknown future). */
 export const WL_MAX_RECORD = 1 << 20;
 
@@ -78,6 +274,11 @@ export interface SensorRecordHandlers {
   stats(s: SensorStats): void;
   hello?(h: SensorHello): void;
   error?(e: DecodeErrorInfo): void;
+  /** trace mode records; a record without its handler is skipped silently */
+  data?(d: TraceData): void;
+  conn?(c: TraceConn): void;
+  proc?(p: TraceProc): void;
+  traceStats?(s: TraceStats): void;
 }
 
 /** u64 little-endian at off as a Number (exact below 2^53: counters, inodes). */
@@ -90,6 +291,18 @@ export function nsToUs(buf: Buffer, off: number): number {
   const lo = buf.readUInt32LE(off);
   const hi = buf.readUInt32LE(off + 4);
   return hi * 4294967 + Math.floor((hi * 296 + lo) / 1000);
+}
+
+/** NUL-terminated latin1 string of at most n bytes at off */
+function cstr(buf: Buffer, off: number, n: number): string {
+  let end = off;
+  const max = off + n;
+  while (end < max && buf[end] !== 0) end++;
+  return buf.toString('latin1', off, end);
+}
+
+function addrAt(buf: Buffer, off: number, family: number): string {
+  return family === 4 ? ipv4ToString(buf, off) : family === 6 ? ipv6ToString(buf, off) : '';
 }
 
 // Addresses are formatted by ./addr.js, shared with the capture-file decoders.
@@ -276,6 +489,18 @@ export class SensorRecordReader {
         });
         return;
       }
+      case WL_REC_DATA:
+        if (this.handlers.data) this.data(buf, b, bodyLen, at);
+        return;
+      case WL_REC_CONN:
+        if (this.handlers.conn) this.conn(buf, b, bodyLen, at);
+        return;
+      case WL_REC_PROC:
+        if (this.handlers.proc) this.proc(buf, b, bodyLen, at);
+        return;
+      case WL_REC_TRACE_STATS:
+        if (this.handlers.traceStats) this.traceStats(buf, b, bodyLen, at);
+        return;
       default:
         // a record type from a newer sensor: skip it, the framing still holds
         this.fail(WL_ERR_SENSOR_UNKNOWN_RECORD, `unknown record type ${type}`, at, undefined, type, false);
@@ -317,5 +542,122 @@ export class SensorRecordReader {
     };
     if (buf.readUInt16LE(b + E.ip_flags) & 1) seg.fragment = true;
     this.handlers.packet(seg);
+  }
+
+  private data(buf: Buffer, b: number, bodyLen: number, at: number): void {
+    const E = WL_DATA_EVENT;
+    if (bodyLen < E.size) {
+      this.fail(WL_ERR_SENSOR_SHORT_RECORD, 'short data record', at, E.size, bodyLen, false);
+      return;
+    }
+    const cap = buf.readUInt32LE(b + E.cap_len);
+    if (E.size + cap > bodyLen) {
+      this.fail(WL_ERR_SENSOR_SHORT_RECORD, 'data record shorter than its cap_len', at, E.size + cap, bodyLen, false);
+      return;
+    }
+    const fam = buf[b + E.family];
+    const family = fam === 4 || fam === 6 ? fam : 0;
+    const flags = buf[b + E.flags];
+    const len = buf.readUInt32LE(b + E.len);
+    const p = b + E.size;
+    this.handlers.data!({
+      tsUs: nsToUs(buf, b + E.ts_exit_ns),
+      enterUs: nsToUs(buf, b + E.ts_enter_ns),
+      pid: buf.readUInt32LE(b + E.pid),
+      tid: buf.readUInt32LE(b + E.tid),
+      comm: cstr(buf, b + E.comm, 16),
+      fd: buf.readInt32LE(b + E.fd),
+      source: buf[b + E.source] === WL_SRC_TLS ? 'tls' : 'syscall',
+      syscall: SYSCALL_NAMES[buf.readUInt16LE(b + E.syscall)] ?? 'unknown',
+      direction: buf[b + E.direction] === WL_DIR_OUT ? 'out' : 'in',
+      family,
+      localAddr: addrAt(buf, b + E.laddr, family),
+      localPort: buf.readUInt16LE(b + E.lport),
+      remoteAddr: addrAt(buf, b + E.raddr, family),
+      remotePort: buf.readUInt16LE(b + E.rport),
+      len,
+      payload: buf.subarray(p, p + cap),
+      truncated: cap < len,
+      tlsBytes: (flags & WL_DF_TLS) !== 0,
+      fdGuessed: (flags & WL_DF_FD_GUESS) !== 0,
+      sockId: buf.readBigUInt64LE(b + E.sock_id),
+      ssl: buf.readBigUInt64LE(b + E.ssl_ptr),
+    });
+  }
+
+  private conn(buf: Buffer, b: number, bodyLen: number, at: number): void {
+    const E = WL_CONN_EVENT;
+    if (bodyLen < E.size) {
+      this.fail(WL_ERR_SENSOR_SHORT_RECORD, 'short conn record', at, E.size, bodyLen, false);
+      return;
+    }
+    const fam = buf[b + E.family];
+    const family = fam === 4 || fam === 6 ? fam : 0;
+    const kind = CONN_KINDS[buf[b + E.kind]] ?? 'unknown';
+    const c: TraceConn = {
+      tsUs: nsToUs(buf, b + E.ts_ns),
+      kind,
+      pid: buf.readUInt32LE(b + E.pid),
+      tid: buf.readUInt32LE(b + E.tid),
+      comm: cstr(buf, b + E.comm, 16),
+      fd: buf.readInt32LE(b + E.fd),
+      ret: buf.readInt32LE(b + E.ret),
+      family,
+      localAddr: addrAt(buf, b + E.laddr, family),
+      localPort: buf.readUInt16LE(b + E.lport),
+      remoteAddr: addrAt(buf, b + E.raddr, family),
+      remotePort: buf.readUInt16LE(b + E.rport),
+      sockId: buf.readBigUInt64LE(b + E.sock_id),
+    };
+    if (kind === 'state') {
+      c.oldState = TCP_STATE_NAMES[buf[b + E.old_state]] || String(buf[b + E.old_state]);
+      c.newState = TCP_STATE_NAMES[buf[b + E.new_state]] || String(buf[b + E.new_state]);
+    }
+    this.handlers.conn!(c);
+  }
+
+  private proc(buf: Buffer, b: number, bodyLen: number, at: number): void {
+    const E = WL_PROC_EVENT;
+    if (bodyLen < E.size) {
+      this.fail(WL_ERR_SENSOR_SHORT_RECORD, 'short proc record', at, E.size, bodyLen, false);
+      return;
+    }
+    const exit = buf.readUInt32LE(b + E.kind) === WL_PROC_EXIT;
+    const p: TraceProc = {
+      tsUs: nsToUs(buf, b + E.ts_ns),
+      kind: exit ? 'exit' : 'fork',
+      pid: buf.readUInt32LE(b + E.pid),
+      ppid: buf.readUInt32LE(b + E.ppid),
+      comm: cstr(buf, b + E.comm, 16),
+    };
+    if (exit) {
+      const st = buf.readUInt32LE(b + E.exit_code);
+      p.exitStatus = st;
+      p.exitCode = (st >> 8) & 0xff;
+      p.signal = st & 0x7f;
+    }
+    this.handlers.proc!(p);
+  }
+
+  private traceStats(buf: Buffer, b: number, bodyLen: number, at: number): void {
+    const E = WL_TRACE_STATS;
+    if (bodyLen < E.size) {
+      this.fail(WL_ERR_SENSOR_SHORT_RECORD, 'short trace stats record', at, E.size, bodyLen, false);
+      return;
+    }
+    this.handlers.traceStats!({
+      tsUs: nsToUs(buf, b + E.ts_ns),
+      eventsSent: u64(buf, b + E.events_sent),
+      ringbufDrops: u64(buf, b + E.ringbuf_drops),
+      recordsWritten: u64(buf, b + E.records_written),
+      dataEvents: u64(buf, b + E.data_events),
+      tlsEvents: u64(buf, b + E.tls_events),
+      connEvents: u64(buf, b + E.conn_events),
+      procEvents: u64(buf, b + E.proc_events),
+      nonsockSkipped: u64(buf, b + E.nonsock_skipped),
+      mmsgCalls: u64(buf, b + E.mmsg_calls),
+      truncated: u64(buf, b + E.truncated),
+      copyFailed: u64(buf, b + E.copy_failed),
+    });
   }
 }

@@ -72,6 +72,10 @@ const tsLayouts: Record<string, Record<string, number>> = {
   wl_hello: abi.WL_HELLO,
   wl_packet_event: abi.WL_PACKET_EVENT,
   wl_stats: abi.WL_STATS,
+  wl_data_event: abi.WL_DATA_EVENT,
+  wl_conn_event: abi.WL_CONN_EVENT,
+  wl_proc_event: abi.WL_PROC_EVENT,
+  wl_trace_stats: abi.WL_TRACE_STATS,
 };
 
 test('every C struct and field has the same offset and size in src/decode/sensor.ts', () => {
@@ -88,7 +92,11 @@ test('every C struct and field has the same offset and size in src/decode/sensor
 test('#define constants match', () => {
   for (const name of ['WL_ABI_VERSION', 'WL_REC_HELLO', 'WL_REC_PACKET', 'WL_REC_STATS', 'WL_DIR_IN', 'WL_DIR_OUT', 'WL_MAX_SNAPLEN']) {
     assert.ok(defines.has(name), `${name} defined in the header`);
-    assert.equal((abi as unknown as Record<string, number>)[name], defines.get(name), name);
+  }
+  // every numeric WL_ define of the header (trace-mode ones included) is exported with the same value
+  assert.ok(defines.size >= 35, `expected the trace-mode defines too, found ${defines.size}`);
+  for (const [name, value] of defines) {
+    assert.equal((abi as unknown as Record<string, number>)[name], value, name);
   }
 });
 
@@ -101,7 +109,7 @@ function put(buf: Buffer, struct: string, field: string, value: number | bigint 
     assert.ok(value.length <= f.size);
     value.copy(buf, o);
   } else if (f.size === 8) buf.writeBigUInt64LE(BigInt(value), o);
-  else if (f.size === 4) buf.writeUInt32LE(Number(value), o);
+  else if (f.size === 4) (Number(value) < 0 ? buf.writeInt32LE(Number(value), o) : buf.writeUInt32LE(Number(value), o)); // __s32 fields
   else if (f.size === 2) buf.writeUInt16LE(Number(value), o);
   else if (f.size === 1) buf.writeUInt8(Number(value), o);
   else throw new Error(`cannot put ${struct}.${field}`);
@@ -288,4 +296,128 @@ test('sensor packet addresses: IPv6 formatting matches the WHATWG URL serializer
     }),
     { numRuns: 3000 },
   );
+});
+
+// ---- trace-mode records ----
+
+function cbytes(s: string, n = 16): Buffer {
+  const b = Buffer.alloc(n);
+  b.write(s, 'latin1');
+  return b;
+}
+
+function buildTraceStream() {
+  const hello = record(abi.WL_REC_HELLO, 'wl_hello', { abi_version: 1, snaplen: 4096, ifindex: 0, ring_bytes: 8 << 20, netns_ino: 7 });
+  const req = Buffer.from('GET /t HTTP/1.1\r\nHost: x\r\n\r\n');
+  const d1 = record(abi.WL_REC_DATA, 'wl_data_event', {
+    ts_enter_ns: 1763880000123456000n, ts_exit_ns: 1763880000123999999n, ssl_ptr: 0, pid: 4242, tid: 4243, fd: 17,
+    len: 9000, cap_len: req.length, syscall: abi.WL_SYS_READ, source: abi.WL_SRC_SYSCALL, direction: abi.WL_DIR_IN,
+    family: 4, flags: abi.WL_DF_TLS, lport: 8080, rport: 51000, laddr: Buffer.from([127, 0, 0, 1]),
+    raddr: Buffer.from([10, 1, 2, 3]), comm: cbytes('node'), sock_id: 0xfedcba9876543210n,
+  }, req);
+  const d2 = record(abi.WL_REC_DATA, 'wl_data_event', {
+    ts_enter_ns: 5n, ts_exit_ns: 6000n, ssl_ptr: 0x7f00deadbeefn, pid: 1, tid: 2, fd: -1, len: 3, cap_len: 3,
+    syscall: abi.WL_SYS_SSL_WRITE_EX, source: abi.WL_SRC_TLS, direction: abi.WL_DIR_OUT, family: 0,
+    flags: abi.WL_DF_FD_GUESS, lport: 0, rport: 0, comm: cbytes('a-full-15-chars'), sock_id: 0,
+  }, Buffer.from('abc'));
+  const d3 = record(abi.WL_REC_DATA, 'wl_data_event', {
+    ts_enter_ns: 1n, ts_exit_ns: 2000n, pid: 9, tid: 9, fd: 3, len: 100, cap_len: 0, syscall: abi.WL_SYS_SENDFILE,
+    source: abi.WL_SRC_SYSCALL, direction: abi.WL_DIR_OUT, family: 6, lport: 443, rport: 40000,
+    laddr: ip6Bytes('2001:db8::1'), raddr: ip6Bytes('::1'), comm: cbytes('nginx'), sock_id: 1,
+  });
+  const c1 = record(abi.WL_REC_CONN, 'wl_conn_event', {
+    ts_ns: 1763880000000001000n, sock_id: 0xfedcba9876543210n, pid: 4242, tid: 0, fd: -1, ret: 0, kind: abi.WL_CONN_STATE,
+    family: 4, old_state: 1, new_state: 8, lport: 8080, rport: 51000, laddr: Buffer.from([127, 0, 0, 1]),
+    raddr: Buffer.from([10, 1, 2, 3]), comm: cbytes(''),
+  });
+  const c2 = record(abi.WL_REC_CONN, 'wl_conn_event', {
+    ts_ns: 3000n, sock_id: 2, pid: 5, tid: 6, fd: 4, ret: -115, kind: abi.WL_CONN_CONNECT, family: 6,
+    lport: 1234, rport: 443, laddr: ip6Bytes('fe80::1'), raddr: ip6Bytes('2001:db8::2'), comm: cbytes('curl'),
+  });
+  const p1 = record(abi.WL_REC_PROC, 'wl_proc_event', { ts_ns: 7000n, kind: abi.WL_PROC_EXIT, pid: 4242, ppid: 1, exit_code: (3 << 8) | 0, comm: cbytes('node') });
+  const p2 = record(abi.WL_REC_PROC, 'wl_proc_event', { ts_ns: 8000n, kind: abi.WL_PROC_FORK, pid: 77, ppid: 76, exit_code: 0, comm: cbytes('bash') });
+  const st = record(abi.WL_REC_TRACE_STATS, 'wl_trace_stats', {
+    ts_ns: 9000n, events_sent: 7, ringbuf_drops: 2n ** 33n, records_written: 9, data_events: 3, tls_events: 1,
+    conn_events: 2, proc_events: 2, nonsock_skipped: 11, mmsg_calls: 12, truncated: 13, copy_failed: 14,
+  });
+  const expected = {
+    data: [
+      { tsUs: 1763880000123999, enterUs: 1763880000123456, pid: 4242, tid: 4243, comm: 'node', fd: 17, source: 'syscall',
+        syscall: 'read', direction: 'in', family: 4, localAddr: '127.0.0.1', localPort: 8080, remoteAddr: '10.1.2.3',
+        remotePort: 51000, len: 9000, payload: req.toString('hex'), truncated: true, tlsBytes: true, fdGuessed: false,
+        sockId: 0xfedcba9876543210n, ssl: 0n },
+      { tsUs: 6, enterUs: 0, pid: 1, tid: 2, comm: 'a-full-15-chars', fd: -1, source: 'tls', syscall: 'SSL_write_ex',
+        direction: 'out', family: 0, localAddr: '', localPort: 0, remoteAddr: '', remotePort: 0, len: 3,
+        payload: Buffer.from('abc').toString('hex'), truncated: false, tlsBytes: false, fdGuessed: true, sockId: 0n,
+        ssl: 0x7f00deadbeefn },
+      { tsUs: 2, enterUs: 0, pid: 9, tid: 9, comm: 'nginx', fd: 3, source: 'syscall', syscall: 'sendfile', direction: 'out',
+        family: 6, localAddr: '2001:db8::1', localPort: 443, remoteAddr: '::1', remotePort: 40000, len: 100, payload: '',
+        truncated: true, tlsBytes: false, fdGuessed: false, sockId: 1n, ssl: 0n },
+    ],
+    conn: [
+      { tsUs: 1763880000000001, kind: 'state', pid: 4242, tid: 0, comm: '', fd: -1, ret: 0, family: 4, localAddr: '127.0.0.1',
+        localPort: 8080, remoteAddr: '10.1.2.3', remotePort: 51000, oldState: 'ESTABLISHED', newState: 'CLOSE_WAIT',
+        sockId: 0xfedcba9876543210n },
+      { tsUs: 3, kind: 'connect', pid: 5, tid: 6, comm: 'curl', fd: 4, ret: -115, family: 6, localAddr: 'fe80::1',
+        localPort: 1234, remoteAddr: '2001:db8::2', remotePort: 443, sockId: 2n },
+    ],
+    proc: [
+      { tsUs: 7, kind: 'exit', pid: 4242, ppid: 1, comm: 'node', exitStatus: 768, exitCode: 3, signal: 0 },
+      { tsUs: 8, kind: 'fork', pid: 77, ppid: 76, comm: 'bash' },
+    ],
+    stats: [{ tsUs: 9, eventsSent: 7, ringbufDrops: 2 ** 33, recordsWritten: 9, dataEvents: 3, tlsEvents: 1, connEvents: 2,
+      procEvents: 2, nonsockSkipped: 11, mmsgCalls: 12, truncated: 13, copyFailed: 14 }],
+  };
+  return { stream: Buffer.concat([hello, d1, c1, d2, p1, c2, d3, p2, st]), expected };
+}
+
+function collectTrace(chunks: Buffer[]) {
+  const got = { data: [] as unknown[], conn: [] as unknown[], proc: [] as unknown[], stats: [] as unknown[] };
+  const errors: DecodeErrorInfo[] = [];
+  const r = new abi.SensorRecordReader(
+    {
+      packet: () => assert.fail('no packet records in a trace stream'),
+      stats: () => assert.fail('no packet stats in a trace stream'),
+      error: (e) => errors.push(e),
+      data: (d) => got.data.push({ ...d, payload: d.payload.toString('hex') }),
+      conn: (c) => got.conn.push(c),
+      proc: (p) => got.proc.push(p),
+      traceStats: (s) => got.stats.push(s),
+    },
+    { ifnames: new abi.IfnameResolver('/nonexistent') },
+  );
+  for (const c of chunks) r.push(c);
+  r.end();
+  return { got, errors };
+}
+
+test('trace records (data, conn, proc, trace stats) decode with the C offsets, whole and split anywhere', () => {
+  const { stream, expected } = buildTraceStream();
+  const whole = collectTrace([stream]);
+  assert.deepEqual(whole.errors, []);
+  assert.deepEqual(whole.got, expected);
+  for (let i = 0; i <= stream.length; i++) {
+    const got = collectTrace([Buffer.from(stream.subarray(0, i)), Buffer.from(stream.subarray(i))]);
+    assert.deepEqual(got.errors, [], `split at ${i}`);
+    assert.deepEqual(got.got, expected, `split at ${i}`);
+  }
+});
+
+test('trace records are skipped silently by a packet-only consumer, and a short data record is reported', () => {
+  const { stream } = buildTraceStream();
+  const errors: DecodeErrorInfo[] = [];
+  let n = 0;
+  const r = new abi.SensorRecordReader({ packet: () => n++, stats: () => n++, error: (e) => errors.push(e) },
+    { ifnames: new abi.IfnameResolver('/nonexistent') });
+  r.push(stream);
+  r.end();
+  assert.equal(n, 0);
+  assert.deepEqual(errors, []);
+
+  // a data record whose cap_len runs past its length
+  const bad = record(abi.WL_REC_DATA, 'wl_data_event', { cap_len: 64, len: 64 });
+  const got = collectTrace([bad]);
+  assert.equal(got.got.data.length, 0);
+  assert.equal(got.errors.length, 1);
+  assert.match(got.errors[0].message, /^WL_ERR_SENSOR_SHORT_RECORD/);
 });

@@ -1,0 +1,897 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * wirelog trace sensor: what chosen processes send and receive on their TCP sockets, from syscall tracepoints,
+ * plus TLS plaintext from uprobes on SSL_read/SSL_write(_ex). No kprobes, no fentry.
+ *
+ * Filter first, cheaply: every program starts with a tgid lookup in `pids` (or the comm check), so untraced
+ * processes cost one hash lookup. Data syscalls save their arguments on sys_enter keyed by tid and emit on
+ * sys_exit when they moved bytes on a TCP socket: the fd is resolved in the kernel (task → files → fdt → file →
+ * socket → sock) to the socket's addresses and ports. Payloads are copied into a per-CPU scratch map, never the
+ * 512-byte stack, and sent with their real size.
+ *
+ * SSL* → fd: a thread inside SSL_read/SSL_write that makes a socket syscall gives the exact fd (OpenSSL with a
+ * socket BIO: nginx, curl). Node's TLS uses memory BIOs, so the socket syscalls happen outside the SSL calls; there
+ * the fd is taken from the thread's last socket syscall (flag WL_DF_FD_GUESS), which for node is the read that fed
+ * SSL_read or the handshake write before SSL_write.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "wirelog_events.h"
+
+#define AF_INET     2
+#define AF_INET6    10
+#define SOCK_STREAM 1
+#define IPPROTO_TCP 6
+#define S_IFMT      00170000
+#define S_IFSOCK    0140000
+#define TCP_CLOSE   7
+
+/* counters[] indexes, per CPU; the sensor sums them (same order as struct wl_trace_stats from events_sent on) */
+#define C_SENT      0
+#define C_DROPS     1
+#define C_DATA      2
+#define C_TLS       3
+#define C_CONN      4
+#define C_PROC      5
+#define C_NONSOCK   6
+#define C_MMSG      7
+#define C_TRUNC     8
+#define C_COPYFAIL  9
+#define C_MAX       10
+
+/* set by the sensor before load */
+const volatile __u32 snaplen = 4096;
+const volatile __u32 self_tgid = 0;    /* the sensor itself is never traced */
+const volatile __u8 filter_pids = 1;   /* 1: only tgids in `pids` */
+const volatile __u8 filter_comm = 0;   /* 1: only tasks whose comm is `comm` */
+const volatile __u8 follow = 0;        /* 1: children of traced processes are traced */
+const volatile __u8 tls = 1;           /* 1: keep the state the TLS uprobes need */
+const volatile char comm[16] = {};
+const volatile __u64 id_key = 0;       /* sock_id = sk address ^ id_key: stable per socket, no raw address out */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);   /* tgid */
+	__type(value, __u8);
+} pids SEC(".maps");
+
+/* arguments of a syscall in flight, keyed by tid */
+struct inflight {
+	__u64 ts;
+	__u64 buf;            /* buffer, iovec array or user_msghdr */
+	__u32 cnt;            /* iovcnt for readv/writev */
+	__s32 fd;
+	__u16 sys;            /* WL_SYS_*, or CONN_* below; 0 = no call in flight */
+	__u8 dir;
+	__u8 _pad;
+	__s32 last_fd;        /* the thread's last socket fd with data (for memory-BIO TLS); -1 none */
+	__u32 _pad2;
+};
+#define SYS_CONNECT 100
+#define SYS_ACCEPT  101
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+/* SSL call in flight, keyed by tid */
+struct ssl_call {
+	__u64 ts;
+	__u64 ssl;
+	__u64 buf;
+	__u64 outlen;         /* size_t * of the _ex variants, 0 otherwise */
+	__u16 sys;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct ssl_call);
+} ssl_calls SEC(".maps");
+
+struct ssl_key {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 ssl;
+};
+
+struct ssl_fd_val {
+	__s32 fd;
+	__u8 guessed;
+	__u8 _pad[3];
+	__u64 sk;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ssl_key);
+	__type(value, struct ssl_fd_val);
+} ssl_fds SEC(".maps");
+
+/* (tgid << 32 | fd) of fds that carry TLS, so their encrypted syscall data is flagged */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64); /* sk */
+} tls_fds SEC(".maps");
+
+
+/* sockets seen in traced processes: attributes softirq state changes to their process */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);  /* sk */
+	__type(value, __u32); /* tgid */
+} socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, C_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* payload is twice the largest copy so that a masked offset plus a masked length always stays inside it */
+struct data_scratch {
+	struct wl_data_event ev;
+	__u8 payload[2 * WL_MAX_SNAPLEN];
+	struct iovec iov[WL_TRACE_MAX_IOV]; /* the caller's iovec array, read in one go */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct data_scratch);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024); /* resized by the sensor (-b) */
+} events SEC(".maps");
+
+/* Waking the reader per event costs an IPI (microseconds in a VM), more than the rest of a program: wake it only
+ * when a batch is pending; the sensor polls every few milliseconds for the rest. */
+#define WAKE_BYTES (256 * 1024)
+
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline bool comm_ok(void)
+{
+	char c[16];
+	bpf_get_current_comm(c, sizeof(c));
+#pragma unroll
+	for (int i = 0; i < 16; i++) {
+		if (c[i] != comm[i])
+			return false;
+		if (!c[i])
+			break;
+	}
+	return true;
+}
+
+static __always_inline bool traced(__u32 tgid)
+{
+	if (tgid == self_tgid)
+		return false;
+	if (filter_pids && !bpf_map_lookup_elem(&pids, &tgid))
+		return false;
+	if (filter_comm && !comm_ok())
+		return false;
+	return true;
+}
+
+/* ---- fd → socket ---- */
+
+static __always_inline struct sock *fd_sock(int fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return NULL;
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned int)fd >= max)
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return NULL;
+	return sk;
+}
+
+static __always_inline bool v4mapped(const __u8 *a)
+{
+	__u64 lo;
+	__u32 mid;
+	__builtin_memcpy(&lo, a, 8);
+	__builtin_memcpy(&mid, a + 8, 4);
+	return lo == 0 && mid == bpf_htonl(0x0000ffff);
+}
+
+/* Fills family, addresses and ports from the socket. */
+static __always_inline void sock_tuple(struct sock *sk, __u8 *family, __u8 *laddr, __u8 *raddr, __u16 *lport, __u16 *rport)
+{
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	*lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	*rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__builtin_memset(laddr, 0, 16);
+	__builtin_memset(raddr, 0, 16);
+	if (fam == AF_INET) {
+		*family = 4;
+		bpf_core_read(laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(raddr, 4, &sk->__sk_common.skc_daddr);
+		return;
+	}
+	*family = 6;
+	bpf_core_read(laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+	bpf_core_read(raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	if (v4mapped(raddr) || (v4mapped(laddr) && raddr[0] == 0)) {
+		/* an IPv6 socket talking IPv4: report it as the IPv4 connection the packets show */
+		*family = 4;
+		__builtin_memcpy(laddr, laddr + 12, 4);
+		__builtin_memcpy(raddr, raddr + 12, 4);
+		__builtin_memset(laddr + 4, 0, 12);
+		__builtin_memset(raddr + 4, 0, 12);
+	}
+}
+
+static __always_inline void remember_sock(struct sock *sk, __u32 tgid)
+{
+	__u64 k = (__u64)sk;
+	if (!bpf_map_lookup_elem(&socks, &k))
+		bpf_map_update_elem(&socks, &k, &tgid, BPF_ANY);
+}
+
+/* ---- payload copies ---- */
+
+/* Copies n user bytes to payload[off..]; returns the bytes copied (0 when off is past the snaplen). */
+static __always_inline __u32 copy_user(__u8 *payload, __u32 off, __u64 src, __u64 n)
+{
+	__u32 snap = snaplen < WL_MAX_SNAPLEN ? snaplen : WL_MAX_SNAPLEN;
+	if (off >= snap || n == 0)
+		return 0;
+	if (n > snap - off)
+		n = snap - off;
+	/* for n in 1..4096: ((n - 1) & 4095) + 1 == n, a form whose bounds the verifier sees on the register used */
+	__u32 len = (__u32)n - 1;
+	__u32 o = off;
+	/* masks the compiler cannot fold away (it knows off < snap), so the verifier sees both bounds */
+	asm volatile("%0 &= 4095" : "+r"(len));
+	asm volatile("%0 &= 4095" : "+r"(o));
+	len += 1;
+	if (bpf_probe_read_user(payload + o, len, (const void *)src)) {
+		count(C_COPYFAIL);
+		return 0;
+	}
+	return len;
+}
+
+struct iov_walk {
+	__u8 *payload;
+	struct iovec *iovs;
+	__u64 total;   /* bytes still to account for (the call's return value) */
+	__u32 off;     /* bytes copied so far */
+	__u32 n;
+};
+
+/* one iovec; bpf_loop verifies it once instead of once per iteration and path */
+static long iov_step(__u32 i, void *data)
+{
+	struct iov_walk *w = data;
+	if (i >= w->n || i >= WL_TRACE_MAX_IOV || w->total == 0 || w->off >= snaplen || w->off >= WL_MAX_SNAPLEN)
+		return 1;
+	__u32 k = i;
+	asm volatile("%0 &= 7" : "+r"(k)); /* WL_TRACE_MAX_IOV - 1, kept for the verifier */
+	struct iovec *v = &w->iovs[k];
+	__u64 len = v->iov_len;
+	__u64 take = len < w->total ? len : w->total;
+	__u32 got = copy_user(w->payload, w->off, (__u64)v->iov_base, take);
+	w->off += got;
+	w->total -= take;
+	return got < take ? 1 : 0; /* the snaplen or a fault stopped the copy */
+}
+
+/* Walks up to WL_TRACE_MAX_IOV iovecs, copying the first `total` bytes. */
+static __always_inline __u32 copy_iov(__u8 *payload, struct iovec *iovs, __u64 iov_ptr, __u64 iovcnt, __u64 total)
+{
+	__u32 n = iovcnt < WL_TRACE_MAX_IOV ? (__u32)iovcnt : WL_TRACE_MAX_IOV;
+	if (n == 0)
+		return 0;
+	/* one read for the whole array (n is 1..8, so 16..128 bytes) */
+	__u32 bytes = ((n - 1) & (WL_TRACE_MAX_IOV - 1)) * sizeof(struct iovec) + sizeof(struct iovec);
+	if (bpf_probe_read_user(iovs, bytes, (const void *)iov_ptr)) {
+		count(C_COPYFAIL);
+		return 0;
+	}
+	struct iov_walk w = { .payload = payload, .iovs = iovs, .total = total, .off = 0, .n = n };
+	bpf_loop(WL_TRACE_MAX_IOV, iov_step, &w, 0);
+	return w.off;
+}
+
+/* ---- emitting ---- */
+
+static __always_inline struct data_scratch *scratch_ev(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline void send_data(struct data_scratch *s, __u32 cap, __u32 counter)
+{
+	s->ev.cap_len = cap;
+	if (cap < s->ev.len)
+		count(C_TRUNC);
+	__u64 size = sizeof(struct wl_data_event) + (__u64)(cap & (2 * WL_MAX_SNAPLEN - 1));
+	if (size > sizeof(struct data_scratch))
+		size = sizeof(struct data_scratch);
+	if (bpf_ringbuf_output(&events, s, size, rb_flags())) {
+		count(C_DROPS);
+		return;
+	}
+	count(C_SENT);
+	count(counter);
+}
+
+static __always_inline void send_conn(struct wl_conn_event *ev)
+{
+	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), rb_flags())) {
+		count(C_DROPS);
+		return;
+	}
+	count(C_SENT);
+	count(C_CONN);
+}
+
+/* ---- syscalls ---- */
+
+static __always_inline int enter(struct trace_event_raw_sys_enter *ctx, __u16 sys, __u8 dir, __u32 cnt)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	if (!traced(pt >> 32))
+		return 0;
+	__u32 tid = (__u32)pt;
+	/* in place when the thread has its slot already: an update would allocate and free an element */
+	struct inflight *slot = bpf_map_lookup_elem(&inflight, &tid);
+	if (slot) {
+		slot->ts = bpf_ktime_get_ns();
+		slot->buf = ctx->args[1];
+		slot->cnt = cnt;
+		slot->fd = (__s32)ctx->args[0];
+		slot->sys = sys;
+		slot->dir = dir;
+		return 0;
+	}
+	struct inflight a = {
+		.ts = bpf_ktime_get_ns(),
+		.buf = ctx->args[1],
+		.cnt = cnt,
+		.fd = (__s32)ctx->args[0],
+		.sys = sys,
+		.dir = dir,
+		.last_fd = -1,
+	};
+	bpf_map_update_elem(&inflight, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pt, tgid = pt >> 32;
+	struct inflight *ap = bpf_map_lookup_elem(&inflight, &tid);
+	if (!ap || !ap->sys)
+		return 0;
+	struct inflight a = *ap;
+	ap->sys = 0; /* slot kept for the thread's next call; freed when the thread exits */
+	if (a.sys >= SYS_CONNECT)
+		return 0; /* an exit we missed left a connect/accept entry: not ours */
+	long ret = ctx->ret;
+	if (ret <= 0)
+		return 0;
+	struct sock *sk = fd_sock(a.fd);
+	if (!sk) {
+		count(C_NONSOCK);
+		return 0;
+	}
+	struct data_scratch *s = scratch_ev();
+	if (!s)
+		return 0;
+	struct wl_data_event *ev = &s->ev;
+	ev->ts_enter_ns = a.ts;
+	ev->ts_exit_ns = bpf_ktime_get_ns();
+	ev->ssl_ptr = 0;
+	ev->pid = tgid;
+	ev->tid = tid;
+	ev->fd = a.fd;
+	ev->len = ret > 0xffffffffL ? 0xffffffff : (__u32)ret;
+	ev->syscall = a.sys;
+	ev->source = WL_SRC_SYSCALL;
+	ev->direction = a.dir;
+	ev->flags = 0;
+	ev->_pad0 = 0;
+	ev->sock_id = (__u64)sk ^ id_key;
+	sock_tuple(sk, &ev->family, ev->laddr, ev->raddr, &ev->lport, &ev->rport);
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	remember_sock(sk, tgid);
+
+	if (tls) {
+		__u64 fk = (__u64)tgid << 32 | (__u32)a.fd;
+		struct ssl_call *sc = bpf_map_lookup_elem(&ssl_calls, &tid);
+		if (sc) {
+			/* inside SSL_read/SSL_write: this is the SSL object's own socket */
+			struct ssl_key k = { .tgid = tgid, .ssl = sc->ssl };
+			struct ssl_fd_val v = { .fd = a.fd, .sk = (__u64)sk };
+			__u64 skv = (__u64)sk;
+			bpf_map_update_elem(&ssl_fds, &k, &v, BPF_ANY);
+			bpf_map_update_elem(&tls_fds, &fk, &skv, BPF_ANY);
+			ev->flags |= WL_DF_TLS;
+		} else {
+			__u64 *known = bpf_map_lookup_elem(&tls_fds, &fk);
+			if (known && *known == (__u64)sk)
+				ev->flags |= WL_DF_TLS;
+		}
+		ap->last_fd = a.fd; /* the slot is still ours: no other map touched */
+	}
+
+	__u32 cap = 0;
+	__u64 total = (__u64)ret;
+	if (a.sys == WL_SYS_READV || a.sys == WL_SYS_WRITEV) {
+		cap = copy_iov(s->payload, s->iov, a.buf, a.cnt, total);
+	} else if (a.sys == WL_SYS_RECVMSG || a.sys == WL_SYS_SENDMSG) {
+		struct user_msghdr mh;
+		if (bpf_probe_read_user(&mh, sizeof(mh), (const void *)a.buf) == 0)
+			cap = copy_iov(s->payload, s->iov, (__u64)mh.msg_iov, mh.msg_iovlen, total);
+		else
+			count(C_COPYFAIL);
+	} else if (a.sys != WL_SYS_SENDFILE) {
+		cap = copy_user(s->payload, 0, a.buf, total);
+	}
+	/* a TLS handshake record (0x16 0x03 0x0N) marks the fd as TLS from its first bytes on, before any SSL call
+	 * (memory-BIO TLS such as node's never calls SSL_* inside the socket syscalls) */
+	if (tls && !(ev->flags & WL_DF_TLS) && cap >= 3 && s->payload[0] == 0x16 && s->payload[1] == 3 && s->payload[2] <= 4) {
+		__u64 fk = (__u64)tgid << 32 | (__u32)a.fd;
+		__u64 skv = (__u64)sk;
+		bpf_map_update_elem(&tls_fds, &fk, &skv, BPF_ANY);
+		ev->flags |= WL_DF_TLS;
+	}
+	send_data(s, cap, C_DATA);
+	return 0;
+}
+
+#define DATA_SYSCALL(name, sys, dir)                                           \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                             \
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)                  \
+	{                                                                        \
+		return enter(ctx, sys, dir, (__u32)ctx->args[2]);                \
+	}                                                                        \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                              \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
+	{                                                                        \
+		return exit_data(ctx);                                           \
+	}
+
+DATA_SYSCALL(read, WL_SYS_READ, WL_DIR_IN)
+DATA_SYSCALL(write, WL_SYS_WRITE, WL_DIR_OUT)
+DATA_SYSCALL(readv, WL_SYS_READV, WL_DIR_IN)
+DATA_SYSCALL(writev, WL_SYS_WRITEV, WL_DIR_OUT)
+DATA_SYSCALL(recvfrom, WL_SYS_RECVFROM, WL_DIR_IN)
+DATA_SYSCALL(sendto, WL_SYS_SENDTO, WL_DIR_OUT)
+DATA_SYSCALL(recvmsg, WL_SYS_RECVMSG, WL_DIR_IN)
+DATA_SYSCALL(sendmsg, WL_SYS_SENDMSG, WL_DIR_OUT)
+
+/* sendfile(out_fd, in_fd, offset, count): the socket is out_fd, the bytes come from a file: length only */
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(ctx, WL_SYS_SENDFILE, WL_DIR_OUT, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_data(ctx);
+}
+
+/* sendmmsg/recvmmsg: counted, not copied (HTTP servers and clients do not use them on TCP) */
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (traced(bpf_get_current_pid_tgid() >> 32))
+		count(C_MMSG);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmmsg")
+int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (traced(bpf_get_current_pid_tgid() >> 32))
+		count(C_MMSG);
+	return 0;
+}
+
+static __always_inline void conn_event(__u8 kind, struct sock *sk, __s32 fd, __s32 ret, __u32 tgid, __u32 tid)
+{
+	struct wl_conn_event ev = {};
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.sock_id = (__u64)sk ^ id_key;
+	ev.pid = tgid;
+	ev.tid = tid;
+	ev.fd = fd;
+	ev.ret = ret;
+	ev.kind = kind;
+	sock_tuple(sk, &ev.family, ev.laddr, ev.raddr, &ev.lport, &ev.rport);
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	send_conn(&ev);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	if (!traced(pt >> 32))
+		return 0;
+	/* known before the connect so its SYN_SENT state change is attributed */
+	struct sock *sk = fd_sock((int)ctx->args[0]);
+	if (sk)
+		remember_sock(sk, pt >> 32);
+	return enter(ctx, SYS_CONNECT, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int enter_accept(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(ctx, SYS_ACCEPT, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int enter_accept4(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(ctx, SYS_ACCEPT, 0, 0);
+}
+
+static __always_inline int exit_conn(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pt, tgid = pt >> 32;
+	struct inflight *ap = bpf_map_lookup_elem(&inflight, &tid);
+	if (!ap || !ap->sys)
+		return 0;
+	__s32 fd = ap->fd;
+	__u16 sys = ap->sys;
+	ap->sys = 0;
+	if (sys != SYS_CONNECT && sys != SYS_ACCEPT)
+		return 0;
+	long ret = ctx->ret;
+	if (sys == SYS_ACCEPT) {
+		if (ret < 0)
+			return 0;
+		fd = (__s32)ret; /* the new connection */
+	} else if (ret < 0 && ret != -115 /* EINPROGRESS */) {
+		return 0;
+	}
+	struct sock *sk = fd_sock(fd);
+	if (!sk)
+		return 0;
+	remember_sock(sk, tgid);
+	conn_event(sys == SYS_ACCEPT ? WL_CONN_ACCEPT : WL_CONN_CONNECT, sk, fd, (__s32)ret, tgid, tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_conn(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_conn(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_conn(ctx);
+}
+
+/* close: the tuple must be read before the fd goes away, so on entry */
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tgid = pt >> 32;
+	if (!traced(tgid))
+		return 0;
+	__s32 fd = (__s32)ctx->args[0];
+	struct sock *sk = fd_sock(fd);
+	if (!sk)
+		return 0;
+	if (tls) {
+		__u64 fk = (__u64)tgid << 32 | (__u32)fd;
+		bpf_map_delete_elem(&tls_fds, &fk);
+	}
+	conn_event(WL_CONN_CLOSE, sk, fd, 0, tgid, (__u32)pt);
+	return 0;
+}
+
+/* TCP state changes: in process context for the traced process, or (server side, softirq) for a socket the
+ * traced process was seen using. */
+SEC("tracepoint/sock/inet_sock_set_state")
+int on_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	/* every ctx field read once up front: the verifier refuses loads through a ctx pointer clang has offset */
+	__u64 sk = (__u64)ctx->skaddr;
+	int oldstate = ctx->oldstate, newstate = ctx->newstate;
+	__u16 sport = ctx->sport, dport = ctx->dport, family = ctx->family;
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tgid = pt >> 32, tid = (__u32)pt;
+	/* only sockets a traced process was seen using: on loopback the peer's state changes run in the traced
+	 * process's context too, so "current is traced" would claim the other end's socket */
+	__u32 *owner = bpf_map_lookup_elem(&socks, &sk);
+	if (!owner)
+		return 0;
+	if (tgid != *owner)
+		tid = 0;
+	tgid = *owner;
+	struct wl_conn_event ev = {};
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.sock_id = sk ^ id_key;
+	ev.pid = tgid;
+	ev.tid = tid;
+	ev.fd = -1;
+	ev.kind = WL_CONN_STATE;
+	ev.old_state = (__u8)oldstate;
+	ev.new_state = (__u8)newstate;
+	ev.lport = sport;
+	ev.rport = dport;
+	if (family == AF_INET) {
+		ev.family = 4;
+		bpf_probe_read_kernel(ev.laddr, 4, ctx->saddr);
+		bpf_probe_read_kernel(ev.raddr, 4, ctx->daddr);
+	} else {
+		ev.family = 6;
+		bpf_probe_read_kernel(ev.laddr, 16, ctx->saddr_v6);
+		bpf_probe_read_kernel(ev.raddr, 16, ctx->daddr_v6);
+	}
+	if (tid)
+		bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	if (newstate == TCP_CLOSE)
+		bpf_map_delete_elem(&socks, &sk);
+	send_conn(&ev);
+	return 0;
+}
+
+/* ---- processes ---- */
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	if (ptgid == ctgid) /* a new thread, not a new process */
+		return 0;
+	if (!follow || !bpf_map_lookup_elem(&pids, &ptgid))
+		return 0;
+	__u8 one = 1;
+	bpf_map_update_elem(&pids, &ctgid, &one, BPF_ANY);
+	struct wl_proc_event ev = {};
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.kind = WL_PROC_FORK;
+	ev.pid = ctgid;
+	ev.ppid = ptgid;
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags())) {
+		count(C_DROPS);
+		return 0;
+	}
+	count(C_SENT);
+	count(C_PROC);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int on_exit(struct trace_event_raw_sched_process_exit *ctx)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tgid = pt >> 32, tid = (__u32)pt;
+	if (!bpf_map_lookup_elem(&pids, &tgid) && !(filter_comm && !filter_pids && traced(tgid)))
+		return 0;
+	/* this thread's slots go with it */
+	bpf_map_delete_elem(&inflight, &tid);
+	bpf_map_delete_elem(&ssl_calls, &tid);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	/* the whole process is gone when its last thread exits (group_dead; older kernels: the leader) */
+	bool last;
+	if (bpf_core_field_exists(ctx->group_dead))
+		last = BPF_CORE_READ(ctx, group_dead);
+	else
+		last = tid == tgid;
+	if (!last)
+		return 0;
+	struct wl_proc_event ev = {};
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.kind = WL_PROC_EXIT;
+	ev.pid = tgid;
+	ev.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	/* the group's status (exit_group, fatal signal) when it is set, else this task's */
+	__u32 code = BPF_CORE_READ(task, signal, group_exit_code);
+	if (!code)
+		code = BPF_CORE_READ(task, exit_code);
+	ev.exit_code = code;
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	bpf_map_delete_elem(&pids, &tgid);
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags())) {
+		count(C_DROPS);
+		return 0;
+	}
+	count(C_SENT);
+	count(C_PROC);
+	return 0;
+}
+
+/* ---- TLS uprobes ---- */
+
+static __always_inline int ssl_enter(void *ssl, void *buf, void *outlen, __u16 sys)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	if (!traced(pt >> 32))
+		return 0;
+	__u32 tid = (__u32)pt;
+	struct ssl_call c = { .ts = bpf_ktime_get_ns(), .ssl = (__u64)ssl, .buf = (__u64)buf, .outlen = (__u64)outlen, .sys = sys };
+	/* NOEXIST: an SSL_write that calls SSL_write_ex inside keeps the outer call */
+	bpf_map_update_elem(&ssl_calls, &tid, &c, BPF_NOEXIST);
+	return 0;
+}
+
+static __always_inline int ssl_exit(long ret)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pt, tgid = pt >> 32;
+	struct ssl_call *cp = bpf_map_lookup_elem(&ssl_calls, &tid);
+	if (!cp)
+		return 0;
+	struct ssl_call c = *cp;
+	bpf_map_delete_elem(&ssl_calls, &tid);
+	__u64 len;
+	if (c.sys == WL_SYS_SSL_READ_EX || c.sys == WL_SYS_SSL_WRITE_EX) {
+		if (ret != 1 || !c.outlen || bpf_probe_read_user(&len, sizeof(len), (const void *)c.outlen))
+			return 0;
+	} else {
+		if (ret <= 0)
+			return 0;
+		len = (__u64)ret;
+	}
+	if (len == 0)
+		return 0;
+
+	struct data_scratch *s = scratch_ev();
+	if (!s)
+		return 0;
+	struct wl_data_event *ev = &s->ev;
+	ev->ts_enter_ns = c.ts;
+	ev->ts_exit_ns = bpf_ktime_get_ns();
+	ev->ssl_ptr = c.ssl;
+	ev->pid = tgid;
+	ev->tid = tid;
+	ev->len = len > 0xffffffffULL ? 0xffffffff : (__u32)len;
+	ev->syscall = c.sys;
+	ev->source = WL_SRC_TLS;
+	ev->direction = (c.sys == WL_SYS_SSL_READ || c.sys == WL_SYS_SSL_READ_EX) ? WL_DIR_IN : WL_DIR_OUT;
+	ev->flags = 0;
+	ev->_pad0 = 0;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+
+	/* which socket: the exact mapping when the SSL object's own syscalls were seen, else the thread's last one */
+	struct ssl_key k = { .tgid = tgid, .ssl = c.ssl };
+	struct ssl_fd_val *m = bpf_map_lookup_elem(&ssl_fds, &k);
+	__s32 fd = -1;
+	struct sock *sk = NULL;
+	if (m) {
+		fd = m->fd;
+		sk = fd_sock(fd);
+		if (sk && (__u64)sk != m->sk)
+			sk = NULL; /* fd reused by another socket: stale */
+		if (sk && m->guessed)
+			ev->flags |= WL_DF_FD_GUESS;
+	}
+	if (!sk) {
+		struct inflight *lf = bpf_map_lookup_elem(&inflight, &tid);
+		if (lf && lf->last_fd >= 0) {
+			fd = lf->last_fd;
+			sk = fd_sock(fd);
+			if (sk) {
+				struct ssl_fd_val v = { .fd = fd, .guessed = 1, .sk = (__u64)sk };
+				__u64 fk = (__u64)tgid << 32 | (__u32)fd;
+				__u64 skv = (__u64)sk;
+				bpf_map_update_elem(&ssl_fds, &k, &v, BPF_ANY);
+				bpf_map_update_elem(&tls_fds, &fk, &skv, BPF_ANY);
+				ev->flags |= WL_DF_FD_GUESS;
+			}
+		}
+	}
+	ev->fd = sk ? fd : -1;
+	if (sk) {
+		ev->sock_id = (__u64)sk ^ id_key;
+		sock_tuple(sk, &ev->family, ev->laddr, ev->raddr, &ev->lport, &ev->rport);
+	} else {
+		ev->sock_id = 0;
+		ev->family = 0;
+		ev->lport = 0;
+		ev->rport = 0;
+		__builtin_memset(ev->laddr, 0, 16);
+		__builtin_memset(ev->raddr, 0, 16);
+	}
+	__u32 cap = copy_user(s->payload, 0, c.buf, len);
+	send_data(s, cap, C_TLS);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
+{
+	return ssl_enter(ssl, buf, NULL, WL_SYS_SSL_READ);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void *ssl, void *buf, int num)
+{
+	return ssl_enter(ssl, buf, NULL, WL_SYS_SSL_WRITE);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, void *readbytes)
+{
+	return ssl_enter(ssl, buf, readbytes, WL_SYS_SSL_READ_EX);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void *ssl, void *buf, __u64 num, void *written)
+{
+	return ssl_enter(ssl, buf, written, WL_SYS_SSL_WRITE_EX);
+}
+
+/* one return program serves all four: the call kind was saved on entry */
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_ret, int ret)
+{
+	return ssl_exit(ret);
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
