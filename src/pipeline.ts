@@ -11,7 +11,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Frame, HttpEventSink, SensorStats, TransportSegment } from './records.js';
 import { readCaptureFile, readCaptureStream, type CaptureFileSummary } from './decode/capture-file.js';
-import { decodeFrame, newDecodeStats } from './decode/frame.js';
+import { decodeFrame, newDecodeStats, type DecodeOptions } from './decode/frame.js';
 import { HttpTracker } from './correlate/http-tracker.js';
 import { startLiveCapture } from './source/live.js';
 import type { LogWriter } from './sinks/log-writer.js';
@@ -166,12 +166,14 @@ async function runFile(opts: PipelineOptions, src: FileSource, tracker: HttpTrac
   let stop: StopReason | undefined;
   let nextTickUs = -1;
 
-  // -p filters a file as the kernel filters a live capture: packets of other ports are not counted or parsed
-  const wanted = portFilter(opts.ports);
+  // -p filters a file as the kernel filters a live capture: packets of other ports are not counted or parsed.
+  // The tracker does not look at pure ACKs, so the decoder skips them before building a segment.
+  const decodeOpts: DecodeOptions = { skipPureAcks: true, ports: portFilter(opts.ports) };
   const onFrame = (f: Frame): void => {
     if (stop !== undefined) throw STOP;
-    const seg = decodeFrame(f, dstats);
-    if (wanted !== undefined && (seg === undefined || (wanted[seg.sport] === 0 && wanted[seg.dport] === 0))) return;
+    const filtered = dstats.portFiltered;
+    const seg = decodeFrame(f, dstats, decodeOpts);
+    if (dstats.portFiltered !== filtered) return;
     packets++;
     if (seg !== undefined) tracker.onSegment(seg);
     if (f.tsUs >= nextTickUs) {

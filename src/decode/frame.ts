@@ -29,10 +29,24 @@ export interface DecodeStats {
   /** errors by layer: 'ethernet', 'vlan', 'sll', 'sll2', 'null', 'loop', 'raw', 'link', 'ipv4', 'ipv6', 'tcp', 'udp' */
   errorsByLayer: Record<string, number>;
   lastError?: DecodeErrorInfo;
+  /** TCP segments without payload, SYN, FIN or RST, not returned because DecodeOptions.skipPureAcks asked so */
+  pureAcksSkipped: number;
+  /** TCP/UDP packets of other ports than DecodeOptions.ports */
+  portFiltered: number;
 }
 
+export interface DecodeOptions {
+  /** Return nothing for pure ACKs: for consumers that only follow payload and connection state (the HTTP
+   *  tracker ignores them); saves their address strings and segment object. */
+  skipPureAcks?: boolean;
+  /** Keep only TCP/UDP packets with either port set to 1 in this 65536-entry table (a capture filter) */
+  ports?: Uint8Array;
+}
+
+const TCP_SYN_FIN_RST = 0x07;
+
 export function newDecodeStats(): DecodeStats {
-  return { frames: 0, segments: 0, nonIp: 0, nonTransport: 0, fragments: 0, errors: 0, errorsByLayer: {} };
+  return { frames: 0, segments: 0, nonIp: 0, nonTransport: 0, fragments: 0, pureAcksSkipped: 0, portFiltered: 0, errors: 0, errorsByLayer: {} };
 }
 
 const link = newLinkResult();
@@ -67,16 +81,16 @@ function transportFail(stats: DecodeStats, err: DecodeError, ipEnd: number, cap:
 }
 
 /** Never throws: any exception from a decoder is a bug, counted as an 'internal' error rather than propagated. */
-export function decodeFrame(f: Frame, stats: DecodeStats): TransportSegment | undefined {
+export function decodeFrame(f: Frame, stats: DecodeStats, opts?: DecodeOptions): TransportSegment | undefined {
   stats.frames++;
   try {
-    return decode(f, stats);
+    return decode(f, stats, opts?.skipPureAcks === true, opts?.ports);
   } catch (e) {
     return fail(stats, internal('internal', 0, e));
   }
 }
 
-function decode(f: Frame, stats: DecodeStats): TransportSegment | undefined {
+function decode(f: Frame, stats: DecodeStats, skipPureAcks: boolean, ports: Uint8Array | undefined): TransportSegment | undefined {
   const buf = f.data;
   const cap = buf.length;
   let err = decodeLink(f.linkType, buf, cap, link);
@@ -85,7 +99,8 @@ function decode(f: Frame, stats: DecodeStats): TransportSegment | undefined {
   // Bytes of this frame on the wire from the network header on (origLen < captured would be a broken record).
   const wireFromNet = (f.origLen > cap ? f.origLen : cap) - n;
 
-  let family: 4 | 6, src: string, dst: string, proto: number, tOff: number, ipEnd: number;
+  // addresses are formatted last: a skipped pure ACK never pays for the strings
+  let family: 4 | 6, srcOff: number, dstOff: number, proto: number, tOff: number, ipEnd: number;
   let fragment = false;
   if (link.etherType === ETHERTYPE_IPV4) {
     if ((err = ip4.reset(buf, n, cap)) !== undefined) return fail(stats, err);
@@ -99,8 +114,8 @@ function decode(f: Frame, stats: DecodeStats): TransportSegment | undefined {
     family = 4;
     proto = buf[n + 9]!;
     tOff = n + (buf[n]! & 0x0f) * 4;
-    src = ipv4ToString(buf, n + 12);
-    dst = ipv4ToString(buf, n + 16);
+    srcOff = n + 12;
+    dstOff = n + 16;
   } else if (link.etherType === ETHERTYPE_IPV6) {
     if ((err = ip6.reset(buf, n, cap)) !== undefined) return fail(stats, err);
     ipEnd = n + ip6.wireLength(wireFromNet);
@@ -113,8 +128,8 @@ function decode(f: Frame, stats: DecodeStats): TransportSegment | undefined {
     family = 6;
     proto = walk6.proto;
     tOff = walk6.offset;
-    src = ipv6ToString(buf, n + 8);
-    dst = ipv6ToString(buf, n + 24);
+    srcOff = n + 8;
+    dstOff = n + 24;
   } else {
     stats.nonIp++;
     return undefined;
@@ -145,6 +160,16 @@ function decode(f: Frame, stats: DecodeStats): TransportSegment | undefined {
     return undefined;
   }
 
+  if (ports !== undefined && ports[sport] === 0 && ports[dport] === 0) {
+    stats.portFiltered++;
+    return undefined;
+  }
+  if (skipPureAcks && proto === 6 && payEnd === payOff && (flags & TCP_SYN_FIN_RST) === 0) {
+    stats.pureAcksSkipped++;
+    return undefined;
+  }
+  const src = family === 4 ? ipv4ToString(buf, srcOff) : ipv6ToString(buf, srcOff);
+  const dst = family === 4 ? ipv4ToString(buf, dstOff) : ipv6ToString(buf, dstOff);
   stats.segments++;
   return {
     tsUs: f.tsUs,

@@ -237,3 +237,28 @@ test('property: mutated good frames never throw', () => {
       assertSane(stats, s, view);
     }), { numRuns: 5000 });
 });
+
+test('decode options: pure ACKs skipped and counted, SYN/FIN/RST and data kept; a port table filters like a capture filter', () => {
+  const seg = (flags: number, payload: Buffer, sport = 40000, dport = 80): Frame =>
+    frame(1, ether(0x0800, ipv4({ proto: 6 }, tcp({ sport, dport, flags }, payload))));
+  const none = Buffer.alloc(0);
+  const opts = { skipPureAcks: true };
+  const st = newDecodeStats();
+  assert.equal(decodeFrame(seg(0x10, none), st, opts), undefined);             // ACK
+  assert.equal(decodeFrame(seg(0x18, none), st, opts), undefined);             // PSH|ACK, no data
+  assert.equal(decodeFrame(seg(0x12, none), st, opts)?.flags, 0x12);           // SYN|ACK
+  assert.equal(decodeFrame(seg(0x11, none), st, opts)?.flags, 0x11);           // FIN|ACK
+  assert.equal(decodeFrame(seg(0x14, none), st, opts)?.flags, 0x14);           // RST|ACK
+  assert.equal(decodeFrame(seg(0x18, Buffer.from('GET')), st, opts)?.payload.toString(), 'GET');
+  assert.deepEqual([st.frames, st.segments, st.pureAcksSkipped, st.errors], [6, 4, 2, 0]);
+  // without the option a pure ACK is a segment like any other
+  assert.equal(decodeFrame(seg(0x10, none), newDecodeStats())?.flags, 0x10);
+
+  const ports = new Uint8Array(65536);
+  ports[8080] = 1;
+  const pst = newDecodeStats();
+  assert.equal(decodeFrame(seg(0x18, Buffer.from('x'), 40000, 80), pst, { ports }), undefined);
+  assert.equal(decodeFrame(seg(0x18, Buffer.from('x'), 40000, 8080), pst, { ports })?.dport, 8080);
+  assert.equal(decodeFrame(seg(0x18, Buffer.from('x'), 8080, 40000), pst, { ports })?.sport, 8080);
+  assert.deepEqual([pst.frames, pst.segments, pst.portFiltered], [3, 2, 1]);
+});
