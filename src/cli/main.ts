@@ -2,9 +2,11 @@
 /** The `wirelog` command: subcommand dispatch, --help and --version. */
 import fs from 'node:fs';
 import { captureCommand, stderrLine, stdoutText } from './capture.js';
+import { traceCommand } from './trace.js';
 
 export const COMMANDS: Record<string, string> = {
   capture: 'log HTTP/1.x requests and responses, live (eBPF) or from a pcap/pcapng file',
+  trace: 'log the HTTP/1.x and HTTP/2 requests of running processes (h2olog lines or JSON)',
 };
 
 export function mainUsage(): string {
@@ -56,6 +58,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   switch (cmd) {
     case 'capture':
       return captureCommand(rest, { version: packageVersion() });
+    case 'trace':
+      return traceCommand(rest);
     default:
       stderrLine(cmd.startsWith('-') ? `wirelog: error: unknown option ${cmd}` : `wirelog: error: unknown command '${cmd}'`);
       stderrLine(`Try 'wirelog --help'.`);

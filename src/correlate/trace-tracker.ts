@@ -1,0 +1,877 @@
+/**
+ * `wirelog trace`: the sensor's per-process events (TraceData / TraceConn / TraceProc) → per-connection directional
+ * byte streams → protocol detection (HTTP/1.x or HTTP/2) → the proto parsers → request / response / transaction
+ * records for the h2olog and JSON lines sinks.
+ *
+ * Why it looks like this:
+ * - Syscall data of one fd arrives in order per direction (ingress = read family, egress = write family), so no
+ *   reassembly: each direction is a plain byte stream. A connection is keyed by (tgid, fd); a conn event
+ *   (accept/connect/close) on that fd, or a changed 5-tuple, starts a new one.
+ * - TLS: syscall bytes flagged WL_DF_TLS are ciphertext and ignored; the plaintext comes as source 'tls' events
+ *   joined to the same (tgid, fd) (fd -1: keyed by the SSL object instead). Once a connection has plaintext
+ *   events, its syscall bytes are never parsed again.
+ * - Role: accept → this process is the server, connect → the client; else decided from content (who sends a
+ *   request line or the HTTP/2 preface, who sends a status line or the server's first SETTINGS).
+ * - Nothing is invented: a stream picked up mid-way gets mid-stream parsers, HPACK names it cannot know are kept
+ *   as `:missing-N`.
+ */
+import type { HeaderList } from '../records.js';
+import type { TraceConn, TraceData, TraceProc } from '../decode/sensor.js';
+import { Http1Parser, looksLikeHttpStart, HTTP_START_REQUEST, HTTP_START_RESPONSE, type Http1Handler } from '../proto/http1.js';
+import {
+  Http2Parser, pairHttp2Parsers, matchHttp2Preface, looksLikeHttp2ServerStart,
+  FRAME_HEADER_LEN, type Http2Handler, type Http2Headers,
+} from '../proto/http2.js';
+
+export type TraceRole = 'server' | 'client';
+export type TraceProtocol = 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2.0';
+
+/** One traced connection, client → server addresses whatever the role. */
+export interface TraceConnInfo {
+  connId: number;
+  pid: number;
+  comm: string;
+  fd: number;
+  role: TraceRole;
+  tls: boolean;
+  /** 'HTTP/2.0' for HTTP/2 connections; HTTP/1 connections take the first request's version */
+  protocol: TraceProtocol;
+  family: 0 | 4 | 6;
+  clientIp: string;
+  clientPort: number;
+  serverIp: string;
+  serverPort: number;
+  /** the connection's start was not seen */
+  midStream: boolean;
+}
+
+export interface TraceRequest {
+  tsUs: number;
+  protocol: TraceProtocol;
+  /** HTTP/2 stream id, else undefined */
+  streamId?: number;
+  method?: string;
+  /** request target (`:path`) */
+  path?: string;
+  /** Host, or `:authority` */
+  authority?: string;
+  /** `:scheme`; for HTTP/1 'https' on TLS, else 'http' */
+  scheme?: string;
+  /** every other header in order received, names as sent (HTTP/1 Host left out; HTTP/2 pseudo-headers left out,
+   *  unknown names as `:missing-N`) */
+  headers: HeaderList;
+  userAgent?: string;
+  contentLength?: number;
+  contentType?: string;
+}
+
+export interface TraceResponse {
+  tsUs: number;
+  protocol: TraceProtocol;
+  streamId?: number;
+  status?: number;
+  reason: string;
+  /** non-pseudo headers in order */
+  headers: HeaderList;
+  contentLength?: number;
+  contentType?: string;
+}
+
+export interface TraceRequestEvent {
+  conn: TraceConnInfo;
+  /** HTTP/1: request number on the connection from 1; HTTP/2: the stream id */
+  reqId: number;
+  req: TraceRequest;
+}
+
+export interface TraceResponseEvent {
+  conn: TraceConnInfo;
+  reqId: number;
+  req?: TraceRequest;
+  res: TraceResponse;
+}
+
+export interface TraceTransaction {
+  conn: TraceConnInfo;
+  reqId: number;
+  req?: TraceRequest;
+  res?: TraceResponse;
+  interim: number[];
+  latencyMs?: number;
+  incomplete?: string;
+  reqBodyBytes: number;
+  resBodyBytes: number;
+}
+
+export interface TraceSink {
+  request(ev: TraceRequestEvent): void;
+  response(ev: TraceResponseEvent): void;
+  transaction(tx: TraceTransaction): void;
+}
+
+export interface TraceTrackerStats {
+  dataEvents: number;
+  connEvents: number;
+  procEvents: number;
+  requests: number;
+  responses: number;
+  transactions: number;
+  connections: number;
+  /** syscall bytes of TLS connections (ciphertext), not parsed */
+  tlsCiphertextBytes: number;
+  /** bytes not parsed: no protocol recognised, undecidable role, or after a parser stopped */
+  unparsedBytes: number;
+  /** bytes the snaplen cut from events (a gap in the stream) */
+  truncatedBytes: number;
+  /** HTTP/1 and HTTP/2 parse errors */
+  parseErrors: number;
+  /** pending bytes dropped while waiting for a protocol decision (limit reached) */
+  pendingDropped: number;
+}
+
+export interface TraceTrackerOptions {
+  /** bytes held per connection while its protocol or role is undecided (default 256 KiB) */
+  maxPending?: number;
+}
+
+const MAX_PENDING = 256 * 1024;
+
+interface PendingChunk {
+  dir: 'in' | 'out';
+  buf: Buffer;
+  tsUs: number;
+  /** bytes the snaplen cut after this chunk */
+  cut: number;
+}
+
+interface H1Txn {
+  reqId: number;
+  req?: TraceRequest;
+  res?: TraceResponse;
+  interim: number[];
+  firstResTs?: number;
+  reqBodyBytes: number;
+  resBodyBytes: number;
+  reqDone: boolean;
+}
+
+interface H2Stream {
+  req?: TraceRequest;
+  res?: TraceResponse;
+  interim: number[];
+  firstResTs?: number;
+  reqBodyBytes: number;
+  resBodyBytes: number;
+  done: boolean;
+}
+
+class Conn {
+  readonly info: TraceConnInfo;
+  role: TraceRole | undefined;
+  /** undecided, h1, h2, or given up (not HTTP) */
+  proto: 0 | 1 | 2 | -1 = 0;
+  /** which event source feeds the parsers: set by the first data event used */
+  source: 'syscall' | 'tls' | undefined;
+  pending: PendingChunk[] = [];
+  pendingBytes = 0;
+  /** any bytes of the connection's start were seen (accept/connect seen, or first bytes start a message) */
+  sawStart = false;
+  /** HTTP/1 */
+  reqParser: Http1Parser | undefined;
+  resParser: Http1Parser | undefined;
+  h1Queue: H1Txn[] = [];
+  h1Count = 0;
+  /** HTTP/2 */
+  c2s: Http2Parser | undefined;
+  s2c: Http2Parser | undefined;
+  h2Streams = new Map<number, H2Stream>();
+  closed = false;
+  /** this process's end and the peer, as the sensor reported them (oriented client → server in info) */
+  local: [string, number] = ['', 0];
+  remote: [string, number] = ['', 0];
+
+  constructor(readonly key: string, info: TraceConnInfo) {
+    this.info = info;
+  }
+}
+
+/** Decides an undecided connection's role from a chunk's first bytes: the sender of a request is the client. */
+function roleFromContent(dir: 'in' | 'out', b: Buffer): { role: TraceRole; proto: 1 | 2 } | undefined | 'wait' {
+  const pre = matchHttp2Preface(b, 0, b.length);
+  if (pre === 2) return { role: dir === 'out' ? 'client' : 'server', proto: 2 };
+  if (pre === 1) return 'wait';
+  const k = looksLikeHttpStart(b, 0, b.length);
+  if (k === HTTP_START_REQUEST) return { role: dir === 'out' ? 'client' : 'server', proto: 1 };
+  if (k === HTTP_START_RESPONSE) return { role: dir === 'out' ? 'server' : 'client', proto: 1 };
+  if (looksLikeHttp2ServerStart(b, 0)) return { role: dir === 'out' ? 'server' : 'client', proto: 2 };
+  return undefined;
+}
+
+/** Does b hold whole HTTP/2 frames, back to back, to its end? (a write of frames, seen mid-connection) */
+function isFrameSequence(b: Buffer): boolean {
+  let p = 0;
+  let n = 0;
+  while (p + FRAME_HEADER_LEN <= b.length) {
+    const len = (b[p] << 16) | (b[p + 1] << 8) | b[p + 2];
+    const type = b[p + 3];
+    if (type > 9 || len > 16384 || (b[p + 5] & 0x80) !== 0) return false;
+    p += FRAME_HEADER_LEN + len;
+    n++;
+  }
+  return n > 0 && p === b.length;
+}
+
+/** For a mid-stream HTTP/2 chunk: does it carry a request (:method) or a response (:status) block? */
+function h2Direction(b: Buffer): 'request' | 'response' | undefined {
+  let found: 'request' | 'response' | undefined;
+  const probe = new Http2Parser(
+    {
+      onHeaders: (h) => {
+        if (found !== undefined) return;
+        if (h.method !== undefined || h.path !== undefined) found = 'request';
+        else if (h.status !== undefined) found = 'response';
+      },
+      onData() {}, onRst() {}, onGoaway() {}, onError() {},
+    },
+    { side: 'client', preface: false, midStream: true },
+  );
+  probe.push(b, 0);
+  return found;
+}
+
+const h1Protocol = (v: string): TraceProtocol => (v === 'HTTP/1.0' ? 'HTTP/1.0' : 'HTTP/1.1');
+
+export class TraceTracker {
+  readonly stats: TraceTrackerStats = {
+    dataEvents: 0, connEvents: 0, procEvents: 0, requests: 0, responses: 0, transactions: 0, connections: 0,
+    tlsCiphertextBytes: 0, unparsedBytes: 0, truncatedBytes: 0, parseErrors: 0, pendingDropped: 0,
+  };
+  private readonly conns = new Map<string, Conn>();
+  /** TLS connections by (tgid, SSL*) when the fd is unknown */
+  private nextConnId = 1;
+  private readonly maxPending: number;
+
+  constructor(private readonly sink: TraceSink, opts: TraceTrackerOptions = {}) {
+    this.maxPending = opts.maxPending ?? MAX_PENDING;
+  }
+
+  /** Open connections (for tests and the summary). */
+  get openConnections(): number {
+    return this.conns.size;
+  }
+
+  conn(c: TraceConn): void {
+    this.stats.connEvents++;
+    if (c.kind === 'state' || c.fd < 0) return;
+    const key = `${c.pid}:${c.fd}`;
+    if (c.kind === 'close') {
+      const old = this.conns.get(key);
+      if (old !== undefined) this.finish(old, 'closed');
+      return;
+    }
+    if (c.kind === 'accept' || c.kind === 'connect') {
+      // accept: the event's fd is the new socket (ret carries it too)
+      const fd = c.kind === 'accept' && c.ret >= 0 ? c.ret : c.fd;
+      const k = `${c.pid}:${fd}`;
+      const old = this.conns.get(k);
+      if (old !== undefined) this.finish(old, 'closed'); // the fd was reused
+      const conn = this.open(k, c.pid, c.comm, fd, c.family, c.localAddr, c.localPort, c.remoteAddr, c.remotePort);
+      conn.role = c.kind === 'accept' ? 'server' : 'client';
+      conn.sawStart = true;
+      this.orient(conn);
+    }
+  }
+
+  proc(p: TraceProc): void {
+    this.stats.procEvents++;
+    if (p.kind !== 'exit') return;
+    // every connection of the process is over
+    const prefix = `${p.pid}:`;
+    for (const [k, c] of this.conns) if (k.startsWith(prefix)) this.finish(c, 'closed');
+  }
+
+  data(d: TraceData): void {
+    this.stats.dataEvents++;
+    const cut = d.len > d.payload.length ? d.len - d.payload.length : 0;
+    if (d.source === 'syscall') {
+      if (d.fd < 0) return;
+      const key = `${d.pid}:${d.fd}`;
+      let conn = this.conns.get(key);
+      if (conn !== undefined && d.family !== 0 && conn.info.family !== 0 && !this.sameTuple(conn, d)) {
+        this.finish(conn, 'closed'); // the fd now names another socket
+        conn = undefined;
+      }
+      if (conn === undefined) {
+        conn = this.open(key, d.pid, d.comm, d.fd, d.family, d.localAddr, d.localPort, d.remoteAddr, d.remotePort);
+      } else if (conn.info.family === 0 && d.family !== 0) {
+        this.setTuple(conn, d.family, d.localAddr, d.localPort, d.remoteAddr, d.remotePort);
+      }
+      if (d.tlsBytes || conn.source === 'tls') {
+        conn.info.tls = true;
+        this.stats.tlsCiphertextBytes += d.len;
+        return;
+      }
+      conn.source = 'syscall';
+      this.feed(conn, d.direction, d.payload, d.direction === 'out' ? d.enterUs : d.tsUs, cut);
+      return;
+    }
+    // TLS plaintext: joined to its socket by (tgid, fd), else by the SSL object
+    const key = d.fd >= 0 ? `${d.pid}:${d.fd}` : `${d.pid}:ssl:${d.ssl}`;
+    let conn = this.conns.get(key);
+    if (conn === undefined) {
+      conn = this.open(key, d.pid, d.comm, d.fd, d.family, d.localAddr, d.localPort, d.remoteAddr, d.remotePort);
+    } else if (conn.info.family === 0 && d.family !== 0) {
+      this.setTuple(conn, d.family, d.localAddr, d.localPort, d.remoteAddr, d.remotePort);
+    }
+    conn.info.tls = true;
+    if (conn.source === 'syscall') this.restart(conn); // what was parsed so far was ciphertext (not flagged yet)
+    conn.source = 'tls';
+    this.feed(conn, d.direction, d.payload, d.direction === 'out' ? d.enterUs : d.tsUs, cut);
+  }
+
+  /** End of the trace: every open connection is finished, pending transactions written as incomplete. */
+  end(): void {
+    for (const c of [...this.conns.values()]) this.finish(c, 'closed');
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  private open(key: string, pid: number, comm: string, fd: number, family: 0 | 4 | 6, la: string, lp: number, ra: string, rp: number): Conn {
+    const info: TraceConnInfo = {
+      connId: 0, pid, comm, fd, role: 'server', tls: false, protocol: 'HTTP/1.1', family,
+      clientIp: ra, clientPort: rp, serverIp: la, serverPort: lp, midStream: false,
+    };
+    const c = new Conn(key, info);
+    c.local = [la, lp];
+    c.remote = [ra, rp];
+    this.conns.set(key, c);
+    return c;
+  }
+
+  private setTuple(c: Conn, family: 0 | 4 | 6, la: string, lp: number, ra: string, rp: number): void {
+    c.info.family = family;
+    c.local = [la, lp];
+    c.remote = [ra, rp];
+    this.orient(c);
+  }
+
+  private sameTuple(c: Conn, d: TraceData): boolean {
+    const x = c;
+    return x.local[0] === d.localAddr && x.local[1] === d.localPort && x.remote[0] === d.remoteAddr && x.remote[1] === d.remotePort;
+  }
+
+  /** client → server addresses from the role */
+  private orient(c: Conn): void {
+    const x = c;
+    const [client, server] = c.role === 'client' ? [x.local, x.remote] : [x.remote, x.local];
+    c.info.clientIp = client[0];
+    c.info.clientPort = client[1];
+    c.info.serverIp = server[0];
+    c.info.serverPort = server[1];
+    if (c.role !== undefined) c.info.role = c.role;
+  }
+
+  /** Drop parsers and state (TLS plaintext replaces syscall bytes that were taken for cleartext). */
+  private restart(c: Conn): void {
+    c.reqParser?.stop();
+    c.resParser?.stop();
+    c.c2s?.stop();
+    c.s2c?.stop();
+    c.reqParser = c.resParser = c.c2s = c.s2c = undefined;
+    c.h1Queue = [];
+    c.h2Streams.clear();
+    c.pending = [];
+    c.pendingBytes = 0;
+    c.proto = 0;
+  }
+
+  private feed(c: Conn, dir: 'in' | 'out', payload: Buffer, tsUs: number, cut: number): void {
+    if (c.proto === -1) {
+      this.stats.unparsedBytes += payload.length;
+      return;
+    }
+    if (c.proto === 0) {
+      if (c.pendingBytes + payload.length > this.maxPending) {
+        this.stats.pendingDropped += payload.length;
+        return;
+      }
+      c.pending.push({ dir, buf: Buffer.from(payload), tsUs, cut }); // the view dies with the callback
+      c.pendingBytes += payload.length;
+      if (!this.decide(c)) return;
+      const chunks = c.pending;
+      c.pending = [];
+      c.pendingBytes = 0;
+      for (const ch of chunks) this.push(c, ch.dir, ch.buf, ch.tsUs, ch.cut);
+      return;
+    }
+    this.push(c, dir, payload, tsUs, cut);
+  }
+
+  /** Try to decide role and protocol from what is pending; true when decided (parsers made). */
+  private decide(c: Conn): boolean {
+    let proto: 1 | 2 | 0 = 0;
+    let midStream = !c.sawStart;
+    if (c.role === undefined) {
+      for (let i = 0; i < c.pending.length; i++) {
+        const ch = c.pending[i];
+        const r = roleFromContent(ch.dir, this.joined(c, ch.dir, i));
+        if (r === 'wait') return false;
+        if (r !== undefined) {
+          c.role = r.role;
+          this.orient(c);
+          // a server's SETTINGS names the role only: the protocol start is the client's preface, looked at below
+          if (r.proto === 2 && matchHttp2Preface(ch.buf) !== 2) break;
+          proto = r.proto;
+          if (i > 0 && proto === 1) {
+            // bytes before the first start line are the tail of an earlier message: not parsable
+            for (let j = 0; j < i; j++) this.stats.unparsedBytes += c.pending[j].buf.length;
+            c.pending = c.pending.slice(i);
+          }
+          // HTTP/2 with the preface in view starts at the connection's start; HTTP/1 from a request line on
+          midStream = r.proto === 2 ? !(ch.dir === (r.role === 'client' ? 'out' : 'in') && matchHttp2Preface(ch.buf) === 2) : i > 0 && !c.sawStart;
+          break;
+        }
+        if (isFrameSequence(ch.buf)) {
+          const kind = h2Direction(ch.buf);
+          if (kind !== undefined) {
+            c.role = (kind === 'request') === (ch.dir === 'out') ? 'client' : 'server';
+            proto = 2;
+            midStream = true;
+            this.orient(c);
+            break;
+          }
+        }
+      }
+      if (c.role === undefined) {
+        // nothing recognisable yet; give up on a connection that keeps sending unknown bytes
+        if (c.pendingBytes >= 16 * 1024) this.giveUp(c);
+        return false;
+      }
+    }
+    if (proto === 0) {
+      // role known (accept/connect or content): look at the client's first bytes
+      const reqDir = c.role === 'server' ? 'in' : 'out';
+      const first = c.pending.findIndex((ch) => ch.dir === reqDir);
+      const firstRes = c.pending.findIndex((ch) => ch.dir !== reqDir);
+      if (first < 0) {
+        // only the server has spoken: an HTTP/2 server's SETTINGS, else wait for the client
+        if (firstRes >= 0 && looksLikeHttp2ServerStart(c.pending[firstRes].buf)) {
+          if (c.pendingBytes < 64 * 1024) return false; // wait for the preface to confirm
+        }
+        if (c.pendingBytes >= 64 * 1024) this.giveUp(c);
+        return false;
+      }
+      const b = this.joined(c, reqDir, first);
+      const pre = matchHttp2Preface(b, 0, b.length);
+      if (pre === 1) return false;
+      if (pre === 2) {
+        proto = 2;
+        midStream = false;
+      } else if (looksLikeHttpStart(b, 0, b.length) === HTTP_START_REQUEST) proto = 1;
+      else if (isFrameSequence(c.pending[first].buf)) {
+        proto = 2;
+        midStream = true;
+      } else if (firstRes >= 0 && looksLikeHttp2ServerStart(c.pending[firstRes].buf)) {
+        proto = 2;
+        midStream = true;
+      } else {
+        proto = 1;
+        midStream = true;
+      }
+    }
+    c.info.midStream = midStream;
+    c.info.connId = this.nextConnId++;
+    this.stats.connections++;
+    if (proto === 2) this.makeH2(c, midStream);
+    else this.makeH1(c, midStream);
+    return true;
+  }
+
+  /** pending bytes of `dir` from chunk `from` on, joined (the preface may come in pieces) */
+  private joined(c: Conn, dir: 'in' | 'out', from: number): Buffer {
+    const parts: Buffer[] = [];
+    for (let i = from; i < c.pending.length; i++) if (c.pending[i].dir === dir) parts.push(c.pending[i].buf);
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  private giveUp(c: Conn): void {
+    c.proto = -1;
+    this.stats.unparsedBytes += c.pendingBytes;
+    c.pending = [];
+    c.pendingBytes = 0;
+  }
+
+  private push(c: Conn, dir: 'in' | 'out', buf: Buffer, tsUs: number, cut: number): void {
+    const fromClient = (dir === 'out') === (c.role === 'client');
+    if (c.proto === 1) {
+      const p = fromClient ? c.reqParser! : c.resParser!;
+      if (p.dead) {
+        this.stats.unparsedBytes += buf.length;
+        return;
+      }
+      p.push(buf, tsUs);
+      if (cut > 0) {
+        this.stats.truncatedBytes += cut;
+        p.gap(cut, tsUs);
+      }
+    } else if (c.proto === 2) {
+      const p = fromClient ? c.c2s! : c.s2c!;
+      if (p.dead) {
+        this.stats.unparsedBytes += buf.length;
+        return;
+      }
+      p.push(buf, tsUs);
+      if (cut > 0) {
+        this.stats.truncatedBytes += cut;
+        p.gap(cut);
+      }
+    } else {
+      this.stats.unparsedBytes += buf.length;
+    }
+  }
+
+  // --- HTTP/1 -----------------------------------------------------------------------------------------------------
+
+  private makeH1(c: Conn, midStream: boolean): void {
+    c.proto = 1;
+    const scheme = (): string => (c.info.tls ? 'https' : 'http');
+    const reqH: Http1Handler = {
+      onRequest: (head) => {
+        const txn: H1Txn = { reqId: ++c.h1Count, interim: [], reqBodyBytes: 0, resBodyBytes: 0, reqDone: false };
+        const headers: HeaderList = [];
+        for (const [n, v] of head.headers) if (n.length !== 4 || n.toLowerCase() !== 'host') headers.push([n, v]);
+        const protocol = h1Protocol(head.version);
+        if (c.h1Count === 1) c.info.protocol = protocol;
+        txn.req = {
+          tsUs: head.tsUs, protocol, method: head.method, path: head.uri, authority: head.host, scheme: scheme(),
+          headers, userAgent: head.userAgent, contentLength: head.contentLength, contentType: head.contentType,
+        };
+        c.h1Queue.push(txn);
+        this.stats.requests++;
+        this.sink.request({ conn: c.info, reqId: txn.reqId, req: txn.req });
+      },
+      onResponse: () => undefined,
+      onBody: (n) => {
+        const t = c.h1Queue[c.h1Queue.length - 1];
+        if (t !== undefined) t.reqBodyBytes += n;
+      },
+      onMessageEnd: () => {
+        const t = c.h1Queue[c.h1Queue.length - 1];
+        if (t !== undefined) t.reqDone = true;
+      },
+      onError: () => { this.stats.parseErrors++; },
+      onNotHttp: () => { c.resParser?.stop(); },
+      onTunnel: () => {},
+    };
+    const resH: Http1Handler = {
+      onRequest: () => {},
+      onResponse: (head) => {
+        let t = c.h1Queue.find((x) => x.res === undefined);
+        if (t === undefined) {
+          // a response to a request that was not seen (mid-stream): numbered, without a request
+          t = { reqId: ++c.h1Count, interim: [], reqBodyBytes: 0, resBodyBytes: 0, reqDone: true };
+          c.h1Queue.push(t);
+        }
+        t.firstResTs ??= head.tsUs;
+        const status = head.status;
+        if (status >= 100 && status < 200 && status !== 101) {
+          t.interim.push(status);
+          return t.req?.method;
+        }
+        t.res = {
+          tsUs: head.tsUs, protocol: h1Protocol(head.version), status, reason: head.reason,
+          headers: head.headers.slice(), contentLength: head.contentLength, contentType: head.contentType,
+        };
+        this.stats.responses++;
+        this.sink.response({ conn: c.info, reqId: t.reqId, req: t.req, res: t.res });
+        return t.req?.method;
+      },
+      onBody: (n) => {
+        const t = c.h1Queue.find((x) => x.res !== undefined);
+        if (t !== undefined) t.resBodyBytes += n;
+      },
+      onMessageEnd: () => {
+        const i = c.h1Queue.findIndex((x) => x.res !== undefined);
+        if (i < 0) return; // an interim response ended
+        const [t] = c.h1Queue.splice(i, 1);
+        // a pipelined request before this one without a response (mid-stream loss) stays queued
+        this.h1Emit(c, t, undefined);
+      },
+      onError: () => { this.stats.parseErrors++; },
+      onNotHttp: () => {},
+      onTunnel: () => { c.reqParser?.stop(); },
+    };
+    c.reqParser = new Http1Parser(reqH, 1);
+    c.resParser = new Http1Parser(resH, 2);
+    c.reqParser.midStream = midStream;
+    c.resParser.midStream = midStream;
+  }
+
+  private h1Emit(c: Conn, t: H1Txn, incomplete: string | undefined): void {
+    const tx: TraceTransaction = {
+      conn: c.info, reqId: t.reqId, req: t.req, res: t.res, interim: t.interim,
+      reqBodyBytes: t.reqBodyBytes, resBodyBytes: t.resBodyBytes,
+    };
+    if (t.req !== undefined && t.firstResTs !== undefined) tx.latencyMs = (t.firstResTs - t.req.tsUs) / 1000;
+    if (incomplete !== undefined) tx.incomplete = incomplete;
+    else if (t.req === undefined) tx.incomplete = 'no-request';
+    this.stats.transactions++;
+    this.sink.transaction(tx);
+  }
+
+  // --- HTTP/2 -----------------------------------------------------------------------------------------------------
+
+  private makeH2(c: Conn, midStream: boolean): void {
+    c.proto = 2;
+    c.info.protocol = 'HTTP/2.0';
+    const stream = (id: number): H2Stream => {
+      let s = c.h2Streams.get(id);
+      if (s === undefined) {
+        s = { interim: [], reqBodyBytes: 0, resBodyBytes: 0, done: false };
+        c.h2Streams.set(id, s);
+      }
+      return s;
+    };
+    const common = {
+      onRst: () => {},
+      onGoaway: () => {},
+      onError: () => { this.stats.parseErrors++; },
+    };
+    const clientH: Http2Handler = {
+      ...common,
+      onHeaders: (h) => {
+        if (h.kind !== 'request') return;
+        const s = stream(h.streamId);
+        s.req = h2Request(h, c.info.tls);
+        this.stats.requests++;
+        this.sink.request({ conn: c.info, reqId: h.streamId, req: s.req });
+      },
+      onData: (id, n) => {
+        const s = c.h2Streams.get(id);
+        if (s !== undefined) s.reqBodyBytes += n;
+      },
+    };
+    const serverH: Http2Handler = {
+      ...common,
+      onHeaders: (h) => {
+        if (h.kind === 'push' || h.kind === 'trailers') return;
+        const s = stream(h.streamId);
+        s.firstResTs ??= h.tsUs;
+        if (h.kind === 'informational') {
+          if (h.status !== undefined) s.interim.push(h.status);
+          return;
+        }
+        s.res = {
+          tsUs: h.tsUs, protocol: 'HTTP/2.0', streamId: h.streamId, status: h.status, reason: '',
+          headers: h2Headers(h),
+        };
+        for (const [n, v] of s.res.headers) {
+          if (n === 'content-length') s.res.contentLength = Number(v);
+          else if (n === 'content-type') s.res.contentType = v;
+        }
+        this.stats.responses++;
+        this.sink.response({ conn: c.info, reqId: h.streamId, req: s.req, res: s.res });
+      },
+      onData: (id, n) => {
+        const s = c.h2Streams.get(id);
+        if (s !== undefined) s.resBodyBytes += n;
+      },
+      onStreamEnd: (st) => {
+        const s = c.h2Streams.get(st.streamId);
+        if (s === undefined || s.res === undefined) return;
+        this.h2Emit(c, st.streamId, s, st.end === 'end-stream' ? undefined : st.end);
+      },
+    };
+    c.c2s = new Http2Parser(clientH, { side: 'client', preface: !midStream, midStream });
+    c.s2c = new Http2Parser(serverH, { side: 'server', midStream });
+    pairHttp2Parsers(c.c2s, c.s2c);
+  }
+
+  private h2Emit(c: Conn, id: number, s: H2Stream, incomplete: string | undefined): void {
+    if (s.done) return;
+    s.done = true;
+    c.h2Streams.delete(id);
+    const tx: TraceTransaction = {
+      conn: c.info, reqId: id, req: s.req, res: s.res, interim: s.interim,
+      reqBodyBytes: s.reqBodyBytes, resBodyBytes: s.resBodyBytes,
+    };
+    if (s.req !== undefined && s.firstResTs !== undefined) tx.latencyMs = (s.firstResTs - s.req.tsUs) / 1000;
+    if (incomplete !== undefined) tx.incomplete = incomplete;
+    else if (s.req === undefined) tx.incomplete = 'no-request';
+    else if (s.res === undefined) tx.incomplete = 'no-response';
+    this.stats.transactions++;
+    this.sink.transaction(tx);
+  }
+
+  // --- end --------------------------------------------------------------------------------------------------------
+
+  private finish(c: Conn, _why: string): void {
+    if (c.closed) return;
+    c.closed = true;
+    this.conns.delete(c.key);
+    if (c.proto === 0) this.stats.unparsedBytes += c.pendingBytes;
+    if (c.proto === 1) {
+      c.resParser!.end(); // a response read until close is complete now
+      c.reqParser!.end();
+      for (const t of c.h1Queue) {
+        if (t.req === undefined && t.res === undefined) continue;
+        this.h1Emit(c, t, t.res === undefined ? 'no-response' : 'partial-body');
+      }
+      c.h1Queue = [];
+    } else if (c.proto === 2) {
+      for (const [id, s] of [...c.h2Streams]) {
+        if (s.req === undefined && s.res === undefined) continue;
+        this.h2Emit(c, id, s, s.res === undefined ? 'no-response' : 'partial-body');
+      }
+    }
+  }
+}
+
+/** Header fields other than the pseudo-headers, in order; a field whose name HPACK could not know (mid-stream) is
+ *  kept as `:missing-N`: never invented, never dropped. */
+function h2Headers(h: Http2Headers): HeaderList {
+  const out: HeaderList = [];
+  for (const f of h.fields) {
+    const n = f.name;
+    if (n === undefined) out.push([`:missing-${f.missingIndex ?? 0}`, f.value ?? '']);
+    else if (n.charCodeAt(0) !== 58) out.push([n, f.value ?? '']);
+  }
+  return out;
+}
+
+function h2Request(h: Http2Headers, _tls: boolean): TraceRequest {
+  // :protocol (extended CONNECT) is a pseudo-header h2olog has no line for: kept with the others
+  const headers = h2Headers(h);
+  if (h.protocol !== undefined) headers.unshift([':protocol', h.protocol]);
+  const r: TraceRequest = {
+    tsUs: h.tsUs, protocol: 'HTTP/2.0', streamId: h.streamId, method: h.method, path: h.path,
+    authority: h.authority, scheme: h.scheme, headers,
+  };
+  for (const [n, v] of headers) {
+    if (n === 'user-agent') r.userAgent = v;
+    else if (n === 'content-length') r.contentLength = Number(v);
+    else if (n === 'content-type') r.contentType = v;
+  }
+  if (r.authority === undefined) {
+    // HTTP/2 may carry Host instead of :authority (RFC 9113 8.3.1)
+    const host = headers.find(([n]) => n === 'host');
+    if (host !== undefined) r.authority = host[1];
+  }
+  return r;
+}
+
+
+// --- --filter ---------------------------------------------------------------------------------------------------
+
+/** `--filter method=GET,host=example.com,path=/api,status=2xx|404`: every term must match; `|` separates choices. */
+export interface TraceFilter {
+  method?: string[];
+  host?: string[];
+  /** prefixes */
+  path?: string[];
+  /** exact codes, or a class digit (2xx → 2) stored as -2 */
+  status?: number[];
+}
+
+export class TraceFilterError extends Error {
+  readonly code = 'WL_ERR_TRACE_FILTER';
+}
+
+export function parseTraceFilter(expr: string): TraceFilter {
+  const f: TraceFilter = {};
+  for (const term of expr.split(',')) {
+    if (term.trim() === '') continue;
+    const eq = term.indexOf('=');
+    if (eq <= 0) throw new TraceFilterError(`bad filter term '${term}': expected KEY=VALUE`);
+    const key = term.slice(0, eq).trim().toLowerCase();
+    const alts = term.slice(eq + 1).split('|').map((v) => v.trim());
+    if (alts.some((v) => v === '')) throw new TraceFilterError(`bad filter term '${term}': empty value`);
+    switch (key) {
+      case 'method':
+        f.method = alts.map((v) => v.toUpperCase());
+        break;
+      case 'host':
+        f.host = alts.map((v) => v.toLowerCase());
+        break;
+      case 'path':
+        f.path = alts;
+        break;
+      case 'status':
+        f.status = alts.map((v) => {
+          const m = /^([1-5])xx$/i.exec(v);
+          if (m !== null) return -Number(m[1]);
+          if (!/^[1-9][0-9]{2}$/.test(v)) throw new TraceFilterError(`bad status '${v}' in filter: a code (404) or a class (2xx)`);
+          return Number(v);
+        });
+        break;
+      default:
+        throw new TraceFilterError(`unknown filter key '${key}': method, host, path or status`);
+    }
+  }
+  return f;
+}
+
+/** Do the request terms (method, host, path) accept this request? */
+export function filterAcceptsRequest(f: TraceFilter, req: TraceRequest | undefined): boolean {
+  if (f.method === undefined && f.host === undefined && f.path === undefined) return true;
+  if (req === undefined) return false;
+  if (f.method !== undefined && !f.method.includes((req.method ?? '').toUpperCase())) return false;
+  if (f.host !== undefined) {
+    let h = (req.authority ?? '').toLowerCase();
+    // host=example.com matches example.com:8080 too
+    const colon = h.lastIndexOf(':');
+    if (colon > 0 && h.indexOf(']') < colon && /^[0-9]+$/.test(h.slice(colon + 1))) h = h.slice(0, colon);
+    if (!f.host.includes(h) && !f.host.includes((req.authority ?? '').toLowerCase())) return false;
+  }
+  if (f.path !== undefined && !f.path.some((p) => (req.path ?? '').startsWith(p))) return false;
+  return true;
+}
+
+export function filterAcceptsStatus(f: TraceFilter, status: number | undefined): boolean {
+  if (f.status === undefined) return true;
+  if (status === undefined) return false;
+  return f.status.some((s) => (s < 0 ? Math.floor(status / 100) === -s : s === status));
+}
+
+/**
+ * A sink that passes on only what the filter accepts. With a status term, a request's lines wait for its
+ * response's status (a request with no response is not shown).
+ */
+export function filterTraceSink(f: TraceFilter, sink: TraceSink): TraceSink {
+  const needStatus = f.status !== undefined;
+  const held = new Map<TraceConnInfo, Map<number, TraceRequestEvent>>();
+  return {
+    request(ev) {
+      if (!filterAcceptsRequest(f, ev.req)) return;
+      if (!needStatus) {
+        sink.request(ev);
+        return;
+      }
+      let m = held.get(ev.conn);
+      if (m === undefined) held.set(ev.conn, (m = new Map()));
+      m.set(ev.reqId, ev);
+    },
+    response(ev) {
+      if (!filterAcceptsRequest(f, ev.req) || !filterAcceptsStatus(f, ev.res.status)) {
+        held.get(ev.conn)?.delete(ev.reqId);
+        return;
+      }
+      const m = held.get(ev.conn);
+      const r = m?.get(ev.reqId);
+      if (r !== undefined) {
+        m!.delete(ev.reqId);
+        if (m!.size === 0) held.delete(ev.conn);
+        sink.request(r);
+      }
+      sink.response(ev);
+    },
+    transaction(tx) {
+      const m = held.get(tx.conn);
+      if (m !== undefined) {
+        m.delete(tx.reqId);
+        if (m.size === 0) held.delete(tx.conn);
+      }
+      if (filterAcceptsRequest(f, tx.req) && filterAcceptsStatus(f, tx.res?.status)) sink.transaction(tx);
+    },
+  };
+}

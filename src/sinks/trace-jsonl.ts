@@ -1,0 +1,113 @@
+/**
+ * `wirelog trace --format jsonl`: one JSON object per request/response transaction: the docs/schema.md fields in
+ * their order (with pid and comm filled in: the traced process is known), then `tls`, `protocol`, `role`,
+ * `stream_id`, `req_headers` and `res_headers` (arrays of [name, value] after the --headers mode).
+ */
+import type { LineSink } from './log-writer.js';
+import type { TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTransaction } from '../correlate/trace-tracker.js';
+import { IsoTimeFormatter } from './local-time.js';
+import { applyHeaderMode, type HeaderMode } from './redact.js';
+import type { HeaderList } from '../records.js';
+
+export interface TraceRecord {
+  ts: string;
+  kind: 'CQ' | 'SQ';
+  conn_id: number;
+  req_id: number;
+  src_ip: string;
+  src_port: number;
+  dst_ip: string;
+  dst_port: number;
+  method: string | null;
+  uri: string | null;
+  version: string | null;
+  host: string | null;
+  user_agent: string | null;
+  status: number | null;
+  reason: string | null;
+  content_length: number | null;
+  content_type: string | null;
+  latency_ms: number | null;
+  ifname: string | null;
+  netns: number | null;
+  pid: number | null;
+  comm: string | null;
+  res_ts: string | null;
+  res_version: string | null;
+  req_content_length: number | null;
+  req_content_type: string | null;
+  req_body_bytes: number;
+  res_body_bytes: number;
+  interim: number[];
+  gap_bytes: number;
+  incomplete: string | null;
+  tls: boolean;
+  protocol: 'HTTP/1.1' | 'HTTP/2.0';
+  role: 'server' | 'client';
+  stream_id: number | null;
+  req_headers: HeaderList;
+  res_headers: HeaderList;
+}
+
+const n = <T>(v: T | undefined): T | null => (v === undefined || (typeof v === 'number' && !Number.isFinite(v)) ? null : v);
+
+export function toTraceRecord(tx: TraceTransaction, mode: HeaderMode = 'redacted', iso: IsoTimeFormatter = new IsoTimeFormatter()): TraceRecord {
+  const { conn, req, res } = tx;
+  const ts = req?.tsUs ?? res?.tsUs ?? 0;
+  const h2 = conn.protocol === 'HTTP/2.0';
+  return {
+    ts: iso.format(ts),
+    kind: conn.role === 'server' ? 'CQ' : 'SQ',
+    conn_id: conn.connId,
+    req_id: tx.reqId,
+    src_ip: conn.clientIp,
+    src_port: conn.clientPort,
+    dst_ip: conn.serverIp,
+    dst_port: conn.serverPort,
+    method: n(req?.method),
+    uri: n(req?.path),
+    version: n(req?.protocol),
+    host: n(req?.authority),
+    user_agent: n(req?.userAgent),
+    status: n(res?.status),
+    reason: n(res?.reason),
+    content_length: n(res?.contentLength),
+    content_type: n(res?.contentType),
+    latency_ms: n(tx.latencyMs),
+    ifname: null,
+    netns: null,
+    pid: conn.pid,
+    comm: conn.comm,
+    res_ts: res !== undefined ? iso.format(res.tsUs) : null,
+    res_version: n(res?.protocol),
+    req_content_length: n(req?.contentLength),
+    req_content_type: n(req?.contentType),
+    req_body_bytes: tx.reqBodyBytes,
+    res_body_bytes: tx.resBodyBytes,
+    interim: tx.interim,
+    gap_bytes: 0,
+    incomplete: n(tx.incomplete),
+    tls: conn.tls,
+    protocol: h2 ? 'HTTP/2.0' : 'HTTP/1.1',
+    role: conn.role,
+    stream_id: h2 ? tx.reqId : null,
+    req_headers: req !== undefined ? applyHeaderMode(mode, req.headers) : [],
+    res_headers: res !== undefined ? applyHeaderMode(mode, res.headers) : [],
+  };
+}
+
+export class TraceJsonlSink implements TraceSink {
+  private readonly iso = new IsoTimeFormatter();
+  constructor(
+    private readonly out: LineSink,
+    private readonly mode: HeaderMode = 'redacted',
+  ) {}
+
+  request(_ev: TraceRequestEvent): void {}
+  response(_ev: TraceResponseEvent): void {}
+
+  transaction(tx: TraceTransaction): void {
+    const line = JSON.stringify(toTraceRecord(tx, this.mode, this.iso));
+    this.out.write(line, tx.req?.tsUs ?? tx.res?.tsUs ?? 0, tx.conn.role === 'server' ? 'CQ' : 'SQ');
+  }
+}
