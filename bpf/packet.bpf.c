@@ -45,6 +45,8 @@ struct wl_config {
 	__u32 any_port; /* 1: keep every TCP/UDP packet, ignore `ports` */
 };
 
+#define WAKE_BYTES (256 * 1024) /* pending ring-buffer bytes that wake the sensor at once */
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -326,7 +328,10 @@ int wirelog_packet(struct __sk_buff *skb)
 	__u64 size = sizeof(struct wl_packet_event) + (__u64)cap;
 	if (size > sizeof(struct scratch))
 		size = sizeof(struct scratch);
-	if (bpf_ringbuf_output(&events, s, size, 0) < 0) {
+	/* Waking the reader per packet costs an IPI (microseconds in a VM) and makes the sensor write tiny chunks the
+	 * agent pays for per read: wake it only when a batch is pending; the sensor polls every POLL_MS for the rest. */
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, s, size, flags) < 0) {
 		count(CNT_DROPS);
 		return 0;
 	}

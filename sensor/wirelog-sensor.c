@@ -175,6 +175,8 @@ static bool write_all(const unsigned char *buf, size_t n)
 	return !stdout_gone;
 }
 
+#define POLL_MS 10 /* most time a packet event waits in the ring buffer */
+
 static void out_flush(void)
 {
 	if (out_len) {
@@ -699,17 +701,18 @@ int main(int argc, char **argv)
 			[P_OUT] = { .fd = watch_stdout ? STDOUT_FILENO : -1, .events = 0 }, /* POLLERR: reader gone */
 			[P_IN] = { .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
 		};
-		int timeout = -1;
+		/* the kernel side wakes us only for a batch (WAKE_BYTES in packet.bpf.c): look every POLL_MS anyway */
+		int timeout = POLL_MS;
 		if (next_stats != INT64_MAX) {
 			int64_t left = (next_stats - clock_ns(CLOCK_MONOTONIC)) / 1000000LL;
-			timeout = left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+			timeout = left < 0 ? 0 : left > POLL_MS ? POLL_MS : (int)left;
 		}
 		int n = poll(pfd, P_MAX, timeout);
 		if (n < 0 && errno != EINTR) {
 			errmsg("poll: %s", strerror(errno));
 			break;
 		}
-		if (n > 0 && (pfd[P_RB].revents & POLLIN)) {
+		if (n >= 0) {
 			if (ring_buffer__consume(rb) < 0 && !stdout_gone)
 				errmsg("ring buffer: %s", strerror(errno));
 			out_flush(); /* nothing more right now: hand what we have to the reader */
