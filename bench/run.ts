@@ -5,6 +5,7 @@
  */
 import { offline } from './offline.js';
 import { live } from './live.js';
+import { trace } from './trace.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -33,6 +34,7 @@ const needRoot = (): string | undefined => (process.getuid?.() === 0 ? undefined
 export const BENCHMARKS: Benchmark[] = [
   { name: 'offline', what: 'capture file reader: wirelog -r vs httpry vs tshark', unavailable: needRoot, run: offline },
   { name: 'live', what: 'live capture overhead: wrk → nginx with and without wirelog', unavailable: needRoot, run: live },
+  { name: 'trace', what: 'trace overhead: wrk (HTTP/1.1) and h2load (HTTP/2 TLS) → nginx with and without wirelog trace -p', unavailable: needRoot, run: trace },
 ];
 
 function fmt(v: string | number): string {

@@ -16,7 +16,7 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 PACKAGES=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc libc6-dev pkg-config
   iproute2 procps util-linux libcap2-bin ethtool
-  nginx curl tcpdump tshark wrk httpry
+  nginx curl tcpdump tshark wrk httpry h2o nghttp2-client openssl
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -27,7 +27,7 @@ export interface SpawnedOptions {
   netns?: string;
   /** keep stdout as Buffer chunks too (binary output) */
   binary?: boolean;
-  /** data written to stdin, then stdin is closed; default: stdin closed at once */
+  /** data written to stdin, then stdin is closed; 'pipe': stdin left open (child.stdin); default: stdin closed at once */
   stdin?: string | Buffer | 'pipe' | 'ignore';
   /** where stdout goes: collected (default) or a file descriptor (e.g. opened /dev/null or a log file) */
   stdoutFd?: number;
@@ -68,7 +68,8 @@ export class Spawned {
       this.err.push(d.toString('utf8'));
       this.notify();
     });
-    if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) {
+    // 'pipe' keeps stdin open for the caller; any other string or Buffer is data to write before closing it
+    if (Buffer.isBuffer(opts.stdin) || (typeof opts.stdin === 'string' && opts.stdin !== 'pipe')) {
       this.child.stdin?.end(opts.stdin);
     }
     this.exited = new Promise<ExitInfo>((resolve) => {
