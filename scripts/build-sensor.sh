@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the eBPF sensor: build/vmlinux.h → build/{packet,trace}.bpf.o → build/{packet,trace}.skel.h →
-# build/wirelog-sensor.
+# build/wirelog-sensor (sensor/*.c).
 # Run from anywhere (npm run build runs it after tsc). Idempotent: each step runs only when one of its inputs is
 # newer than its output. Exits non-zero with a one-line reason on failure.
 set -euo pipefail
@@ -80,7 +80,7 @@ if stale "$B/trace.skel.h" "$B/trace.bpf.o"; then
 fi
 
 # 4. the sensor
-SENSOR_SRC=(sensor/wirelog-sensor.c sensor/trace.c)
+SENSOR_SRC=(sensor/wirelog-sensor.c sensor/trace.c sensor/common.c)
 SENSOR_DEPS=("${SENSOR_SRC[@]}" bpf/wirelog_events.h "$B/packet.skel.h" "$B/trace.skel.h")
 for h in sensor/*.h; do [ -e "$h" ] && SENSOR_DEPS+=("$h"); done
 if stale "$B/wirelog-sensor" "${SENSOR_DEPS[@]}"; then

@@ -9,7 +9,7 @@
  *
  * Same stream rules as the packet mode: hello first, stats about once a second and at exit, a clean exit 0 on
  * SIGINT/SIGTERM/SIGHUP or a closed stdout after draining the ring buffer; 1 runtime failure, 2 usage or no such
- * process. The output helpers are a copy of the packet mode's (kept apart so the packet sensor is untouched).
+ * process. The output helpers and the poll loop are the packet mode's (sensor/common.c).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -17,9 +17,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,7 +24,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/random.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,14 +33,12 @@
 
 #include "wirelog_events.h"
 #include "trace.skel.h"
+#include "common.h"
 #include "trace.h"
 
-#define PROG "wirelog-sensor"
 #define MAX_PIDS 256
 #define MAX_UPROBE_BINS 64
-#define OUT_BUF_SIZE (64 * 1024)
 #define C_MAX 10 /* counters in trace.bpf.c */
-#define POLL_MS 10 /* most time an event waits in the ring buffer */
 
 _Static_assert(sizeof(struct wl_data_event) == 112, "wl_data_event size");
 _Static_assert(sizeof(struct wl_conn_event) == 88, "wl_conn_event size");
@@ -55,33 +49,15 @@ static struct {
 	int npids;
 	bool follow;
 	const char *comm;
-	unsigned snaplen;
 	bool tls;
-	unsigned ring_mb;
-	long stats_ms;
-	int text;
-	bool verbose;
-} opt = { .snaplen = WL_MAX_SNAPLEN, .tls = true, .ring_mb = 8, .stats_ms = 1000, .text = -1 };
+	struct stream_opts s;
+} opt = { .tls = true, .s = STREAM_OPTS_DEFAULT };
 
 static struct trace_bpf *skel;
 static int ncpus;
 static int64_t mono_to_real_ns;
-static uint64_t records_written;
-static bool stdout_gone;
-static unsigned char out_buf[OUT_BUF_SIZE];
-static size_t out_len;
 static struct bpf_link *uprobe_links[MAX_UPROBE_BINS * 8];
 static int nuprobe_links;
-
-static void errmsg(const char *fmt, ...)
-{
-	va_list ap;
-	char line[1024];
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	dprintf(STDERR_FILENO, PROG ": %s\n", line);
-}
 
 static void usage(FILE *f)
 {
@@ -100,100 +76,6 @@ static void usage(FILE *f)
 		"  -v             libbpf debug output on stderr\n"
 		"stdin commands: 'stats'\n",
 		WL_MAX_SNAPLEN, WL_MAX_SNAPLEN);
-}
-
-static __attribute__((noreturn)) void usage_error(const char *fmt, const char *arg)
-{
-	char m[256];
-	snprintf(m, sizeof(m), fmt, arg);
-	errmsg("%s (try --help)", m);
-	exit(2);
-}
-
-/* ---- output (as in the packet mode) ---- */
-
-static bool write_all(const unsigned char *buf, size_t n)
-{
-	while (n > 0 && !stdout_gone) {
-		ssize_t w = write(STDOUT_FILENO, buf, n);
-		if (w > 0) {
-			buf += w;
-			n -= (size_t)w;
-		} else if (w < 0 && errno == EINTR) {
-			continue;
-		} else if (w < 0 && errno == EAGAIN) {
-			struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
-			poll(&p, 1, 1000);
-		} else {
-			stdout_gone = true;
-		}
-	}
-	return !stdout_gone;
-}
-
-static void out_flush(void)
-{
-	if (out_len) {
-		write_all(out_buf, out_len);
-		out_len = 0;
-	}
-}
-
-static unsigned char *out_reserve(size_t n)
-{
-	if (out_len + n > OUT_BUF_SIZE)
-		out_flush();
-	unsigned char *p = out_buf + out_len;
-	out_len += n;
-	return p;
-}
-
-static void out_text(const char *fmt, ...)
-{
-	va_list ap;
-	if (OUT_BUF_SIZE - out_len < 1024)
-		out_flush();
-	va_start(ap, fmt);
-	int n = vsnprintf((char *)out_buf + out_len, OUT_BUF_SIZE - out_len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		out_len += (size_t)n < OUT_BUF_SIZE - out_len ? (size_t)n : OUT_BUF_SIZE - out_len - 1;
-}
-
-static inline uint32_t align8(uint32_t n) { return (n + 7) & ~7u; }
-
-/* A record of body1 + body2 (payload), padded to 8. */
-static void write_record2(uint32_t type, const void *b1, uint32_t n1, const void *b2, uint32_t n2)
-{
-	uint32_t len = align8(sizeof(struct wl_rec_hdr) + n1 + n2);
-	unsigned char *p = out_reserve(len);
-	struct wl_rec_hdr h = { .type = type, .len = len };
-	memcpy(p, &h, sizeof(h));
-	memcpy(p + sizeof(h), b1, n1);
-	if (n2)
-		memcpy(p + sizeof(h) + n1, b2, n2);
-	memset(p + sizeof(h) + n1 + n2, 0, len - sizeof(h) - n1 - n2);
-	records_written++;
-}
-
-static int64_t clock_ns(clockid_t c)
-{
-	struct timespec ts;
-	clock_gettime(c, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int64_t measure_clock_offset(void)
-{
-	int64_t best_gap = INT64_MAX, best = 0;
-	for (int i = 0; i < 5; i++) {
-		int64_t m1 = clock_ns(CLOCK_MONOTONIC), r = clock_ns(CLOCK_REALTIME), m2 = clock_ns(CLOCK_MONOTONIC);
-		if (m2 - m1 < best_gap) {
-			best_gap = m2 - m1;
-			best = r - (m1 + (m2 - m1) / 2);
-		}
-	}
-	return best;
 }
 
 /* ---- text mode ---- */
@@ -307,31 +189,31 @@ static int on_event(void *ctx, void *data, size_t size)
 		ev.ts_enter_ns = (uint64_t)((int64_t)ev.ts_enter_ns + mono_to_real_ns);
 		ev.ts_exit_ns = (uint64_t)((int64_t)ev.ts_exit_ns + mono_to_real_ns);
 		const unsigned char *payload = (const unsigned char *)data + sizeof(ev);
-		if (opt.text) {
+		if (opt.s.text) {
 			text_data(&ev, payload, cap, (int64_t)ev.ts_exit_ns);
 			records_written++;
 		} else {
-			write_record2(WL_REC_DATA, &ev, sizeof(ev), payload, cap);
+			write_record(WL_REC_DATA, &ev, sizeof(ev), payload, cap);
 		}
 	} else if (size == sizeof(struct wl_conn_event)) {
 		struct wl_conn_event ev;
 		memcpy(&ev, data, sizeof(ev));
 		ev.ts_ns = (uint64_t)((int64_t)ev.ts_ns + mono_to_real_ns);
-		if (opt.text) {
+		if (opt.s.text) {
 			text_conn(&ev, (int64_t)ev.ts_ns);
 			records_written++;
 		} else {
-			write_record2(WL_REC_CONN, &ev, sizeof(ev), NULL, 0);
+			write_record(WL_REC_CONN, &ev, sizeof(ev), NULL, 0);
 		}
 	} else if (size == sizeof(struct wl_proc_event)) {
 		struct wl_proc_event ev;
 		memcpy(&ev, data, sizeof(ev));
 		ev.ts_ns = (uint64_t)((int64_t)ev.ts_ns + mono_to_real_ns);
-		if (opt.text) {
+		if (opt.s.text) {
 			text_proc(&ev, (int64_t)ev.ts_ns);
 			records_written++;
 		} else {
-			write_record2(WL_REC_PROC, &ev, sizeof(ev), NULL, 0);
+			write_record(WL_REC_PROC, &ev, sizeof(ev), NULL, 0);
 		}
 	}
 	return stdout_gone ? -EPIPE : 0;
@@ -340,14 +222,7 @@ static int on_event(void *ctx, void *data, size_t size)
 static void emit_stats(void)
 {
 	uint64_t c[C_MAX];
-	uint64_t vals[ncpus];
-	int fd = bpf_map__fd(skel->maps.counters);
-	for (uint32_t k = 0; k < C_MAX; k++) {
-		c[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, vals) == 0)
-			for (int i = 0; i < ncpus; i++)
-				c[k] += vals[i];
-	}
+	sum_percpu_counters(bpf_map__fd(skel->maps.counters), ncpus, c, C_MAX);
 	struct wl_trace_stats st = {
 		.ts_ns = (uint64_t)clock_ns(CLOCK_REALTIME),
 		.events_sent = c[0],
@@ -361,7 +236,7 @@ static void emit_stats(void)
 		.truncated = c[8],
 		.copy_failed = c[9],
 	};
-	if (opt.text) {
+	if (opt.s.text) {
 		records_written++;
 		out_text("stats: sent %llu drops %llu data %llu tls %llu conn %llu proc %llu nonsock %llu mmsg %llu "
 			 "truncated %llu copyfail %llu written %llu\n",
@@ -373,54 +248,26 @@ static void emit_stats(void)
 			 (unsigned long long)records_written);
 	} else {
 		st.records_written = records_written + 1;
-		write_record2(WL_REC_TRACE_STATS, &st, sizeof(st), NULL, 0);
+		write_record(WL_REC_TRACE_STATS, &st, sizeof(st), NULL, 0);
 	}
 }
 
 /* ---- stdin ---- */
 
+/* one trimmed, non-empty line */
+static void run_command(char *line)
+{
+	stats_command(line, emit_stats);
+}
+
 static bool read_commands(void)
 {
 	static char buf[4096];
 	static size_t len;
-	ssize_t r = read(STDIN_FILENO, buf + len, sizeof(buf) - 1 - len);
-	if (r < 0 && (errno == EINTR || errno == EAGAIN))
-		return true;
-	if (r <= 0)
-		return false;
-	len += (size_t)r;
-	char *start = buf, *nl;
-	while ((nl = memchr(start, '\n', len - (size_t)(start - buf)))) {
-		*nl = 0;
-		char *line = start;
-		while (isspace((unsigned char)*line))
-			line++;
-		size_t n = strlen(line);
-		while (n && isspace((unsigned char)line[n - 1]))
-			line[--n] = 0;
-		if (strcmp(line, "stats") == 0) {
-			emit_stats();
-			out_flush();
-		} else if (n) {
-			errmsg("unknown command: %s", line);
-		}
-		start = nl + 1;
-	}
-	len -= (size_t)(start - buf);
-	memmove(buf, start, len);
-	if (len == sizeof(buf) - 1)
-		len = 0;
-	return true;
+	return read_stdin_lines(buf, sizeof(buf), &len, run_command, NULL);
 }
 
 /* ---- setup ---- */
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	if (!opt.verbose)
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
 
 static void add_pid(const char *s)
 {
@@ -440,7 +287,7 @@ static void add_pid(const char *s)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { OPT_STATS = 1000, OPT_TEXT, OPT_BINARY, OPT_FOLLOW, OPT_COMM, OPT_NOTLS };
+	enum { OPT_FOLLOW = OPT_MODE, OPT_COMM, OPT_NOTLS };
 	static const struct option longs[] = {
 		{ "pid", required_argument, 0, 'p' },       { "snaplen", required_argument, 0, 's' },
 		{ "ring-mb", required_argument, 0, 'b' },   { "stats-ms", required_argument, 0, OPT_STATS },
@@ -452,35 +299,11 @@ static void parse_args(int argc, char **argv)
 	opterr = 0;
 	optind = 1;
 	int c;
-	char *end;
 	while ((c = getopt_long(argc, argv, ":p:s:b:vh", longs, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			add_pid(optarg);
 			break;
-		case 's': {
-			long v = strtol(optarg, &end, 10);
-			if (*end || end == optarg || v < 0 || v > WL_MAX_SNAPLEN)
-				usage_error("bad snaplen (0..4096): %s", optarg);
-			opt.snaplen = (unsigned)v;
-			break;
-		}
-		case 'b': {
-			long v = strtol(optarg, &end, 10);
-			if (*end || end == optarg || v < 1 || v > 1024)
-				usage_error("bad ring buffer size in MiB (1..1024): %s", optarg);
-			opt.ring_mb = (unsigned)v;
-			break;
-		}
-		case OPT_STATS: {
-			long v = strtol(optarg, &end, 10);
-			if (*end || end == optarg || v < 0)
-				usage_error("bad --stats-ms: %s", optarg);
-			opt.stats_ms = v;
-			break;
-		}
-		case OPT_TEXT: opt.text = 1; break;
-		case OPT_BINARY: opt.text = 0; break;
 		case OPT_FOLLOW: opt.follow = true; break;
 		case OPT_COMM:
 			if (!*optarg || strlen(optarg) > 15)
@@ -488,24 +311,15 @@ static void parse_args(int argc, char **argv)
 			opt.comm = optarg;
 			break;
 		case OPT_NOTLS: opt.tls = false; break;
-		case 'v': opt.verbose = true; break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case ':':
-			usage_error("option needs a value: %s", argv[optind - 1]);
 		default:
-			usage_error("unknown option: %s", argv[optind - 1]);
+			stream_opt(c, argv, &opt.s, usage);
 		}
 	}
-	if (optind < argc)
-		usage_error("unexpected argument: %s", argv[optind]);
+	stream_opts_end(argc, argv, &opt.s);
 	if (!opt.npids && !opt.comm)
 		usage_error("trace needs -p PID or --comm NAME%s", "");
 	if (opt.follow && !opt.npids)
 		usage_error("--follow needs -p PID%s", "");
-	if (opt.text < 0)
-		opt.text = isatty(STDOUT_FILENO);
 }
 
 static __attribute__((noreturn)) void load_failed(const char *what, int err)
@@ -513,9 +327,9 @@ static __attribute__((noreturn)) void load_failed(const char *what, int err)
 	if (err == EPERM)
 		errmsg("permission denied %s: run as root or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (uprobes)", what);
 	else if (err == EACCES)
-		errmsg("the kernel verifier rejected the BPF program (%s)%s", what, opt.verbose ? "" : ": run with -v for the verifier log");
+		errmsg("the kernel verifier rejected the BPF program (%s)%s", what, opt.s.verbose ? "" : ": run with -v for the verifier log");
 	else
-		errmsg("failed %s: %s%s", what, strerror(err), opt.verbose ? "" : " (run with -v for libbpf's log)");
+		errmsg("failed %s: %s%s", what, strerror(err), opt.s.verbose ? "" : " (run with -v for libbpf's log)");
 	exit(1);
 }
 
@@ -691,8 +505,7 @@ static bool pid_exists(pid_t pid)
 int trace_main(int argc, char **argv)
 {
 	parse_args(argc, argv);
-	libbpf_set_print(libbpf_print);
-	signal(SIGPIPE, SIG_IGN);
+	sensor_setup(opt.s.verbose);
 
 	for (int i = 0; i < opt.npids; i++) {
 		if (!pid_exists(opt.pids[i])) {
@@ -705,16 +518,14 @@ int trace_main(int argc, char **argv)
 		return 1;
 	}
 
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus <= 0) {
-		errmsg("cannot count possible CPUs: %s", strerror(-ncpus));
+	ncpus = possible_cpus();
+	if (ncpus <= 0)
 		return 1;
-	}
 
 	skel = trace_bpf__open();
 	if (!skel)
 		load_failed("opening the BPF object", errno);
-	skel->rodata->snaplen = opt.snaplen;
+	skel->rodata->snaplen = opt.s.snaplen;
 	skel->rodata->self_tgid = (uint32_t)getpid();
 	skel->rodata->filter_pids = opt.npids > 0;
 	skel->rodata->filter_comm = opt.comm != NULL;
@@ -726,9 +537,7 @@ int trace_main(int argc, char **argv)
 	if (getrandom(&key, sizeof(key), 0) != sizeof(key))
 		key = (uint64_t)clock_ns(CLOCK_MONOTONIC) * 0x9e3779b97f4a7c15ULL;
 	skel->rodata->id_key = key;
-	uint32_t ring_bytes = 1u << 20;
-	while (ring_bytes < opt.ring_mb * (1u << 20))
-		ring_bytes <<= 1;
+	uint32_t ring_bytes = ring_bytes_for(opt.s.ring_mb);
 	bpf_map__set_max_entries(skel->maps.events, ring_bytes);
 	if (!opt.tls) {
 		bpf_program__set_autoload(skel->progs.ssl_read_enter, false);
@@ -770,97 +579,35 @@ int trace_main(int argc, char **argv)
 		}
 	}
 
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		errmsg("signalfd: %s", strerror(errno));
+	int sfd = stop_signal_fd();
+	if (sfd < 0)
 		return 1;
-	}
 
 	mono_to_real_ns = measure_clock_offset();
-	struct stat nst;
-	uint64_t netns_ino = stat("/proc/self/ns/net", &nst) == 0 ? (uint64_t)nst.st_ino : 0;
 
 	char list[MAX_PIDS * 12 + 8] = "";
 	size_t o = 0;
 	for (int i = 0; i < opt.npids && o + 12 < sizeof(list); i++)
 		o += snprintf(list + o, sizeof(list) - o, "%s%d", i ? "," : "", opt.pids[i]);
-	if (opt.text) {
+	if (opt.s.text) {
 		out_text(PROG ": abi %d trace pids %s comm %s follow %d tls %d snaplen %u ring %u MiB\n", WL_ABI_VERSION,
-			 o ? list : "-", opt.comm ? opt.comm : "-", opt.follow, ssl_bins_attached, opt.snaplen,
+			 o ? list : "-", opt.comm ? opt.comm : "-", opt.follow, ssl_bins_attached, opt.s.snaplen,
 			 ring_bytes >> 20);
 	} else {
-		struct wl_hello h = { .abi_version = WL_ABI_VERSION, .snaplen = opt.snaplen, .ifindex = 0,
-				      .ring_bytes = ring_bytes, .netns_ino = netns_ino };
-		write_record2(WL_REC_HELLO, &h, sizeof(h), NULL, 0);
+		write_hello(opt.s.snaplen, 0, ring_bytes);
 	}
 	out_flush();
 	errmsg("attached mode=trace pids=%s comm=%s follow=%d tls_binaries=%d snaplen=%u ring_mb=%u", o ? list : "-",
-	       opt.comm ? opt.comm : "-", opt.follow, ssl_bins_attached, opt.snaplen, ring_bytes >> 20);
+	       opt.comm ? opt.comm : "-", opt.follow, ssl_bins_attached, opt.s.snaplen, ring_bytes >> 20);
 
-	struct stat ost;
-	bool watch_stdout = fstat(STDOUT_FILENO, &ost) == 0 && (S_ISFIFO(ost.st_mode) || S_ISSOCK(ost.st_mode));
-	bool stdin_open = true;
-	int64_t next_stats = opt.stats_ms ? clock_ns(CLOCK_MONOTONIC) + opt.stats_ms * 1000000LL : INT64_MAX;
-	enum { P_RB, P_SIG, P_OUT, P_IN, P_MAX };
-
-	while (!stdout_gone) {
-		struct pollfd pfd[P_MAX] = {
-			[P_RB] = { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
-			[P_SIG] = { .fd = sfd, .events = POLLIN },
-			[P_OUT] = { .fd = watch_stdout ? STDOUT_FILENO : -1, .events = 0 },
-			[P_IN] = { .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
-		};
-		/* the kernel side wakes us only for a batch (see WAKE_BYTES in trace.bpf.c): look every POLL_MS anyway */
-		int timeout = POLL_MS;
-		if (next_stats != INT64_MAX) {
-			int64_t left = (next_stats - clock_ns(CLOCK_MONOTONIC)) / 1000000LL;
-			timeout = left < 0 ? 0 : left > POLL_MS ? POLL_MS : (int)left;
-		}
-		int n = poll(pfd, P_MAX, timeout);
-		if (n < 0 && errno != EINTR) {
-			errmsg("poll: %s", strerror(errno));
-			break;
-		}
-		if (n >= 0) {
-			if (ring_buffer__consume(rb) < 0 && !stdout_gone)
-				errmsg("ring buffer: %s", strerror(errno));
-			out_flush();
-		}
-		if (n > 0 && (pfd[P_IN].revents & (POLLIN | POLLHUP | POLLERR)))
-			stdin_open = read_commands();
-		if (n > 0 && (pfd[P_OUT].revents & (POLLERR | POLLHUP)))
-			stdout_gone = true;
-		if (clock_ns(CLOCK_MONOTONIC) >= next_stats) {
-			emit_stats();
-			out_flush();
-			next_stats += opt.stats_ms * 1000000LL;
-			if (next_stats < clock_ns(CLOCK_MONOTONIC))
-				next_stats = clock_ns(CLOCK_MONOTONIC) + opt.stats_ms * 1000000LL;
-		}
-		if (n > 0 && (pfd[P_SIG].revents & POLLIN)) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				break;
-		}
-	}
+	run_loop(rb, sfd, opt.s.stats_ms, emit_stats, read_commands);
 
 	/* Detach first (no new events), then drain everything already committed. */
 	for (int i = 0; i < nuprobe_links; i++)
 		bpf_link__destroy(uprobe_links[i]);
 	nuprobe_links = 0;
 	trace_bpf__detach(skel);
-	if (!stdout_gone) {
-		while (ring_buffer__consume(rb) > 0 && !stdout_gone)
-			;
-		emit_stats();
-		out_flush();
-	}
+	drain(rb, emit_stats);
 	ring_buffer__free(rb);
 	trace_bpf__destroy(skel);
 	return 0;

@@ -16,20 +16,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,12 +34,11 @@
 
 #include "wirelog_events.h"
 #include "packet.skel.h"
+#include "common.h"
 #include "trace.h"
 
-#define PROG "wirelog-sensor"
 #define SENSOR_VERSION "0.1.0"
 #define MAX_PORTS 1024
-#define OUT_BUF_SIZE (64 * 1024)
 #define CNT_MAX 4
 
 /* ARPHRD_* link types whose AF_PACKET frames start at the network header (no link header) */
@@ -57,33 +52,12 @@ static struct {
 	uint16_t ports[MAX_PORTS];
 	int nports;
 	bool ports_given;
-	unsigned snaplen;
-	unsigned ring_mb;
-	long stats_ms;
-	int text; /* -1: decide from isatty(stdout) */
-	bool verbose;
-} opt = { .snaplen = WL_MAX_SNAPLEN, .ring_mb = 8, .stats_ms = 1000, .text = -1 };
+	struct stream_opts s;
+} opt = { .s = STREAM_OPTS_DEFAULT };
 
 static struct packet_bpf *skel;
 static int ncpus;
 static int64_t mono_to_real_ns; /* added to bpf_ktime_get_ns() values */
-static uint64_t records_written;
-static bool stdout_gone;
-
-static unsigned char out_buf[OUT_BUF_SIZE];
-static size_t out_len;
-
-static void errmsg(const char *fmt, ...)
-{
-	va_list ap;
-	char line[512];
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	/* one write per line so the agent never sees interleaved halves */
-	dprintf(STDERR_FILENO, PROG ": %s\n", line);
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -99,14 +73,6 @@ static void usage(FILE *f)
 		"stdin commands: 'ports 80,8080' | 'ports any' | 'stats'\n"
 		"       " PROG " trace -p PID [...]: syscall and TLS tracing (" PROG " trace --help)\n",
 		WL_MAX_SNAPLEN, WL_MAX_SNAPLEN);
-}
-
-static __attribute__((noreturn)) void usage_error(const char *fmt, const char *arg)
-{
-	char m[256];
-	snprintf(m, sizeof(m), fmt, arg);
-	errmsg("%s (try --help)", m);
-	exit(2);
 }
 
 /* Parses "80,8080" or "any" into ports/any. Returns false on a bad list. */
@@ -150,97 +116,6 @@ static void format_ports(char *buf, size_t n, bool any, const uint16_t *ports, i
 	buf[0] = 0;
 	for (int i = 0; i < nports && o + 7 < n; i++)
 		o += snprintf(buf + o, n - o, "%s%u", i ? "," : "", ports[i]);
-}
-
-/* ---- output ---- */
-
-/* Writes all of buf, riding out EINTR, partial writes and a non-blocking stdout. */
-static bool write_all(const unsigned char *buf, size_t n)
-{
-	while (n > 0 && !stdout_gone) {
-		ssize_t w = write(STDOUT_FILENO, buf, n);
-		if (w > 0) {
-			buf += w;
-			n -= (size_t)w;
-		} else if (w < 0 && errno == EINTR) {
-			continue;
-		} else if (w < 0 && errno == EAGAIN) {
-			struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
-			poll(&p, 1, 1000);
-		} else {
-			/* EPIPE (reader gone) or worse: nobody to write to, stop cleanly */
-			stdout_gone = true;
-		}
-	}
-	return !stdout_gone;
-}
-
-#define POLL_MS 10 /* most time a packet event waits in the ring buffer */
-
-static void out_flush(void)
-{
-	if (out_len) {
-		write_all(out_buf, out_len);
-		out_len = 0;
-	}
-}
-
-/* Room for n contiguous bytes at the end of the buffer (n <= OUT_BUF_SIZE). */
-static unsigned char *out_reserve(size_t n)
-{
-	if (out_len + n > OUT_BUF_SIZE)
-		out_flush();
-	unsigned char *p = out_buf + out_len;
-	out_len += n;
-	return p;
-}
-
-static void out_text(const char *fmt, ...)
-{
-	va_list ap;
-	if (OUT_BUF_SIZE - out_len < 1024)
-		out_flush();
-	va_start(ap, fmt);
-	int n = vsnprintf((char *)out_buf + out_len, OUT_BUF_SIZE - out_len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		out_len += (size_t)n < OUT_BUF_SIZE - out_len ? (size_t)n : OUT_BUF_SIZE - out_len - 1;
-}
-
-static inline uint32_t align8(uint32_t n) { return (n + 7) & ~7u; }
-
-static void write_record(uint32_t type, const void *body, uint32_t body_len)
-{
-	uint32_t len = align8(sizeof(struct wl_rec_hdr) + body_len);
-	unsigned char *p = out_reserve(len);
-	struct wl_rec_hdr h = { .type = type, .len = len };
-	memcpy(p, &h, sizeof(h));
-	memcpy(p + sizeof(h), body, body_len);
-	memset(p + sizeof(h) + body_len, 0, len - sizeof(h) - body_len);
-	records_written++;
-}
-
-/* ---- clocks ---- */
-
-static int64_t clock_ns(clockid_t c)
-{
-	struct timespec ts;
-	clock_gettime(c, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* REALTIME - MONOTONIC, taken from the tightest of a few monotonic brackets around a realtime read. */
-static int64_t measure_clock_offset(void)
-{
-	int64_t best_gap = INT64_MAX, best = 0;
-	for (int i = 0; i < 5; i++) {
-		int64_t m1 = clock_ns(CLOCK_MONOTONIC), r = clock_ns(CLOCK_REALTIME), m2 = clock_ns(CLOCK_MONOTONIC);
-		if (m2 - m1 < best_gap) {
-			best_gap = m2 - m1;
-			best = r - (m1 + (m2 - m1) / 2);
-		}
-	}
-	return best;
 }
 
 /* ---- text mode ---- */
@@ -313,7 +188,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	int64_t real_ns = (int64_t)ev->ts_ns + mono_to_real_ns;
 	const unsigned char *payload = (const unsigned char *)data + sizeof(*ev);
 
-	if (opt.text) {
+	if (opt.s.text) {
 		text_packet(ev, payload, cap, real_ns);
 	} else {
 		uint32_t body = sizeof(*ev) + cap;
@@ -336,14 +211,7 @@ static int on_event(void *ctx, void *data, size_t size)
 
 static void read_counters(uint64_t out[CNT_MAX])
 {
-	uint64_t vals[ncpus];
-	int fd = bpf_map__fd(skel->maps.counters);
-	for (uint32_t k = 0; k < CNT_MAX; k++) {
-		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, vals) == 0)
-			for (int c = 0; c < ncpus; c++)
-				out[k] += vals[c];
-	}
+	sum_percpu_counters(bpf_map__fd(skel->maps.counters), ncpus, out, CNT_MAX);
 }
 
 static void emit_stats(void)
@@ -357,7 +225,7 @@ static void emit_stats(void)
 		.packets_sent = c[2],
 		.ringbuf_drops = c[3],
 	};
-	if (opt.text) {
+	if (opt.s.text) {
 		records_written++;
 		out_text("stats: seen %llu matched %llu sent %llu drops %llu written %llu\n",
 			 (unsigned long long)st.packets_seen, (unsigned long long)st.packets_matched,
@@ -366,7 +234,7 @@ static void emit_stats(void)
 	} else {
 		/* counts itself: records_written includes this stats record */
 		st.records_written = records_written + 1;
-		write_record(WL_REC_STATS, &st, sizeof(st));
+		write_record(WL_REC_STATS, &st, sizeof(st), NULL, 0);
 	}
 }
 
@@ -436,15 +304,9 @@ static void mark_l3_interfaces(void)
 static char cmd_buf[8192];
 static size_t cmd_len;
 
+/* one trimmed, non-empty line */
 static void run_command(char *line)
 {
-	while (isspace((unsigned char)*line))
-		line++;
-	size_t n = strlen(line);
-	while (n && isspace((unsigned char)line[n - 1]))
-		line[--n] = 0;
-	if (!n)
-		return;
 	if (strncmp(line, "ports", 5) == 0 && (line[5] == ' ' || line[5] == '\t')) {
 		uint16_t ports[MAX_PORTS];
 		int nports = 0;
@@ -461,50 +323,21 @@ static void run_command(char *line)
 		char list[MAX_PORTS * 6 + 8];
 		format_ports(list, sizeof(list), any, ports, nports);
 		errmsg("ports now %s", list);
-	} else if (strcmp(line, "stats") == 0) {
-		emit_stats();
-		out_flush();
 	} else {
-		errmsg("unknown command: %s", line);
+		stats_command(line, emit_stats);
 	}
 }
 
-/* Returns false at EOF or on a read error: stdin is then no longer polled (but the sensor keeps running). */
 static bool read_commands(void)
 {
-	ssize_t r = read(STDIN_FILENO, cmd_buf + cmd_len, sizeof(cmd_buf) - 1 - cmd_len);
-	if (r < 0 && (errno == EINTR || errno == EAGAIN))
-		return true;
-	if (r <= 0)
-		return false;
-	cmd_len += (size_t)r;
-	char *start = cmd_buf, *nl;
-	while ((nl = memchr(start, '\n', cmd_len - (size_t)(start - cmd_buf)))) {
-		*nl = 0;
-		run_command(start);
-		start = nl + 1;
-	}
-	cmd_len -= (size_t)(start - cmd_buf);
-	memmove(cmd_buf, start, cmd_len);
-	if (cmd_len == sizeof(cmd_buf) - 1) {
-		errmsg("command line too long, ignored");
-		cmd_len = 0;
-	}
-	return true;
+	return read_stdin_lines(cmd_buf, sizeof(cmd_buf), &cmd_len, run_command, "command line too long, ignored");
 }
 
 /* ---- main ---- */
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	if (!opt.verbose)
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
-
 static void parse_args(int argc, char **argv)
 {
-	enum { OPT_STATS = 1000, OPT_TEXT, OPT_BINARY, OPT_VERSION };
+	enum { OPT_VERSION = OPT_MODE };
 	static const struct option longs[] = {
 		{ "interface", required_argument, 0, 'i' }, { "ports", required_argument, 0, 'p' },
 		{ "snaplen", required_argument, 0, 's' },   { "ring-mb", required_argument, 0, 'b' },
@@ -527,7 +360,6 @@ static void parse_args(int argc, char **argv)
 	argv++;
 	opterr = 0;
 	int c;
-	char *end;
 	while ((c = getopt_long(argc, argv, ":i:p:s:b:vh", longs, NULL)) != -1) {
 		switch (c) {
 		case 'i':
@@ -538,53 +370,15 @@ static void parse_args(int argc, char **argv)
 				usage_error("bad port list: %s", optarg);
 			opt.ports_given = true;
 			break;
-		case 's': {
-			long v = strtol(optarg, &end, 10);
-			if (*end || end == optarg || v < 0 || v > WL_MAX_SNAPLEN)
-				usage_error("bad snaplen (0..4096): %s", optarg);
-			opt.snaplen = (unsigned)v;
-			break;
-		}
-		case 'b': {
-			long v = strtol(optarg, &end, 10);
-			if (*end || end == optarg || v < 1 || v > 1024)
-				usage_error("bad ring buffer size in MiB (1..1024): %s", optarg);
-			opt.ring_mb = (unsigned)v;
-			break;
-		}
-		case OPT_STATS: {
-			long v = strtol(optarg, &end, 10);
-			if (*end || end == optarg || v < 0)
-				usage_error("bad --stats-ms: %s", optarg);
-			opt.stats_ms = v;
-			break;
-		}
-		case OPT_TEXT:
-			opt.text = 1;
-			break;
-		case OPT_BINARY:
-			opt.text = 0;
-			break;
-		case 'v':
-			opt.verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case ':':
-			usage_error("option needs a value: %s", argv[optind - 1]);
 		default:
-			usage_error("unknown option: %s", argv[optind - 1]);
+			stream_opt(c, argv, &opt.s, usage);
 		}
 	}
-	if (optind < argc)
-		usage_error("unexpected argument: %s", argv[optind]);
+	stream_opts_end(argc, argv, &opt.s);
 	if (!opt.ports_given) {
 		opt.ports[0] = 80;
 		opt.nports = 1;
 	}
-	if (opt.text < 0)
-		opt.text = isatty(STDOUT_FILENO);
 }
 
 static __attribute__((noreturn)) void load_failed(const char *what, int err)
@@ -592,11 +386,11 @@ static __attribute__((noreturn)) void load_failed(const char *what, int err)
 	if (err == EPERM)
 		errmsg("permission denied %s: run as root or with CAP_BPF, CAP_PERFMON, CAP_NET_RAW and CAP_NET_ADMIN", what);
 	else if (err == EACCES)
-		errmsg("the kernel verifier rejected the BPF program (%s)%s", what, opt.verbose ? "" : ": run with -v for the verifier log");
+		errmsg("the kernel verifier rejected the BPF program (%s)%s", what, opt.s.verbose ? "" : ": run with -v for the verifier log");
 	else if (err == ENOSYS || err == EOPNOTSUPP)
 		errmsg("BPF is not available in this kernel (%s: %s)", what, strerror(err));
 	else
-		errmsg("failed %s: %s%s", what, strerror(err), opt.verbose ? "" : " (run with -v for libbpf's log)");
+		errmsg("failed %s: %s%s", what, strerror(err), opt.s.verbose ? "" : " (run with -v for libbpf's log)");
 	exit(1);
 }
 
@@ -605,8 +399,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "trace") == 0)
 		return trace_main(argc - 1, argv + 1); /* sensor/trace.c */
 	parse_args(argc, argv);
-	libbpf_set_print(libbpf_print);
-	signal(SIGPIPE, SIG_IGN);
+	sensor_setup(opt.s.verbose);
 
 	if (opt.ifname) {
 		opt.ifindex = if_nametoindex(opt.ifname);
@@ -616,20 +409,16 @@ int main(int argc, char **argv)
 		}
 	}
 
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus <= 0) {
-		errmsg("cannot count possible CPUs: %s", strerror(-ncpus));
+	ncpus = possible_cpus();
+	if (ncpus <= 0)
 		return 1;
-	}
 
 	skel = packet_bpf__open();
 	if (!skel)
 		load_failed("opening the BPF object", errno);
-	skel->rodata->snaplen = opt.snaplen;
+	skel->rodata->snaplen = opt.s.snaplen;
 	skel->rodata->lo_ifindex = if_nametoindex("lo");
-	uint32_t ring_bytes = 1u << 20;
-	while (ring_bytes < opt.ring_mb * (1u << 20))
-		ring_bytes <<= 1;
+	uint32_t ring_bytes = ring_bytes_for(opt.s.ring_mb);
 	bpf_map__set_max_entries(skel->maps.events, ring_bytes);
 
 	int err = packet_bpf__load(skel);
@@ -658,91 +447,29 @@ int main(int argc, char **argv)
 	if (bind(sock, (struct sockaddr *)&sll, sizeof(sll)))
 		load_failed("binding the AF_PACKET socket", errno);
 
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		errmsg("signalfd: %s", strerror(errno));
+	int sfd = stop_signal_fd();
+	if (sfd < 0)
 		return 1;
-	}
 
 	mono_to_real_ns = measure_clock_offset();
-	struct stat nst;
-	uint64_t netns_ino = stat("/proc/self/ns/net", &nst) == 0 ? (uint64_t)nst.st_ino : 0;
 
 	char list[MAX_PORTS * 6 + 8];
 	format_ports(list, sizeof(list), opt.any_port, opt.ports, opt.nports);
-	if (opt.text) {
+	if (opt.s.text) {
 		out_text("wirelog-sensor: abi %d iface %s snaplen %u ring %u MiB netns %llu\n", WL_ABI_VERSION,
-			 opt.ifname ? opt.ifname : "any", opt.snaplen, ring_bytes >> 20, (unsigned long long)netns_ino);
+			 opt.ifname ? opt.ifname : "any", opt.s.snaplen, ring_bytes >> 20, (unsigned long long)netns_ino());
 	} else {
-		struct wl_hello h = { .abi_version = WL_ABI_VERSION, .snaplen = opt.snaplen, .ifindex = opt.ifindex,
-				      .ring_bytes = ring_bytes, .netns_ino = netns_ino };
-		write_record(WL_REC_HELLO, &h, sizeof(h));
+		write_hello(opt.s.snaplen, opt.ifindex, ring_bytes);
 	}
 	out_flush();
 	errmsg("attached iface=%s ifindex=%u ports=%s snaplen=%u ring_mb=%u", opt.ifname ? opt.ifname : "any",
-	       opt.ifindex, list, opt.snaplen, ring_bytes >> 20);
+	       opt.ifindex, list, opt.s.snaplen, ring_bytes >> 20);
 
-	struct stat ost;
-	bool watch_stdout = fstat(STDOUT_FILENO, &ost) == 0 && (S_ISFIFO(ost.st_mode) || S_ISSOCK(ost.st_mode));
-	bool stdin_open = true;
-	int64_t next_stats = opt.stats_ms ? clock_ns(CLOCK_MONOTONIC) + opt.stats_ms * 1000000LL : INT64_MAX;
-	enum { P_RB, P_SIG, P_OUT, P_IN, P_MAX };
-
-	while (!stdout_gone) {
-		struct pollfd pfd[P_MAX] = {
-			[P_RB] = { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
-			[P_SIG] = { .fd = sfd, .events = POLLIN },
-			[P_OUT] = { .fd = watch_stdout ? STDOUT_FILENO : -1, .events = 0 }, /* POLLERR: reader gone */
-			[P_IN] = { .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
-		};
-		/* the kernel side wakes us only for a batch (WAKE_BYTES in packet.bpf.c): look every POLL_MS anyway */
-		int timeout = POLL_MS;
-		if (next_stats != INT64_MAX) {
-			int64_t left = (next_stats - clock_ns(CLOCK_MONOTONIC)) / 1000000LL;
-			timeout = left < 0 ? 0 : left > POLL_MS ? POLL_MS : (int)left;
-		}
-		int n = poll(pfd, P_MAX, timeout);
-		if (n < 0 && errno != EINTR) {
-			errmsg("poll: %s", strerror(errno));
-			break;
-		}
-		if (n >= 0) {
-			if (ring_buffer__consume(rb) < 0 && !stdout_gone)
-				errmsg("ring buffer: %s", strerror(errno));
-			out_flush(); /* nothing more right now: hand what we have to the reader */
-		}
-		if (n > 0 && (pfd[P_IN].revents & (POLLIN | POLLHUP | POLLERR)))
-			stdin_open = read_commands();
-		if (n > 0 && (pfd[P_OUT].revents & (POLLERR | POLLHUP)))
-			stdout_gone = true;
-		if (clock_ns(CLOCK_MONOTONIC) >= next_stats) {
-			emit_stats();
-			out_flush();
-			next_stats += opt.stats_ms * 1000000LL;
-			if (next_stats < clock_ns(CLOCK_MONOTONIC))
-				next_stats = clock_ns(CLOCK_MONOTONIC) + opt.stats_ms * 1000000LL;
-		}
-		if (n > 0 && (pfd[P_SIG].revents & POLLIN)) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				break;
-		}
-	}
+	run_loop(rb, sfd, opt.s.stats_ms, emit_stats, read_commands);
 
 	/* Stop the filter first (close waits for in-flight runs), then drain every committed event. */
 	close(sock);
-	if (!stdout_gone) {
-		while (ring_buffer__consume(rb) > 0 && !stdout_gone)
-			;
-		emit_stats();
-		out_flush();
-	}
+	drain(rb, emit_stats);
 	ring_buffer__free(rb);
 	packet_bpf__destroy(skel);
 	return 0;

@@ -53,6 +53,30 @@ export function transactionTsUs(tx: HttpTransaction): number {
   return tx.req?.tsUs ?? tx.res?.tsUs ?? tx.interim[0]?.tsUs ?? 0;
 }
 
+/** What a record's connection fields are made of: HttpTransaction's conn and the trace tracker's conn alike. */
+export interface ConnectionEndpoints {
+  connId: number;
+  clientIp: string;
+  clientPort: number;
+  serverIp: string;
+  serverPort: number;
+}
+
+/** conn_id .. dst_port of a record, in the documented order (spread them in after `kind`). */
+export function connectionFields(
+  conn: ConnectionEndpoints,
+  reqId: number,
+): Pick<HttpRecord, 'conn_id' | 'req_id' | 'src_ip' | 'src_port' | 'dst_ip' | 'dst_port'> {
+  return {
+    conn_id: conn.connId,
+    req_id: reqId,
+    src_ip: conn.clientIp,
+    src_port: conn.clientPort,
+    dst_ip: conn.serverIp,
+    dst_port: conn.serverPort,
+  };
+}
+
 function latency(tx: HttpTransaction): number | null {
   if (tx.latencyMs !== undefined) return tx.latencyMs;
   const first = tx.interim[0] ?? tx.res;
@@ -66,12 +90,7 @@ export function toHttpRecord(tx: HttpTransaction, iso: IsoTimeFormatter = new Is
   return {
     ts: iso.format(transactionTsUs(tx)),
     kind: conn.kind,
-    conn_id: conn.connId,
-    req_id: tx.reqId,
-    src_ip: conn.clientIp,
-    src_port: conn.clientPort,
-    dst_ip: conn.serverIp,
-    dst_port: conn.serverPort,
+    ...connectionFields(conn, tx.reqId),
     method: req?.method ?? null,
     uri: req?.uri ?? null,
     version: req?.version ?? null,

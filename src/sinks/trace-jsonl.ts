@@ -8,39 +8,10 @@ import type { TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTransaction
 import { IsoTimeFormatter } from './local-time.js';
 import { applyHeaderMode, type HeaderMode } from './redact.js';
 import type { HeaderList } from '../records.js';
+import { connectionFields, type HttpRecord } from './schema.js';
 
-export interface TraceRecord {
-  ts: string;
-  kind: 'CQ' | 'SQ';
-  conn_id: number;
-  req_id: number;
-  src_ip: string;
-  src_port: number;
-  dst_ip: string;
-  dst_port: number;
-  method: string | null;
-  uri: string | null;
-  version: string | null;
-  host: string | null;
-  user_agent: string | null;
-  status: number | null;
-  reason: string | null;
-  content_length: number | null;
-  content_type: string | null;
-  latency_ms: number | null;
-  ifname: string | null;
-  netns: number | null;
-  pid: number | null;
-  comm: string | null;
-  res_ts: string | null;
-  res_version: string | null;
-  req_content_length: number | null;
-  req_content_type: string | null;
-  req_body_bytes: number;
-  res_body_bytes: number;
-  interim: number[];
-  gap_bytes: number;
-  incomplete: string | null;
+/** The docs/schema.md record (src/sinks/schema.ts), then the trace-only fields. */
+export interface TraceRecord extends HttpRecord {
   tls: boolean;
   protocol: 'HTTP/1.1' | 'HTTP/2.0';
   role: 'server' | 'client';
@@ -58,12 +29,7 @@ export function toTraceRecord(tx: TraceTransaction, mode: HeaderMode = 'redacted
   return {
     ts: iso.format(ts),
     kind: conn.role === 'server' ? 'CQ' : 'SQ',
-    conn_id: conn.connId,
-    req_id: tx.reqId,
-    src_ip: conn.clientIp,
-    src_port: conn.clientPort,
-    dst_ip: conn.serverIp,
-    dst_port: conn.serverPort,
+    ...connectionFields(conn, tx.reqId),
     method: n(req?.method),
     uri: n(req?.path),
     version: n(req?.protocol),

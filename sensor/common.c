@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: MIT
+/* The pieces both sensor modes use: see common.h. */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "wirelog_events.h"
+#include "common.h"
+
+#define OUT_BUF_SIZE (64 * 1024)
+#define POLL_MS 10 /* most time an event waits in the ring buffer */
+
+bool stdout_gone;
+uint64_t records_written;
+
+static unsigned char out_buf[OUT_BUF_SIZE];
+static size_t out_len;
+
+/* ---- diagnostics ---- */
+
+void errmsg(const char *fmt, ...)
+{
+	va_list ap;
+	char line[1024];
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* one write per line so the agent never sees interleaved halves */
+	dprintf(STDERR_FILENO, PROG ": %s\n", line);
+}
+
+void usage_error(const char *fmt, const char *arg)
+{
+	char m[256];
+	snprintf(m, sizeof(m), fmt, arg);
+	errmsg("%s (try --help)", m);
+	exit(2);
+}
+
+long num_arg(const char *arg, long lo, long hi, const char *bad)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	if (*end || end == arg || v < lo || v > hi)
+		usage_error(bad, arg);
+	return v;
+}
+
+void stream_opt(int c, char **argv, struct stream_opts *o, void (*usage)(FILE *))
+{
+	switch (c) {
+	case 's':
+		o->snaplen = (unsigned)num_arg(optarg, 0, WL_MAX_SNAPLEN, "bad snaplen (0..4096): %s");
+		break;
+	case 'b':
+		o->ring_mb = (unsigned)num_arg(optarg, 1, 1024, "bad ring buffer size in MiB (1..1024): %s");
+		break;
+	case OPT_STATS:
+		o->stats_ms = num_arg(optarg, 0, LONG_MAX, "bad --stats-ms: %s");
+		break;
+	case OPT_TEXT:
+		o->text = 1;
+		break;
+	case OPT_BINARY:
+		o->text = 0;
+		break;
+	case 'v':
+		o->verbose = true;
+		break;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	case ':':
+		usage_error("option needs a value: %s", argv[optind - 1]);
+	default:
+		usage_error("unknown option: %s", argv[optind - 1]);
+	}
+}
+
+void stream_opts_end(int argc, char **argv, struct stream_opts *o)
+{
+	if (optind < argc)
+		usage_error("unexpected argument: %s", argv[optind]);
+	if (o->text < 0)
+		o->text = isatty(STDOUT_FILENO);
+}
+
+/* ---- output ---- */
+
+/* Writes all of buf, riding out EINTR, partial writes and a non-blocking stdout. */
+bool write_all(const unsigned char *buf, size_t n)
+{
+	while (n > 0 && !stdout_gone) {
+		ssize_t w = write(STDOUT_FILENO, buf, n);
+		if (w > 0) {
+			buf += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
+			poll(&p, 1, 1000);
+		} else {
+			/* EPIPE (reader gone) or worse: nobody to write to, stop cleanly */
+			stdout_gone = true;
+		}
+	}
+	return !stdout_gone;
+}
+
+void out_flush(void)
+{
+	if (out_len) {
+		write_all(out_buf, out_len);
+		out_len = 0;
+	}
+}
+
+unsigned char *out_reserve(size_t n)
+{
+	if (out_len + n > OUT_BUF_SIZE)
+		out_flush();
+	unsigned char *p = out_buf + out_len;
+	out_len += n;
+	return p;
+}
+
+void out_text(const char *fmt, ...)
+{
+	va_list ap;
+	if (OUT_BUF_SIZE - out_len < 1024)
+		out_flush();
+	va_start(ap, fmt);
+	int n = vsnprintf((char *)out_buf + out_len, OUT_BUF_SIZE - out_len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		out_len += (size_t)n < OUT_BUF_SIZE - out_len ? (size_t)n : OUT_BUF_SIZE - out_len - 1;
+}
+
+void write_hello(unsigned snaplen, unsigned ifindex, uint32_t ring_bytes)
+{
+	struct wl_hello h = { .abi_version = WL_ABI_VERSION, .snaplen = snaplen, .ifindex = ifindex,
+			      .ring_bytes = ring_bytes, .netns_ino = netns_ino() };
+	write_record(WL_REC_HELLO, &h, sizeof(h), NULL, 0);
+}
+
+void write_record(uint32_t type, const void *b1, uint32_t n1, const void *b2, uint32_t n2)
+{
+	uint32_t len = align8(sizeof(struct wl_rec_hdr) + n1 + n2);
+	unsigned char *p = out_reserve(len);
+	struct wl_rec_hdr h = { .type = type, .len = len };
+	memcpy(p, &h, sizeof(h));
+	memcpy(p + sizeof(h), b1, n1);
+	if (n2)
+		memcpy(p + sizeof(h) + n1, b2, n2);
+	memset(p + sizeof(h) + n1 + n2, 0, len - sizeof(h) - n1 - n2);
+	records_written++;
+}
+
+/* ---- clocks ---- */
+
+int64_t clock_ns(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Taken from the tightest of a few monotonic brackets around a realtime read. */
+int64_t measure_clock_offset(void)
+{
+	int64_t best_gap = INT64_MAX, best = 0;
+	for (int i = 0; i < 5; i++) {
+		int64_t m1 = clock_ns(CLOCK_MONOTONIC), r = clock_ns(CLOCK_REALTIME), m2 = clock_ns(CLOCK_MONOTONIC);
+		if (m2 - m1 < best_gap) {
+			best_gap = m2 - m1;
+			best = r - (m1 + (m2 - m1) / 2);
+		}
+	}
+	return best;
+}
+
+/* ---- setup and main loop ---- */
+
+static bool libbpf_verbose;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (!libbpf_verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+void sensor_setup(bool verbose)
+{
+	libbpf_verbose = verbose;
+	libbpf_set_print(libbpf_print);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int possible_cpus(void)
+{
+	int n = libbpf_num_possible_cpus();
+	if (n <= 0) {
+		errmsg("cannot count possible CPUs: %s", strerror(-n));
+		return -1;
+	}
+	return n;
+}
+
+void sum_percpu_counters(int fd, int ncpus, uint64_t *out, uint32_t n)
+{
+	uint64_t vals[ncpus];
+	for (uint32_t k = 0; k < n; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &k, vals) == 0)
+			for (int c = 0; c < ncpus; c++)
+				out[k] += vals[c];
+	}
+}
+
+void stats_command(const char *line, void (*emit_stats)(void))
+{
+	if (strcmp(line, "stats") == 0) {
+		emit_stats();
+		out_flush();
+	} else {
+		errmsg("unknown command: %s", line);
+	}
+}
+
+bool read_stdin_lines(char *buf, size_t cap, size_t *len, void (*run)(char *line), const char *too_long)
+{
+	ssize_t r = read(STDIN_FILENO, buf + *len, cap - 1 - *len);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (r <= 0)
+		return false;
+	*len += (size_t)r;
+	char *start = buf, *nl;
+	while ((nl = memchr(start, '\n', *len - (size_t)(start - buf)))) {
+		*nl = 0;
+		char *line = start;
+		while (isspace((unsigned char)*line))
+			line++;
+		size_t n = strlen(line);
+		while (n && isspace((unsigned char)line[n - 1]))
+			line[--n] = 0;
+		if (n)
+			run(line);
+		start = nl + 1;
+	}
+	*len -= (size_t)(start - buf);
+	memmove(buf, start, *len);
+	if (*len == cap - 1) {
+		if (too_long)
+			errmsg("%s", too_long);
+		*len = 0;
+	}
+	return true;
+}
+
+uint32_t ring_bytes_for(unsigned ring_mb)
+{
+	uint32_t ring_bytes = 1u << 20;
+	while (ring_bytes < ring_mb * (1u << 20))
+		ring_bytes <<= 1;
+	return ring_bytes;
+}
+
+uint64_t netns_ino(void)
+{
+	struct stat nst;
+	return stat("/proc/self/ns/net", &nst) == 0 ? (uint64_t)nst.st_ino : 0;
+}
+
+int stop_signal_fd(void)
+{
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		errmsg("signalfd: %s", strerror(errno));
+	return sfd;
+}
+
+void run_loop(struct ring_buffer *rb, int sfd, long stats_ms, void (*emit_stats)(void), bool (*read_commands)(void))
+{
+	struct stat ost;
+	bool watch_stdout = fstat(STDOUT_FILENO, &ost) == 0 && (S_ISFIFO(ost.st_mode) || S_ISSOCK(ost.st_mode));
+	bool stdin_open = true;
+	int64_t next_stats = stats_ms ? clock_ns(CLOCK_MONOTONIC) + stats_ms * 1000000LL : INT64_MAX;
+	enum { P_RB, P_SIG, P_OUT, P_IN, P_MAX };
+
+	while (!stdout_gone) {
+		struct pollfd pfd[P_MAX] = {
+			[P_RB] = { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
+			[P_SIG] = { .fd = sfd, .events = POLLIN },
+			[P_OUT] = { .fd = watch_stdout ? STDOUT_FILENO : -1, .events = 0 }, /* POLLERR: reader gone */
+			[P_IN] = { .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
+		};
+		/* the kernel side wakes us only for a batch (WAKE_BYTES in packet.bpf.c and trace.bpf.c): look every
+		 * POLL_MS anyway */
+		int timeout = POLL_MS;
+		if (next_stats != INT64_MAX) {
+			int64_t left = (next_stats - clock_ns(CLOCK_MONOTONIC)) / 1000000LL;
+			timeout = left < 0 ? 0 : left > POLL_MS ? POLL_MS : (int)left;
+		}
+		int n = poll(pfd, P_MAX, timeout);
+		if (n < 0 && errno != EINTR) {
+			errmsg("poll: %s", strerror(errno));
+			break;
+		}
+		if (n >= 0) {
+			if (ring_buffer__consume(rb) < 0 && !stdout_gone)
+				errmsg("ring buffer: %s", strerror(errno));
+			out_flush(); /* nothing more right now: hand what we have to the reader */
+		}
+		if (n > 0 && (pfd[P_IN].revents & (POLLIN | POLLHUP | POLLERR)))
+			stdin_open = read_commands();
+		if (n > 0 && (pfd[P_OUT].revents & (POLLERR | POLLHUP)))
+			stdout_gone = true;
+		if (clock_ns(CLOCK_MONOTONIC) >= next_stats) {
+			emit_stats();
+			out_flush();
+			next_stats += stats_ms * 1000000LL;
+			if (next_stats < clock_ns(CLOCK_MONOTONIC))
+				next_stats = clock_ns(CLOCK_MONOTONIC) + stats_ms * 1000000LL;
+		}
+		if (n > 0 && (pfd[P_SIG].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				break;
+		}
+	}
+}
+
+void drain(struct ring_buffer *rb, void (*emit_stats)(void))
+{
+	if (!stdout_gone) {
+		while (ring_buffer__consume(rb) > 0 && !stdout_gone)
+			;
+		emit_stats();
+		out_flush();
+	}
+}

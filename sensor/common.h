@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the packet mode (wirelog-sensor.c) and the trace mode (trace.c) share: diagnostics on stderr, the buffered
+ * stdout of framed records or text lines, the clocks, and the poll loop that drains the ring buffer until a stop
+ * signal or a closed stdout. Each mode keeps its own options, events and stats.
+ */
+#ifndef WIRELOG_SENSOR_COMMON_H
+#define WIRELOG_SENSOR_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <bpf/libbpf.h>
+
+#include "wirelog_events.h"
+
+#define PROG "wirelog-sensor"
+
+/* set once the reader of stdout is gone (EPIPE, POLLERR): the modes then stop cleanly */
+extern bool stdout_gone;
+/* records (or text lines) written so far; the stats record counts them */
+extern uint64_t records_written;
+
+/* The options both modes take: -s SNAPLEN, -b RING_MB, --stats-ms N, --text|--binary, -v. */
+struct stream_opts {
+	unsigned snaplen;
+	unsigned ring_mb;
+	long stats_ms;
+	int text; /* -1: decide from isatty(stdout) */
+	bool verbose;
+};
+#define STREAM_OPTS_DEFAULT { .snaplen = WL_MAX_SNAPLEN, .ring_mb = 8, .stats_ms = 1000, .text = -1 }
+/* getopt_long values of the long-only stream options; a mode numbers its own from OPT_MODE */
+enum { OPT_STATS = 1000, OPT_TEXT, OPT_BINARY, OPT_MODE };
+/* Applies a getopt_long result the mode did not handle: a stream option (exit 2 on a bad value), -h (usage on
+ * stdout, exit 0), a missing value or an unknown option (exit 2). */
+void stream_opt(int c, char **argv, struct stream_opts *o, void (*usage)(FILE *));
+/* After getopt_long: no operands (exit 2); --text|--binary unset: text when stdout is a terminal. */
+void stream_opts_end(int argc, char **argv, struct stream_opts *o);
+
+/* One line "wirelog-sensor: ..." on stderr, in a single write. */
+void errmsg(const char *fmt, ...);
+/* errmsg(fmt with arg) + " (try --help)", then exit 2. */
+__attribute__((noreturn)) void usage_error(const char *fmt, const char *arg);
+/* A whole-number option value in [lo, hi], else usage_error(bad, arg). */
+long num_arg(const char *arg, long lo, long hi, const char *bad);
+
+/* ---- output: one 64 KiB buffer in front of stdout ---- */
+
+bool write_all(const unsigned char *buf, size_t n);
+void out_flush(void);
+/* Room for n contiguous bytes at the end of the buffer (n <= 64 KiB). */
+unsigned char *out_reserve(size_t n);
+void out_text(const char *fmt, ...);
+static inline uint32_t align8(uint32_t n) { return (n + 7) & ~7u; }
+/* The hello record: first on stdout in binary mode. */
+void write_hello(unsigned snaplen, unsigned ifindex, uint32_t ring_bytes);
+/* A record of body1 + body2 (payload, may be empty), padded to 8; counts in records_written. */
+void write_record(uint32_t type, const void *b1, uint32_t n1, const void *b2, uint32_t n2);
+
+/* ---- clocks ---- */
+
+int64_t clock_ns(clockid_t c);
+/* REALTIME - MONOTONIC: add to bpf_ktime_get_ns() values. */
+int64_t measure_clock_offset(void);
+
+/* ---- setup and main loop ---- */
+
+/* libbpf's log on stderr only with -v; a closed stdout is an EPIPE write, not a signal. */
+void sensor_setup(bool verbose);
+/* Possible CPUs (per-CPU map values), or -1 after saying why. */
+int possible_cpus(void);
+/* out[k] = the sum over ncpus of key k of the per-CPU array map fd, for k < n (0 when the lookup fails). */
+void sum_percpu_counters(int fd, int ncpus, uint64_t *out, uint32_t n);
+/* The "stats" command (a stats record now), or "unknown command" on stderr. */
+void stats_command(const char *line, void (*emit_stats)(void));
+/* Reads what stdin has into buf (cap bytes, *len of them in use) and runs each complete line, trimmed, empty ones
+ * skipped. A line that fills buf is dropped, with errmsg(too_long) unless that is NULL. Returns false at EOF or
+ * on a read error: stdin is then no longer polled (but the sensor keeps running). */
+bool read_stdin_lines(char *buf, size_t cap, size_t *len, void (*run)(char *line), const char *too_long);
+
+/* The ring buffer size in bytes: ring_mb MiB rounded up to a power of two, at least 1 MiB. */
+uint32_t ring_bytes_for(unsigned ring_mb);
+/* The inode of this process's network namespace, 0 when unknown. */
+uint64_t netns_ino(void);
+/* Blocks SIGINT, SIGTERM and SIGHUP and returns a signalfd for them, or -1 (errmsg said why). */
+int stop_signal_fd(void);
+/* Consumes rb, flushes stdout, runs stdin commands (read_commands returns false at EOF) and writes a stats record
+ * every stats_ms (0: never), until a stop signal arrives on sfd or stdout is gone. */
+void run_loop(struct ring_buffer *rb, int sfd, long stats_ms, void (*emit_stats)(void), bool (*read_commands)(void));
+/* After the events are stopped: drain every committed event, then the final stats record. */
+void drain(struct ring_buffer *rb, void (*emit_stats)(void));
+
+#endif
