@@ -3,10 +3,12 @@
  * wirelog trace sensor: what chosen processes send and receive on their TCP sockets, from syscall tracepoints,
  * plus TLS plaintext from uprobes on SSL_read/SSL_write(_ex). No kprobes, no fentry.
  *
- * Filter first, cheaply: every program starts with a tgid lookup in `pids` (or the comm check), so untraced
- * processes cost one hash lookup. Data syscalls save their arguments on sys_enter keyed by tid and emit on
- * sys_exit when they moved bytes on a TCP socket: the fd is resolved in the kernel (task → files → fdt → file →
- * socket → sock) to the socket's addresses and ports. Payloads are copied into a per-CPU scratch map, never the
+ * Filter first, cheaply: every program starts with a byte test in `pids` (an array lookup the verifier inlines,
+ * no hashing), or the comm check, so untraced processes on the host cost a few nanoseconds. Data syscalls save
+ * their arguments on sys_enter in task storage and emit on sys_exit when they moved bytes on a TCP socket: the fd is
+ * resolved in the kernel (task → files → fdt → file → socket → sock) to the socket's addresses and ports once per
+ * (tgid, fd) and kept in `fd_cache` (non-sockets too), dropped on close/dup2/dup3 and made stale on exec and
+ * close_range by the process's generation number. Payloads are copied into a per-CPU scratch map, never the
  * 512-byte stack, and sent with their real size.
  *
  * SSL* → fd: a thread inside SSL_read/SSL_write that makes a socket syscall gives the exact fd (OpenSSL with a
@@ -52,12 +54,39 @@ const volatile __u8 tls = 1;           /* 1: keep the state the TLS uprobes need
 const volatile char comm[16] = {};
 const volatile __u64 id_key = 0;       /* sock_id = sk address ^ id_key: stable per socket, no raw address out */
 
+/* One state byte per tgid, 8 to a word (the sensor sizes the array to pid_max / 8): bit 7 = traced (-p, --follow);
+ * bit 6 = the process entered an SSL_* function (only then is ssl_calls looked up); bits 0-5 = the fd_cache
+ * generation, bumped on exec, close_range and process exit (fds that go away without a close(), or a reused tgid),
+ * so older cache entries of the tgid no longer match. Every program tests it first; in comm mode bit 7 is unused. */
+#define PS_ON  0x80
+#define PS_SSL 0x40
+#define PS_GEN 0x3f
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);   /* tgid */
-	__type(value, __u8);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4194304 / 8); /* PID_MAX_LIMIT; set to pid_max / 8 by the sensor */
+	__type(key, __u32);   /* tgid >> 3 */
+	__type(value, __u64); /* byte tgid & 7 */
 } pids SEC(".maps");
+
+/* (tgid << 32 | fd) → what the fd is: resolved once per connection instead of on every event */
+struct fd_info {
+	__u64 sk;             /* 0: not a TCP socket */
+	__u32 gen;            /* the process's generation when resolved */
+	__u8 family;
+	__u8 tls;             /* the fd carries TLS (mirror of tls_fds) */
+	__u16 lport;
+	__u16 rport;
+	__u16 _pad[3];
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct fd_info);
+} fd_cache SEC(".maps");
 
 /* arguments of a syscall in flight, keyed by tid */
 struct inflight {
@@ -74,10 +103,11 @@ struct inflight {
 #define SYS_CONNECT 100
 #define SYS_ACCEPT  101
 
+/* per thread, in task storage: cheaper than a tid-keyed hash and freed with the thread */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
@@ -146,6 +176,7 @@ struct data_scratch {
 	struct wl_data_event ev;
 	__u8 payload[2 * WL_MAX_SNAPLEN];
 	struct iovec iov[WL_TRACE_MAX_IOV]; /* the caller's iovec array, read in one go */
+	__u32 nsent;          /* data events sent on this CPU: the ring's fill level is checked every 32nd */
 };
 
 struct {
@@ -190,15 +221,32 @@ static __always_inline bool comm_ok(void)
 	return true;
 }
 
-static __always_inline bool traced(__u32 tgid)
+/* the state byte of a tgid (NULL past pid_max) */
+static __always_inline __u8 *pid_state(__u32 tgid)
+{
+	__u32 i = tgid >> 3;
+	__u64 *w = bpf_map_lookup_elem(&pids, &i);
+	if (!w)
+		return NULL;
+	return (__u8 *)w + (tgid & 7);
+}
+
+static __always_inline bool traced_st(__u32 tgid, __u8 **st)
 {
 	if (tgid == self_tgid)
 		return false;
-	if (filter_pids && !bpf_map_lookup_elem(&pids, &tgid))
+	*st = pid_state(tgid);
+	if (filter_pids && (!*st || !(**st & PS_ON)))
 		return false;
 	if (filter_comm && !comm_ok())
 		return false;
 	return true;
+}
+
+static __always_inline bool traced(__u32 tgid)
+{
+	__u8 *st;
+	return traced_st(tgid, &st);
 }
 
 /* ---- fd → socket ---- */
@@ -274,6 +322,29 @@ static __always_inline void remember_sock(struct sock *sk, __u32 tgid)
 	__u64 k = (__u64)sk;
 	if (!bpf_map_lookup_elem(&socks, &k))
 		bpf_map_update_elem(&socks, &k, &tgid, BPF_ANY);
+}
+
+static __always_inline __u32 pid_gen(__u8 *st)
+{
+	return st ? *st & PS_GEN : 0;
+}
+
+/* exec and close_range drop fds without a close(): every cached fd of the process becomes stale */
+static __always_inline void bump_gen(__u8 *st)
+{
+	if (st)
+		*st = (*st & ~PS_GEN) | ((*st & PS_GEN) % PS_GEN + 1);
+}
+
+static __always_inline struct inflight *inflight_get(bool create)
+{
+	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+static __always_inline __u64 fd_key(__u32 tgid, __s32 fd)
+{
+	return (__u64)tgid << 32 | (__u32)fd;
 }
 
 /* ---- payload copies ---- */
@@ -358,7 +429,10 @@ static __always_inline void send_data(struct data_scratch *s, __u32 cap, __u32 c
 	__u64 size = sizeof(struct wl_data_event) + (__u64)(cap & (2 * WL_MAX_SNAPLEN - 1));
 	if (size > sizeof(struct data_scratch))
 		size = sizeof(struct data_scratch);
-	if (bpf_ringbuf_output(&events, s, size, rb_flags())) {
+	/* asking the ring its fill level reads the consumer's cache line (~60 ns when the reader runs on another
+	 * CPU): data events ask every 32nd time, which overshoots the wake threshold by at most 32 events */
+	__u64 flags = (++s->nsent & 31) ? BPF_RB_NO_WAKEUP : rb_flags();
+	if (bpf_ringbuf_output(&events, s, size, flags)) {
 		count(C_DROPS);
 		return;
 	}
@@ -380,31 +454,20 @@ static __always_inline void send_conn(struct wl_conn_event *ev)
 
 static __always_inline int enter(struct trace_event_raw_sys_enter *ctx, __u16 sys, __u8 dir, __u32 cnt)
 {
-	__u64 pt = bpf_get_current_pid_tgid();
-	if (!traced(pt >> 32))
+	if (!traced(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	__u32 tid = (__u32)pt;
-	/* in place when the thread has its slot already: an update would allocate and free an element */
-	struct inflight *slot = bpf_map_lookup_elem(&inflight, &tid);
-	if (slot) {
-		slot->ts = bpf_ktime_get_ns();
-		slot->buf = ctx->args[1];
-		slot->cnt = cnt;
-		slot->fd = (__s32)ctx->args[0];
-		slot->sys = sys;
-		slot->dir = dir;
+	/* created zeroed on the thread's first call */
+	struct inflight *slot = inflight_get(true);
+	if (!slot)
 		return 0;
-	}
-	struct inflight a = {
-		.ts = bpf_ktime_get_ns(),
-		.buf = ctx->args[1],
-		.cnt = cnt,
-		.fd = (__s32)ctx->args[0],
-		.sys = sys,
-		.dir = dir,
-		.last_fd = -1,
-	};
-	bpf_map_update_elem(&inflight, &tid, &a, BPF_ANY);
+	if (!slot->sys && !slot->ts)
+		slot->last_fd = -1;
+	slot->ts = bpf_ktime_get_ns();
+	slot->buf = ctx->args[1];
+	slot->cnt = cnt;
+	slot->fd = (__s32)ctx->args[0];
+	slot->sys = sys;
+	slot->dir = dir;
 	return 0;
 }
 
@@ -412,7 +475,10 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pt, tgid = pt >> 32;
-	struct inflight *ap = bpf_map_lookup_elem(&inflight, &tid);
+	__u8 *st = NULL;
+	if (!traced_st(tgid, &st))
+		return 0;
+	struct inflight *ap = inflight_get(false);
 	if (!ap || !ap->sys)
 		return 0;
 	struct inflight a = *ap;
@@ -421,11 +487,27 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx)
 		return 0; /* an exit we missed left a connect/accept entry: not ours */
 	long ret = ctx->ret;
 	if (ret <= 0)
-		return 0;
-	struct sock *sk = fd_sock(a.fd);
-	if (!sk) {
-		count(C_NONSOCK);
-		return 0;
+		return 0; /* nothing moved: no resolution, no copy */
+	__u32 gen = pid_gen(st);
+	__u64 fk = fd_key(tgid, a.fd);
+	struct fd_info *fi = bpf_map_lookup_elem(&fd_cache, &fk);
+	if (fi && fi->gen != gen)
+		fi = NULL;
+	struct sock *sk;
+	if (fi) {
+		sk = (struct sock *)fi->sk;
+		if (!sk) {
+			count(C_NONSOCK);
+			return 0;
+		}
+	} else {
+		sk = fd_sock(a.fd);
+		if (!sk) {
+			struct fd_info neg = { .gen = gen };
+			bpf_map_update_elem(&fd_cache, &fk, &neg, BPF_ANY);
+			count(C_NONSOCK);
+			return 0;
+		}
 	}
 	struct data_scratch *s = scratch_ev();
 	if (!s)
@@ -444,25 +526,51 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx)
 	ev->flags = 0;
 	ev->_pad0 = 0;
 	ev->sock_id = (__u64)sk ^ id_key;
-	sock_tuple(sk, &ev->family, ev->laddr, ev->raddr, &ev->lport, &ev->rport);
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	remember_sock(sk, tgid);
+	bool known_tls;
+	if (fi) {
+		ev->family = fi->family;
+		ev->lport = fi->lport;
+		ev->rport = fi->rport;
+		__builtin_memcpy(ev->laddr, fi->laddr, 16);
+		__builtin_memcpy(ev->raddr, fi->raddr, 16);
+		known_tls = fi->tls;
+	} else {
+		sock_tuple(sk, &ev->family, ev->laddr, ev->raddr, &ev->lport, &ev->rport);
+		remember_sock(sk, tgid);
+		known_tls = false;
+		if (tls) {
+			__u64 *known = bpf_map_lookup_elem(&tls_fds, &fk);
+			known_tls = known && *known == (__u64)sk;
+		}
+		/* only once connected: before connect() the tuple is still zero */
+		if (ev->rport) {
+			struct fd_info n = { .sk = (__u64)sk, .gen = gen, .family = ev->family, .tls = known_tls,
+					     .lport = ev->lport, .rport = ev->rport };
+			__builtin_memcpy(n.laddr, ev->laddr, 16);
+			__builtin_memcpy(n.raddr, ev->raddr, 16);
+			bpf_map_update_elem(&fd_cache, &fk, &n, BPF_ANY);
+			fi = bpf_map_lookup_elem(&fd_cache, &fk);
+		}
+	}
 
 	if (tls) {
-		__u64 fk = (__u64)tgid << 32 | (__u32)a.fd;
-		struct ssl_call *sc = bpf_map_lookup_elem(&ssl_calls, &tid);
+		/* ssl_calls only for processes that ever entered an SSL function */
+		struct ssl_call *sc = (st && (*st & PS_SSL)) ? bpf_map_lookup_elem(&ssl_calls, &tid) : NULL;
 		if (sc) {
 			/* inside SSL_read/SSL_write: this is the SSL object's own socket */
 			struct ssl_key k = { .tgid = tgid, .ssl = sc->ssl };
 			struct ssl_fd_val v = { .fd = a.fd, .sk = (__u64)sk };
 			__u64 skv = (__u64)sk;
 			bpf_map_update_elem(&ssl_fds, &k, &v, BPF_ANY);
-			bpf_map_update_elem(&tls_fds, &fk, &skv, BPF_ANY);
+			if (!known_tls) {
+				bpf_map_update_elem(&tls_fds, &fk, &skv, BPF_ANY);
+				if (fi)
+					fi->tls = 1;
+			}
 			ev->flags |= WL_DF_TLS;
-		} else {
-			__u64 *known = bpf_map_lookup_elem(&tls_fds, &fk);
-			if (known && *known == (__u64)sk)
-				ev->flags |= WL_DF_TLS;
+		} else if (known_tls) {
+			ev->flags |= WL_DF_TLS;
 		}
 		ap->last_fd = a.fd; /* the slot is still ours: no other map touched */
 	}
@@ -483,9 +591,10 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx)
 	/* a TLS handshake record (0x16 0x03 0x0N) marks the fd as TLS from its first bytes on, before any SSL call
 	 * (memory-BIO TLS such as node's never calls SSL_* inside the socket syscalls) */
 	if (tls && !(ev->flags & WL_DF_TLS) && cap >= 3 && s->payload[0] == 0x16 && s->payload[1] == 3 && s->payload[2] <= 4) {
-		__u64 fk = (__u64)tgid << 32 | (__u32)a.fd;
 		__u64 skv = (__u64)sk;
 		bpf_map_update_elem(&tls_fds, &fk, &skv, BPF_ANY);
+		if (fi)
+			fi->tls = 1;
 		ev->flags |= WL_DF_TLS;
 	}
 	send_data(s, cap, C_DATA);
@@ -587,7 +696,9 @@ static __always_inline int exit_conn(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pt, tgid = pt >> 32;
-	struct inflight *ap = bpf_map_lookup_elem(&inflight, &tid);
+	if (!traced(tgid))
+		return 0;
+	struct inflight *ap = inflight_get(false);
 	if (!ap || !ap->sys)
 		return 0;
 	__s32 fd = ap->fd;
@@ -603,6 +714,9 @@ static __always_inline int exit_conn(struct trace_event_raw_sys_exit *ctx)
 	} else if (ret < 0 && ret != -115 /* EINPROGRESS */) {
 		return 0;
 	}
+	/* a connect gives the socket its tuple; an accepted fd may still have a stale entry (exec, close_range) */
+	__u64 fk = fd_key(tgid, fd);
+	bpf_map_delete_elem(&fd_cache, &fk);
 	struct sock *sk = fd_sock(fd);
 	if (!sk)
 		return 0;
@@ -635,17 +749,68 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tgid = pt >> 32;
-	if (!traced(tgid))
+	__u8 *st = NULL;
+	if (!traced_st(tgid, &st))
 		return 0;
 	__s32 fd = (__s32)ctx->args[0];
+	__u64 fk = fd_key(tgid, fd);
+	struct fd_info *fi = bpf_map_lookup_elem(&fd_cache, &fk);
+	if (fi) {
+		bool nonsock = !fi->sk && fi->gen == pid_gen(st);
+		bpf_map_delete_elem(&fd_cache, &fk);
+		if (nonsock)
+			return 0; /* a file: no walk */
+	}
 	struct sock *sk = fd_sock(fd);
 	if (!sk)
 		return 0;
-	if (tls) {
-		__u64 fk = (__u64)tgid << 32 | (__u32)fd;
+	if (tls)
 		bpf_map_delete_elem(&tls_fds, &fk);
-	}
 	conn_event(WL_CONN_CLOSE, sk, fd, 0, tgid, (__u32)pt);
+	return 0;
+}
+
+/* dup2/dup3 replace newfd without a close() */
+static __always_inline int exit_dup(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!traced(tgid) || ctx->ret < 0)
+		return 0;
+	__u64 fk = fd_key(tgid, (__s32)ctx->ret);
+	bpf_map_delete_elem(&fd_cache, &fk);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_dup2")
+int exit_dup2(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_dup(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_dup3")
+int exit_dup3(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_dup(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close_range")
+int enter_close_range(struct trace_event_raw_sys_enter *ctx)
+{
+	__u8 *st = NULL;
+	if (traced_st(bpf_get_current_pid_tgid() >> 32, &st))
+		bump_gen(st);
+	return 0;
+}
+
+/* exec closes the close-on-exec fds without close() calls; the new comm is already set here */
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(void *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 *st = pid_state(tgid);
+	if (tgid == self_tgid || !st || (filter_pids && !(*st & PS_ON)))
+		return 0;
+	bump_gen(st);
 	return 0;
 }
 
@@ -707,10 +872,12 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 	if (ptgid == ctgid) /* a new thread, not a new process */
 		return 0;
-	if (!follow || !bpf_map_lookup_elem(&pids, &ptgid))
+	if (!follow)
 		return 0;
-	__u8 one = 1;
-	bpf_map_update_elem(&pids, &ctgid, &one, BPF_ANY);
+	__u8 *pst = pid_state(ptgid), *cst = pid_state(ctgid);
+	if (!pst || !(*pst & PS_ON) || !cst)
+		return 0;
+	*cst = (*cst & PS_GEN) | PS_ON; /* a byte store: the neighbours' bytes are not touched */
 	struct wl_proc_event ev = {};
 	ev.ts_ns = bpf_ktime_get_ns();
 	ev.kind = WL_PROC_FORK;
@@ -731,19 +898,24 @@ int on_exit(struct trace_event_raw_sched_process_exit *ctx)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tgid = pt >> 32, tid = (__u32)pt;
-	if (!bpf_map_lookup_elem(&pids, &tgid) && !(filter_comm && !filter_pids && traced(tgid)))
+	__u8 *st = pid_state(tgid);
+	if (!st)
 		return 0;
-	/* this thread's slots go with it */
-	bpf_map_delete_elem(&inflight, &tid);
+	bool group_dead;
+	if (bpf_core_field_exists(ctx->group_dead))
+		group_dead = BPF_CORE_READ(ctx, group_dead);
+	else
+		group_dead = tid == tgid;
+	if (filter_pids ? !(*st & PS_ON) : !traced(tgid)) {
+		if (!filter_pids && group_dead)
+			bump_gen(st); /* comm mode: a process traced under an earlier comm may have left cache entries */
+		return 0;
+	}
+	/* this thread's slots go with it (its task storage goes by itself) */
 	bpf_map_delete_elem(&ssl_calls, &tid);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	/* the whole process is gone when its last thread exits (group_dead; older kernels: the leader) */
-	bool last;
-	if (bpf_core_field_exists(ctx->group_dead))
-		last = BPF_CORE_READ(ctx, group_dead);
-	else
-		last = tid == tgid;
-	if (!last)
+	if (!group_dead)
 		return 0;
 	struct wl_proc_event ev = {};
 	ev.ts_ns = bpf_ktime_get_ns();
@@ -756,7 +928,8 @@ int on_exit(struct trace_event_raw_sched_process_exit *ctx)
 		code = BPF_CORE_READ(task, exit_code);
 	ev.exit_code = code;
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
-	bpf_map_delete_elem(&pids, &tgid);
+	bump_gen(st); /* the tgid may come back as another process */
+	*st &= PS_GEN;
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags())) {
 		count(C_DROPS);
 		return 0;
@@ -771,9 +944,13 @@ int on_exit(struct trace_event_raw_sched_process_exit *ctx)
 static __always_inline int ssl_enter(void *ssl, void *buf, void *outlen, __u16 sys)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
-	if (!traced(pt >> 32))
+	__u32 tgid = pt >> 32;
+	if (!traced(tgid))
 		return 0;
 	__u32 tid = (__u32)pt;
+	__u8 *st = pid_state(tgid);
+	if (st && !(*st & PS_SSL))
+		*st |= PS_SSL;
 	struct ssl_call c = { .ts = bpf_ktime_get_ns(), .ssl = (__u64)ssl, .buf = (__u64)buf, .outlen = (__u64)outlen, .sys = sys };
 	/* NOEXIST: an SSL_write that calls SSL_write_ex inside keeps the outer call */
 	bpf_map_update_elem(&ssl_calls, &tid, &c, BPF_NOEXIST);
@@ -832,7 +1009,7 @@ static __always_inline int ssl_exit(long ret)
 			ev->flags |= WL_DF_FD_GUESS;
 	}
 	if (!sk) {
-		struct inflight *lf = bpf_map_lookup_elem(&inflight, &tid);
+		struct inflight *lf = inflight_get(false);
 		if (lf && lf->last_fd >= 0) {
 			fd = lf->last_fd;
 			sk = fd_sock(fd);
@@ -842,6 +1019,9 @@ static __always_inline int ssl_exit(long ret)
 				__u64 skv = (__u64)sk;
 				bpf_map_update_elem(&ssl_fds, &k, &v, BPF_ANY);
 				bpf_map_update_elem(&tls_fds, &fk, &skv, BPF_ANY);
+				struct fd_info *fi = bpf_map_lookup_elem(&fd_cache, &fk);
+				if (fi && fi->sk == skv)
+					fi->tls = 1;
 				ev->flags |= WL_DF_FD_GUESS;
 			}
 		}

@@ -371,7 +371,9 @@ static void check_tracepoints(void)
 		snprintf(path, sizeof(path), "%s/events/%s", root, sec + 11);
 		if (access(path, F_OK) == 0)
 			continue;
-		bool optional = strstr(sec, "mmsg") || strstr(sec, "sendfile");
+		/* dup2 is missing on arm64 (dup3 only), close_range before 5.9 */
+		bool optional = strstr(sec, "mmsg") || strstr(sec, "sendfile") || strstr(sec, "dup2") ||
+				strstr(sec, "close_range");
 		const char *tp = sec + 11;
 		char name[256];
 		snprintf(name, sizeof(name), "%s", tp);
@@ -495,6 +497,20 @@ static void attach_tls(void)
 	}
 }
 
+/* the pid state array covers every tgid below pid_max (8 per word); the whole PID_MAX_LIMIT when unreadable */
+static uint32_t pid_map_words(void)
+{
+	long max = 4194304;
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+	if (f) {
+		long v;
+		if (fscanf(f, "%ld", &v) == 1 && v > 0 && v <= 4194304)
+			max = v;
+		fclose(f);
+	}
+	return (uint32_t)((max + 7) / 8);
+}
+
 static bool pid_exists(pid_t pid)
 {
 	char p[32];
@@ -537,6 +553,7 @@ int trace_main(int argc, char **argv)
 	if (getrandom(&key, sizeof(key), 0) != sizeof(key))
 		key = (uint64_t)clock_ns(CLOCK_MONOTONIC) * 0x9e3779b97f4a7c15ULL;
 	skel->rodata->id_key = key;
+	bpf_map__set_max_entries(skel->maps.pids, pid_map_words());
 	uint32_t ring_bytes = ring_bytes_for(opt.s.ring_mb);
 	bpf_map__set_max_entries(skel->maps.events, ring_bytes);
 	if (!opt.tls) {
@@ -552,12 +569,16 @@ int trace_main(int argc, char **argv)
 	if (err)
 		load_failed("loading the BPF programs", -err);
 
-	/* the pid set goes in before anything is attached: no event of a traced process is missed after "attached" */
+	/* the pid set goes in before anything is attached: no event of a traced process is missed after "attached".
+	 * One state byte per tgid, 8 to a word; bit 7 (PS_ON in trace.bpf.c) = traced. */
 	int pfd = bpf_map__fd(skel->maps.pids);
 	for (int i = 0; i < opt.npids; i++) {
-		uint32_t k = (uint32_t)opt.pids[i];
-		uint8_t one = 1;
-		if (bpf_map_update_elem(pfd, &k, &one, BPF_ANY))
+		uint32_t k = (uint32_t)opt.pids[i], w = k >> 3;
+		uint64_t word = 0;
+		if (bpf_map_lookup_elem(pfd, &w, &word))
+			load_failed("reading the pid map (pid above pid_max?)", errno);
+		((uint8_t *)&word)[k & 7] |= 0x80;
+		if (bpf_map_update_elem(pfd, &w, &word, BPF_ANY))
 			load_failed("filling the pid map", errno);
 	}
 
