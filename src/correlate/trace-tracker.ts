@@ -190,7 +190,8 @@ class Conn {
   local: [string, number] = ['', 0];
   remote: [string, number] = ['', 0];
 
-  constructor(readonly key: string, info: TraceConnInfo) {
+  /** the (tgid, fd) it is filed under, or the SSL object's key when the fd is unknown */
+  constructor(readonly pid: number, readonly fd: number, readonly sslKey: string | undefined, info: TraceConnInfo) {
     this.info = info;
   }
 }
@@ -246,8 +247,12 @@ export class TraceTracker {
     dataEvents: 0, connEvents: 0, procEvents: 0, requests: 0, responses: 0, transactions: 0, connections: 0,
     tlsCiphertextBytes: 0, unparsedBytes: 0, truncatedBytes: 0, parseErrors: 0, pendingDropped: 0,
   };
-  private readonly conns = new Map<string, Conn>();
+  /** open connections in the order they were opened (end() and a process's exit finish them in this order) */
+  private readonly conns = new Set<Conn>();
+  /** tgid → fd → connection: number keys, no key string built per event */
+  private readonly byFd = new Map<number, Map<number, Conn>>();
   /** TLS connections by (tgid, SSL*) when the fd is unknown */
+  private readonly bySsl = new Map<string, Conn>();
   private nextConnId = 1;
   private readonly maxPending: number;
 
@@ -263,19 +268,17 @@ export class TraceTracker {
   conn(c: TraceConn): void {
     this.stats.connEvents++;
     if (c.kind === 'state' || c.fd < 0) return;
-    const key = `${c.pid}:${c.fd}`;
     if (c.kind === 'close') {
-      const old = this.conns.get(key);
+      const old = this.byFd.get(c.pid)?.get(c.fd);
       if (old !== undefined) this.finish(old, 'closed');
       return;
     }
     if (c.kind === 'accept' || c.kind === 'connect') {
       // accept: the event's fd is the new socket (ret carries it too)
       const fd = c.kind === 'accept' && c.ret >= 0 ? c.ret : c.fd;
-      const k = `${c.pid}:${fd}`;
-      const old = this.conns.get(k);
+      const old = this.byFd.get(c.pid)?.get(fd);
       if (old !== undefined) this.finish(old, 'closed'); // the fd was reused
-      const conn = this.open(k, c.pid, c.comm, fd, c.family, c.localAddr, c.localPort, c.remoteAddr, c.remotePort);
+      const conn = this.open(undefined, c.pid, c.comm, fd, c.family, c.localAddr, c.localPort, c.remoteAddr, c.remotePort);
       conn.role = c.kind === 'accept' ? 'server' : 'client';
       conn.sawStart = true;
       this.orient(conn);
@@ -286,8 +289,7 @@ export class TraceTracker {
     this.stats.procEvents++;
     if (p.kind !== 'exit') return;
     // every connection of the process is over
-    const prefix = `${p.pid}:`;
-    for (const [k, c] of this.conns) if (k.startsWith(prefix)) this.finish(c, 'closed');
+    for (const c of this.conns) if (c.pid === p.pid) this.finish(c, 'closed');
   }
 
   data(d: TraceData): void {
@@ -295,14 +297,13 @@ export class TraceTracker {
     const cut = d.len > d.payload.length ? d.len - d.payload.length : 0;
     if (d.source === 'syscall') {
       if (d.fd < 0) return;
-      const key = `${d.pid}:${d.fd}`;
-      let conn = this.conns.get(key);
+      let conn = this.byFd.get(d.pid)?.get(d.fd);
       if (conn !== undefined && d.family !== 0 && conn.info.family !== 0 && !this.sameTuple(conn, d)) {
         this.finish(conn, 'closed'); // the fd now names another socket
         conn = undefined;
       }
       if (conn === undefined) {
-        conn = this.open(key, d.pid, d.comm, d.fd, d.family, d.localAddr, d.localPort, d.remoteAddr, d.remotePort);
+        conn = this.open(undefined, d.pid, d.comm, d.fd, d.family, d.localAddr, d.localPort, d.remoteAddr, d.remotePort);
       } else if (conn.info.family === 0 && d.family !== 0) {
         this.setTuple(conn, d.family, d.localAddr, d.localPort, d.remoteAddr, d.remotePort);
       }
@@ -316,10 +317,10 @@ export class TraceTracker {
       return;
     }
     // TLS plaintext: joined to its socket by (tgid, fd), else by the SSL object
-    const key = d.fd >= 0 ? `${d.pid}:${d.fd}` : `${d.pid}:ssl:${d.ssl}`;
-    let conn = this.conns.get(key);
+    const sslKey = d.fd >= 0 ? undefined : `${d.pid}:ssl:${d.ssl}`;
+    let conn = sslKey === undefined ? this.byFd.get(d.pid)?.get(d.fd) : this.bySsl.get(sslKey);
     if (conn === undefined) {
-      conn = this.open(key, d.pid, d.comm, d.fd, d.family, d.localAddr, d.localPort, d.remoteAddr, d.remotePort);
+      conn = this.open(sslKey, d.pid, d.comm, d.fd, d.family, d.localAddr, d.localPort, d.remoteAddr, d.remotePort);
     } else if (conn.info.family === 0 && d.family !== 0) {
       this.setTuple(conn, d.family, d.localAddr, d.localPort, d.remoteAddr, d.remotePort);
     }
@@ -336,15 +337,22 @@ export class TraceTracker {
 
   // ---------------------------------------------------------------------------------------------------------------
 
-  private open(key: string, pid: number, comm: string, fd: number, family: 0 | 4 | 6, la: string, lp: number, ra: string, rp: number): Conn {
+  private open(sslKey: string | undefined, pid: number, comm: string, fd: number, family: 0 | 4 | 6, la: string, lp: number, ra: string, rp: number): Conn {
     const info: TraceConnInfo = {
       connId: 0, pid, comm, fd, role: 'server', tls: false, protocol: 'HTTP/1.1', family,
       clientIp: ra, clientPort: rp, serverIp: la, serverPort: lp, midStream: false,
     };
-    const c = new Conn(key, info);
+    const c = new Conn(pid, fd, sslKey, info);
     c.local = [la, lp];
     c.remote = [ra, rp];
-    this.conns.set(key, c);
+    this.conns.add(c);
+    if (sslKey !== undefined) {
+      this.bySsl.set(sslKey, c);
+    } else {
+      let m = this.byFd.get(pid);
+      if (m === undefined) this.byFd.set(pid, (m = new Map()));
+      m.set(fd, c);
+    }
     return c;
   }
 
@@ -708,7 +716,16 @@ export class TraceTracker {
   private finish(c: Conn, _why: string): void {
     if (c.closed) return;
     c.closed = true;
-    this.conns.delete(c.key);
+    this.conns.delete(c);
+    if (c.sslKey !== undefined) {
+      this.bySsl.delete(c.sslKey);
+    } else {
+      const m = this.byFd.get(c.pid);
+      if (m !== undefined && m.get(c.fd) === c) {
+        m.delete(c.fd);
+        if (m.size === 0) this.byFd.delete(c.pid);
+      }
+    }
     if (c.proto === 0) this.stats.unparsedBytes += c.pendingBytes;
     if (c.proto === 1) {
       c.resParser!.end(); // a response read until close is complete now

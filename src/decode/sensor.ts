@@ -301,6 +301,49 @@ function cstr(buf: Buffer, off: number, n: number): string {
   return buf.toString('latin1', off, end);
 }
 
+// Per-event values that repeat (a thread's comm, a socket's id, an SSL object) are cached so a data event does not
+// allocate a new string or BigInt for each: the trace agent decodes hundreds of thousands of events a second.
+
+const commKey = new Uint8Array(16);
+let commKeyLen = -1;
+let commText = '';
+
+/** cstr(buf, off, 16), reusing the last result when the bytes are the same */
+function commAt(buf: Buffer, off: number): string {
+  let end = off;
+  const max = off + 16;
+  while (end < max && buf[end] !== 0) end++;
+  const n = end - off;
+  if (n === commKeyLen) {
+    let i = 0;
+    while (i < n && buf[off + i] === commKey[i]) i++;
+    if (i === n) return commText;
+  }
+  for (let i = 0; i < n; i++) commKey[i] = buf[off + i];
+  commKeyLen = n;
+  commText = buf.toString('latin1', off, end);
+  return commText;
+}
+
+const U64_SLOTS = 256;
+const u64Lo = new Uint32Array(U64_SLOTS);
+const u64Hi = new Uint32Array(U64_SLOTS);
+const u64Val: bigint[] = new Array<bigint>(U64_SLOTS).fill(0n);
+
+/** buf.readBigUInt64LE(off) through a direct-mapped cache (slot from the low bits; both halves compared) */
+function bigU64(buf: Buffer, off: number): bigint {
+  const lo = buf.readUInt32LE(off);
+  const hi = buf.readUInt32LE(off + 4);
+  if ((lo | hi) === 0) return 0n;
+  const slot = ((lo >>> 6) ^ lo ^ (lo >>> 14) ^ hi) & (U64_SLOTS - 1);
+  if (u64Lo[slot] === lo && u64Hi[slot] === hi) return u64Val[slot];
+  const v = buf.readBigUInt64LE(off);
+  u64Lo[slot] = lo;
+  u64Hi[slot] = hi;
+  u64Val[slot] = v;
+  return v;
+}
+
 function addrAt(buf: Buffer, off: number, family: number): string {
   return family === 4 ? ipv4ToString(buf, off) : family === 6 ? ipv6ToString(buf, off) : '';
 }
@@ -565,7 +608,7 @@ export class SensorRecordReader {
       enterUs: nsToUs(buf, b + E.ts_enter_ns),
       pid: buf.readUInt32LE(b + E.pid),
       tid: buf.readUInt32LE(b + E.tid),
-      comm: cstr(buf, b + E.comm, 16),
+      comm: commAt(buf, b + E.comm),
       fd: buf.readInt32LE(b + E.fd),
       source: buf[b + E.source] === WL_SRC_TLS ? 'tls' : 'syscall',
       syscall: SYSCALL_NAMES[buf.readUInt16LE(b + E.syscall)] ?? 'unknown',
@@ -580,8 +623,8 @@ export class SensorRecordReader {
       truncated: cap < len,
       tlsBytes: (flags & WL_DF_TLS) !== 0,
       fdGuessed: (flags & WL_DF_FD_GUESS) !== 0,
-      sockId: buf.readBigUInt64LE(b + E.sock_id),
-      ssl: buf.readBigUInt64LE(b + E.ssl_ptr),
+      sockId: bigU64(buf, b + E.sock_id),
+      ssl: bigU64(buf, b + E.ssl_ptr),
     });
   }
 
@@ -599,7 +642,7 @@ export class SensorRecordReader {
       kind,
       pid: buf.readUInt32LE(b + E.pid),
       tid: buf.readUInt32LE(b + E.tid),
-      comm: cstr(buf, b + E.comm, 16),
+      comm: commAt(buf, b + E.comm),
       fd: buf.readInt32LE(b + E.fd),
       ret: buf.readInt32LE(b + E.ret),
       family,
@@ -607,7 +650,7 @@ export class SensorRecordReader {
       localPort: buf.readUInt16LE(b + E.lport),
       remoteAddr: addrAt(buf, b + E.raddr, family),
       remotePort: buf.readUInt16LE(b + E.rport),
-      sockId: buf.readBigUInt64LE(b + E.sock_id),
+      sockId: bigU64(buf, b + E.sock_id),
     };
     if (kind === 'state') {
       c.oldState = TCP_STATE_NAMES[buf[b + E.old_state]] || String(buf[b + E.old_state]);

@@ -10,7 +10,8 @@
  * order (:authority, :method, :path, :scheme; for HTTP/1 made from Host, the request line and TLS), then the other
  * headers in order received, names lower-cased. Lines go through a LineSink (the log writer coalesces them).
  */
-import type { LineSink } from './log-writer.js';
+import { isByteLineSink, type ByteLineSink, type LineSink } from './log-writer.js';
+import type { LineKind } from '../records.js';
 import type { TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTransaction } from '../correlate/trace-tracker.js';
 import { shownValue, type HeaderMode } from './redact.js';
 
@@ -56,24 +57,93 @@ export interface H2ologOptions {
   headers?: HeaderMode;
 }
 
+/** Buffer#utf8Write: encodes straight into the writer's buffer (not in @types/node). */
+interface Utf8Writer {
+  utf8Write(s: string, offset: number): number;
+}
+
+const COL_BYTES = Object.fromEntries(H2OLOG_TYPES.map((t) => [t, Buffer.from(COL[t], 'latin1')])) as Record<H2ologType, Buffer>;
+
+/** bytes a number can take as `${n}` */
+const NUM_MAX = 24;
+
+/** `${n}` at p; returns the end. Integers in 0..2^31-1 by hand (ids), anything else through String. */
+function putUint(buf: Buffer, p: number, n: number): number {
+  if (n >= 0 && n <= 0x7fffffff && Math.floor(n) === n) {
+    if (n < 10) {
+      buf[p] = 48 + n;
+      return p + 1;
+    }
+    let d = 10;
+    while (d * 10 <= n) d *= 10;
+    for (; d >= 1; d = Math.floor(d / 10)) buf[p++] = 48 + (Math.floor(n / d) % 10);
+    return p;
+  }
+  return putStr(buf, p, String(n));
+}
+
+/** s as UTF-8 at p (as Buffer.from(s) encodes it); returns the end. Short ASCII strings, the usual case, are
+ *  copied here: a native encoder call costs more than the copy. */
+function putStr(buf: Buffer, p: number, s: string): number {
+  const n = s.length;
+  if (n <= 64) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[p + i] = c;
+    }
+    if (i === n) return p + n;
+  }
+  return p + (buf as unknown as Utf8Writer).utf8Write(s, p);
+}
+
 export class H2ologSink implements TraceSink {
   private readonly types: ReadonlySet<H2ologType> | undefined;
   private readonly mode: HeaderMode;
+  /** the writer's byte path: lines encoded in place, no line string built (hundreds of thousands a second) */
+  private readonly bytes: ByteLineSink | undefined;
 
   constructor(private readonly out: LineSink, opts: H2ologOptions = {}) {
     this.types = opts.types !== undefined && opts.types.size > 0 ? opts.types : undefined;
     this.mode = opts.headers ?? 'redacted';
+    this.bytes = isByteLineSink(out) ? out : undefined;
   }
 
   private on(t: H2ologType): boolean {
     return this.types === undefined || this.types.has(t);
   }
 
-  private header(connId: number, reqId: number, type: H2ologType, name: string, value: string, ts: number, server: boolean): void {
+  /** One line `CONNID REQID NAME a` or `... a b` (b undefined: a alone), the same bytes as h2ologLine + write. */
+  private line(connId: number, reqId: number, type: H2ologType, a: string, b: string | undefined, ts: number, kind: LineKind): void {
+    const w = this.bytes;
+    const max = 2 * NUM_MAX + 14 + (a.length + (b === undefined ? 0 : b.length)) * 3;
+    const buf = w?.reserveLine(max, ts, kind);
+    if (buf === undefined) {
+      this.out.write(h2ologLine(connId, reqId, type, b === undefined ? a : `${a} ${b}`), ts, kind);
+      return;
+    }
+    let p = putUint(buf, w!.lineStart, connId);
+    buf[p++] = 0x20;
+    p = putUint(buf, p, reqId);
+    buf[p++] = 0x20;
+    const col = COL_BYTES[type];
+    for (let i = 0; i < 10; i++) buf[p++] = col[i];
+    buf[p++] = 0x20;
+    p = putStr(buf, p, a);
+    if (b !== undefined) {
+      buf[p++] = 0x20;
+      p = putStr(buf, p, b);
+    }
+    buf[p++] = 0x0a;
+    w!.commitLine(p);
+  }
+
+  private header(connId: number, reqId: number, type: H2ologType, name: string, value: string, ts: number, kind: LineKind): void {
     const v = shownValue(this.mode, name, value);
     if (v === undefined) return;
     const n = lowerName(name);
-    this.out.write(h2ologLine(connId, reqId, type, v === '' && this.mode === 'names' ? n : `${n} ${v}`), ts, server ? 'CQ' : 'SQ');
+    this.line(connId, reqId, type, n, v === '' && this.mode === 'names' ? undefined : v, ts, kind);
   }
 
   request(ev: TraceRequestEvent): void {
@@ -84,15 +154,15 @@ export class H2ologSink implements TraceSink {
     const id = conn.connId;
     const ts = req.tsUs;
     const kind = server ? 'CQ' : 'SQ';
-    if (this.on(protoType)) this.out.write(h2ologLine(id, reqId, protoType, req.protocol), ts, kind);
+    if (this.on(protoType)) this.line(id, reqId, protoType, req.protocol, undefined, ts, kind);
     if (!this.on(hdrType)) return;
     // pseudo-headers are request fields: shown whatever --headers says; a missing one is not made up
-    if (req.authority !== undefined) this.out.write(h2ologLine(id, reqId, hdrType, `:authority ${req.authority}`), ts, kind);
-    if (req.method !== undefined) this.out.write(h2ologLine(id, reqId, hdrType, `:method ${req.method}`), ts, kind);
-    if (req.path !== undefined) this.out.write(h2ologLine(id, reqId, hdrType, `:path ${req.path}`), ts, kind);
-    if (req.scheme !== undefined) this.out.write(h2ologLine(id, reqId, hdrType, `:scheme ${req.scheme}`), ts, kind);
+    if (req.authority !== undefined) this.line(id, reqId, hdrType, ':authority', req.authority, ts, kind);
+    if (req.method !== undefined) this.line(id, reqId, hdrType, ':method', req.method, ts, kind);
+    if (req.path !== undefined) this.line(id, reqId, hdrType, ':path', req.path, ts, kind);
+    if (req.scheme !== undefined) this.line(id, reqId, hdrType, ':scheme', req.scheme, ts, kind);
     const hs = req.headers;
-    for (let i = 0; i < hs.length; i++) this.header(id, reqId, hdrType, hs[i][0], hs[i][1], ts, server);
+    for (let i = 0; i < hs.length; i++) this.header(id, reqId, hdrType, hs[i][0], hs[i][1], ts, kind);
   }
 
   response(ev: TraceResponseEvent): void {
@@ -102,15 +172,23 @@ export class H2ologSink implements TraceSink {
     const hdrType: H2ologType = server ? 'TxHeader' : 'RxHeader';
     const id = conn.connId;
     const ts = res.tsUs;
+    const kind = server ? 'CQ' : 'SQ';
     if (this.on(statusType)) {
-      this.out.write(h2ologLine(id, reqId, statusType, res.status !== undefined ? String(res.status) : ':missing'), ts, server ? 'CQ' : 'SQ');
+      this.line(id, reqId, statusType, res.status !== undefined ? statusText(res.status) : ':missing', undefined, ts, kind);
     }
     if (!this.on(hdrType)) return;
     const hs = res.headers;
-    for (let i = 0; i < hs.length; i++) this.header(id, reqId, hdrType, hs[i][0], hs[i][1], ts, server);
+    for (let i = 0; i < hs.length; i++) this.header(id, reqId, hdrType, hs[i][0], hs[i][1], ts, kind);
   }
 
   transaction(_tx: TraceTransaction): void {
     /* h2olog prints heads as they complete */
   }
+}
+
+/** Status codes as text, the common ones without a new string each time. */
+const STATUS_TEXT: string[] = [];
+for (let i = 100; i < 600; i++) STATUS_TEXT[i] = String(i);
+function statusText(s: number): string {
+  return STATUS_TEXT[s] ?? String(s);
 }

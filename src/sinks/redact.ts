@@ -13,11 +13,30 @@ export const REDACTED = '[redacted]';
 /** Headers whose values are credentials (lower case). */
 export const SECRET_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie', 'set-cookie', 'proxy-authorization']);
 
+/** name equals lower-case ASCII `lc`, ignoring ASCII case (same length checked by the caller) */
+function equalsLower(name: string, lc: string): boolean {
+  for (let i = 0; i < lc.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) c |= 0x20;
+    if (c !== lc.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 export function isSecretHeader(name: string): boolean {
-  // cheap length gate first: every secret name is 6..19 characters
-  const n = name.length;
-  if (n < 6 || n > 19) return false;
-  return SECRET_HEADERS.has(name.toLowerCase());
+  // called for every header shown: a length switch and an in-place compare, no lower-cased copy
+  switch (name.length) {
+    case 6:
+      return equalsLower(name, 'cookie');
+    case 10:
+      return equalsLower(name, 'set-cookie');
+    case 13:
+      return equalsLower(name, 'authorization');
+    case 19:
+      return equalsLower(name, 'proxy-authorization');
+    default:
+      return false;
+  }
 }
 
 export function parseHeaderMode(s: string): HeaderMode | undefined {

@@ -421,3 +421,25 @@ test('trace records are skipped silently by a packet-only consumer, and a short 
   assert.equal(got.errors.length, 1);
   assert.match(got.errors[0].message, /^WL_ERR_SENSOR_SHORT_RECORD/);
 });
+
+test('trace reader: repeated and colliding comm / sock_id / ssl values decode exactly (reader caches)', () => {
+  // the reader reuses the last comm and a direct-mapped BigInt cache: values that share a prefix, a length or a
+  // cache slot must still come out as written
+  const comms = ['node', 'nodejs', 'nod', 'node', 'nodf', '', 'a-full-15-chars', 'a-full-15-charz', 'node'];
+  const ids = [1n, 1n + (1n << 32n), 1n + (2n << 32n), (1n << 32n), 0xffffffffffffffffn, 1n, 0n, 64n, 1n + (1n << 32n)];
+  const recs: Buffer[] = [];
+  for (let i = 0; i < comms.length; i++) {
+    recs.push(record(abi.WL_REC_DATA, 'wl_data_event', {
+      ts_enter_ns: 1n, ts_exit_ns: 2000n, ssl_ptr: ids[(i + 3) % ids.length], pid: 9, tid: 9, fd: 3, len: 0, cap_len: 0,
+      syscall: abi.WL_SYS_READ, source: abi.WL_SRC_SYSCALL, direction: abi.WL_DIR_IN, family: 4, lport: 1, rport: 2,
+      laddr: Buffer.from([127, 0, 0, 1]), raddr: Buffer.from([127, 0, 0, 2]), comm: cbytes(comms[i]), sock_id: ids[i],
+    }));
+  }
+  const got: Array<{ comm: string; sockId: bigint; ssl: bigint }> = [];
+  const r = new abi.SensorRecordReader({
+    packet: () => assert.fail('no packets'), stats: () => assert.fail('no stats'),
+    data: (d) => got.push({ comm: d.comm, sockId: d.sockId, ssl: d.ssl }),
+  });
+  r.push(Buffer.concat(recs));
+  assert.deepEqual(got, comms.map((c, i) => ({ comm: c, sockId: ids[i], ssl: ids[(i + 3) % ids.length] })));
+});

@@ -208,3 +208,56 @@ test('CLI flags: pids, comma lists, usage errors name the flag', () => {
   assert.equal(flagOf(['-p', '1', '-s', '9999']), '-s');
   assert.equal(flagOf(['-p', '1', '--bogus']), '--bogus');
 });
+
+test('h2olog byte path (a file writer) writes the same bytes as the line path, UTF-8 and odd values included', async () => {
+  const { StdoutWriter } = await import('../../src/sinks/log-writer.js');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wl-h2olog-'));
+  try {
+    const long = 'é'.repeat(40) + 'x'.repeat(50);
+    const headers: Array<[string, string]> = [
+      ['X-Latin1', 'caf\u00e9'], ['X-Emoji', 'a\u{1F600}b'], ['X-Lone', 'a\ud800b'], ['X-Long', long], ['X-Long-Ascii', 'y'.repeat(300)],
+      ['X-Empty', ''], ['Cookie', 'k=v'], ['N\u00e4me', 'v'], ['X-CRLF', 'a\r\nb'],
+    ];
+    for (const mode of ['none', 'names', 'length', 'values', 'redacted'] as const) {
+      for (const role of ['server', 'client'] as const) {
+        const file = path.join(dir, `${mode}-${role}.log`);
+        const fd = fs.openSync(file, 'w');
+        const w = new StdoutWriter(fd, file);
+        const lines = new Lines();
+        const emit = (out: LineSink): void => {
+          const s = new H2ologSink(out, { headers: mode });
+          const c = conn({ connId: 1234567, role });
+          const req: TraceRequest = { tsUs: 1, protocol: 'HTTP/2.0', streamId: 2147483647, method: 'GET', path: '/p\u00e4th', authority: 'h\u00f6st', scheme: 'https', headers };
+          s.request({ conn: c, reqId: 2147483647, req });
+          s.response({ conn: c, reqId: 0, req, res: { tsUs: 2, protocol: 'HTTP/2.0', status: 200, reason: '', headers } });
+          s.response({ conn: c, reqId: 7, req, res: { tsUs: 2, protocol: 'HTTP/2.0', reason: '', headers: [] } });
+        };
+        emit(w);
+        emit(lines);
+        w.close();
+        fs.closeSync(fd);
+        assert.ok(lines.lines.length > 4);
+        assert.equal(fs.readFileSync(file).toString('hex'), Buffer.from(lines.lines.join('\n') + '\n', 'utf8').toString('hex'), `${mode} ${role}`);
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('isSecretHeader matches the secret names in any ASCII case and nothing else', () => {
+  for (const n of ['authorization', 'cookie', 'set-cookie', 'proxy-authorization']) {
+    assert.equal(isSecretHeader(n), true);
+    assert.equal(isSecretHeader(n.toUpperCase()), true);
+    assert.equal(isSecretHeader(n[0].toUpperCase() + n.slice(1)), true);
+    assert.equal(isSecretHeader(n.slice(1)), false);
+    assert.equal(isSecretHeader(n + 's'), false);
+    assert.equal(isSecretHeader(n.slice(0, -1) + '_'), false);
+  }
+  for (const n of ['cookie2', 'set-cookie2', 'x-cookie', 'Accept', 'User-Agent', 'Content-Length', '', 'c\u00f6okie', 'cookie\u0000']) {
+    assert.equal(isSecretHeader(n), false, n);
+  }
+});
