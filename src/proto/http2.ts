@@ -576,7 +576,15 @@ export class Http2Parser {
       case FRAME_PUSH_PROMISE: {
         let off = s;
         let pad = 0;
-        if (flags & FLAG_PADDED) pad = p[off++];
+        if (flags & FLAG_PADDED) {
+          // an empty frame has no Pad Length byte: reading one would take a byte past the frame
+          if (off >= e) {
+            this.error(WL_ERR_H2_FRAME_SIZE, this.fOffset, 'padded header block without a pad length', sid, this.fType, 1, 0);
+            this.loseBlock();
+            return;
+          }
+          pad = p[off++];
+        }
         let promised = 0;
         if (this.fType === FRAME_HEADERS) {
           if (flags & FLAG_PRIORITY) off += 5;

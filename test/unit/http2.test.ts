@@ -188,3 +188,17 @@ test('SETTINGS_HEADER_TABLE_SIZE from one direction bounds the other direction\'
   assert.equal(sp.hpack.limit, 8192);
   assert.equal(cp.hpack.limit, 4096);
 });
+
+test('an empty PADDED HEADERS frame is a frame-size error, not a read past the frame (fast-check found it)', () => {
+  for (const flags of [FLAG_PADDED, FLAG_PADDED | FLAG_END_HEADERS, FLAG_PADDED | FLAG_PRIORITY]) {
+    for (const split of [0, 5, 9]) {
+      const { h, log } = collector();
+      const p = new Http2Parser(h, { side: 'server', preface: false });
+      const bytes = Buffer.concat([frame(FRAME_HEADERS, flags, 1, Buffer.alloc(0)), frame(FRAME_HEADERS, FLAG_END_HEADERS, 3, C31)]);
+      assert.doesNotThrow(() => { p.push(bytes.subarray(0, split), 0); p.push(bytes.subarray(split), 1); });
+      assert.equal(log.errors[0]?.code, WL_ERR_H2_FRAME_SIZE, `flags ${flags}, split ${split}`);
+      // the parser goes on with the next frame
+      assert.equal(log.headers.at(-1)?.streamId, 3);
+    }
+  }
+});
