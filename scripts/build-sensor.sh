@@ -48,36 +48,25 @@ if stale "$B/vmlinux.h" "$BTF"; then
   mv "$B/vmlinux.h.tmp" "$B/vmlinux.h"
 fi
 
-# 2. the kernel program
-if stale "$B/packet.bpf.o" bpf/packet.bpf.c bpf/wirelog_events.h "$B/vmlinux.h"; then
-  echo "build-sensor: compiling bpf/packet.bpf.c"
-  "$CLANG" -g -O2 -Wall -Wno-comment -target bpf -D__TARGET_ARCH_$ARCH -I"$B" -Ibpf \
-    -c bpf/packet.bpf.c -o "$B/packet.bpf.o.tmp" || die "clang failed on bpf/packet.bpf.c"
-  # strip DWARF but keep BTF: smaller skeleton, same CO-RE info
-  if command -v llvm-strip >/dev/null 2>&1; then llvm-strip -g "$B/packet.bpf.o.tmp" || true; fi
-  mv "$B/packet.bpf.o.tmp" "$B/packet.bpf.o"
-fi
-
-# 3. skeleton
-if stale "$B/packet.skel.h" "$B/packet.bpf.o"; then
-  echo "build-sensor: generating $B/packet.skel.h"
-  "$BPFTOOL" gen skeleton "$B/packet.bpf.o" name packet_bpf >"$B/packet.skel.h.tmp" || die "bpftool gen skeleton failed"
-  mv "$B/packet.skel.h.tmp" "$B/packet.skel.h"
-fi
-
-# 3b. the trace-mode program (syscall tracepoints, SSL uprobes) and its skeleton
-if stale "$B/trace.bpf.o" bpf/trace.bpf.c bpf/wirelog_events.h "$B/vmlinux.h"; then
-  echo "build-sensor: compiling bpf/trace.bpf.c"
-  "$CLANG" -g -O2 -Wall -Wno-comment -target bpf -D__TARGET_ARCH_$ARCH -I"$B" -Ibpf \
-    -c bpf/trace.bpf.c -o "$B/trace.bpf.o.tmp" || die "clang failed on bpf/trace.bpf.c"
-  if command -v llvm-strip >/dev/null 2>&1; then llvm-strip -g "$B/trace.bpf.o.tmp" || true; fi
-  mv "$B/trace.bpf.o.tmp" "$B/trace.bpf.o"
-fi
-if stale "$B/trace.skel.h" "$B/trace.bpf.o"; then
-  echo "build-sensor: generating $B/trace.skel.h"
-  "$BPFTOOL" gen skeleton "$B/trace.bpf.o" name trace_bpf >"$B/trace.skel.h.tmp" || die "bpftool gen skeleton failed (trace)"
-  mv "$B/trace.skel.h.tmp" "$B/trace.skel.h"
-fi
+# 2. the kernel programs and their skeletons: packet mode (socket filter) and trace mode (tracepoints, uprobes)
+build_bpf() {
+  local name=$1
+  if stale "$B/$name.bpf.o" "bpf/$name.bpf.c" bpf/wirelog_events.h "$B/vmlinux.h"; then
+    echo "build-sensor: compiling bpf/$name.bpf.c"
+    "$CLANG" -g -O2 -Wall -Wno-comment -target bpf -D__TARGET_ARCH_$ARCH -I"$B" -Ibpf \
+      -c "bpf/$name.bpf.c" -o "$B/$name.bpf.o.tmp" || die "clang failed on bpf/$name.bpf.c"
+    # strip DWARF but keep BTF: smaller skeleton, same CO-RE info
+    if command -v llvm-strip >/dev/null 2>&1; then llvm-strip -g "$B/$name.bpf.o.tmp" || true; fi
+    mv "$B/$name.bpf.o.tmp" "$B/$name.bpf.o"
+  fi
+  if stale "$B/$name.skel.h" "$B/$name.bpf.o"; then
+    echo "build-sensor: generating $B/$name.skel.h"
+    "$BPFTOOL" gen skeleton "$B/$name.bpf.o" name "${name}_bpf" >"$B/$name.skel.h.tmp" || die "bpftool gen skeleton failed ($name)"
+    mv "$B/$name.skel.h.tmp" "$B/$name.skel.h"
+  fi
+}
+build_bpf packet
+build_bpf trace
 
 # 4. the sensor
 SENSOR_SRC=(sensor/wirelog-sensor.c sensor/trace.c sensor/common.c)
