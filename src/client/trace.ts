@@ -140,6 +140,8 @@ export interface DnsReplyMsg {
   /** DNSRCodeToString: no-error, format-error, server-fail, non-existent-domain, not-implemented, query-refused, unrecognized-rcode */
   rCode: string;
   answers: DnsAnswer[];
+  /** why the message could not be parsed past some point (wirelog's addition; absent when it parsed) */
+  parseErr?: string;
 }
 
 export interface DnsQueryTrace {
@@ -361,9 +363,10 @@ export class TraceRecorder {
           sentAt: t(m.sentAt), id: m.id, recursionDesired: m.recursionDesired, truncated: m.truncated, size: m.size,
           questions: m.questions.map((x) => ({ ...x })), optUDPPayloadSize: m.optUDPPayloadSize || undefined,
         })),
-        dnsReplyMsgs: q.dnsReplyMsgs.map((m) => ({
+        dnsReplyMsgs: q.dnsReplyMsgs.map((m) => omitUndef({
           recvAt: t(m.recvAt), id: m.id, authoritative: m.authoritative, recursionAvailable: m.recursionAvailable,
           truncated: m.truncated, size: m.size, rCode: m.rCode, answers: m.answers.map((a) => omitUndef({ ...a })),
+          parseErr: m.parseErr,
         })),
       })),
       tlsTunnels: this.tlsTunnels.map((x) => omitUndef({
