@@ -110,6 +110,8 @@ export function recordNetSocket(socket: NetSocket, ops: OpRecorder): void {
     const done = ops.write(len);
     writev.call(this, chunks, (err?: Error | null) => { done(err); cb(err); });
   };
+  // a failed read (ECONNRESET...) is the last read operation, as Go's Read returning the error
+  socket.once('error', (err) => ops.read(0, errText(err)));
   socket.once('close', () => ops.closed());
 }
 
