@@ -26,7 +26,7 @@ const SERVER_EXT = [
   'basicConstraints=critical,CA:FALSE',
   'keyUsage=critical,digitalSignature,keyEncipherment',
   'extendedKeyUsage=serverAuth',
-  'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
+  'subjectAltName=DNS:localhost,DNS:www.wirelog.test,IP:127.0.0.1,IP:::1',
   '',
 ].join('\n');
 
