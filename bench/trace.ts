@@ -18,8 +18,17 @@ import type { BenchOptions, BenchResult } from './run.js';
 
 interface Load { requests: number; rps: number; secs: number }
 
+/**
+ * Knobs for tuning runs (environment, all optional): WIRELOG_BENCH_TRACE_CASES=h1,h2 (which cases),
+ * WIRELOG_BENCH_TRACE_WRK="-t1 -c10" (wrk's threads/connections, default -t2 -c50), WIRELOG_BENCH_TRACE_ARGS="-b 8"
+ * (more `wirelog trace` arguments), WIRELOG_BENCH_SENSOR=PATH (another sensor build, for A/B runs).
+ */
+const WRK_ARGS = (process.env.WIRELOG_BENCH_TRACE_WRK ?? '-t2 -c50').split(/\s+/).filter((x) => x !== '');
+const TRACE_ARGS = (process.env.WIRELOG_BENCH_TRACE_ARGS ?? '').split(/\s+/).filter((x) => x !== '');
+const CASES = new Set((process.env.WIRELOG_BENCH_TRACE_CASES ?? 'h1,h2').split(','));
+
 async function wrk(url: string, secs: number): Promise<Load> {
-  const r = await runOk('wrk', ['-t2', '-c50', `-d${secs}s`, url], { timeoutMs: (secs + 30) * 1000 });
+  const r = await runOk('wrk', [...WRK_ARGS, `-d${secs}s`, url], { timeoutMs: (secs + 30) * 1000 });
   const m = /(\d+) requests in ([\d.]+)(m?s)/.exec(r.stdout);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
   if (!m || !rps) throw new Error(`wrk output not understood: ${r.stdout}`);
@@ -59,21 +68,41 @@ function progIds(pid: number): Set<number> {
 }
 
 /** Sum of run_time_ns and run_cnt over the given BPF programs (needs kernel.bpf_stats_enabled=1). */
-async function bpfRunTime(ids: Set<number>): Promise<{ ns: number; cnt: number }> {
+interface BpfTimes { ns: number; cnt: number; byName: Map<string, { ns: number; cnt: number }> }
+
+async function bpfRunTime(ids: Set<number>): Promise<BpfTimes> {
   const r = await run('bpftool', ['prog', 'show', '--json'], { timeoutMs: 10_000 });
   let ns = 0;
   let cnt = 0;
+  const byName = new Map<string, { ns: number; cnt: number }>();
   try {
-    for (const p of JSON.parse(r.stdout) as Array<{ id: number; run_time_ns?: number; run_cnt?: number }>) {
+    for (const p of JSON.parse(r.stdout) as Array<{ id: number; name?: string; run_time_ns?: number; run_cnt?: number }>) {
       if (!ids.has(p.id)) continue;
       ns += p.run_time_ns ?? 0;
       cnt += p.run_cnt ?? 0;
+      const k = p.name ?? String(p.id);
+      const e = byName.get(k) ?? { ns: 0, cnt: 0 };
+      e.ns += p.run_time_ns ?? 0;
+      e.cnt += p.run_cnt ?? 0;
+      byName.set(k, e);
     }
   } catch { /* no JSON: bpftool unavailable */ }
-  return { ns, cnt };
+  return { ns, cnt, byName };
 }
 
-interface Attached { load: Load; logged: number; drops: number; agentNs: number; sensorNs: number; workerNs: number; bpfNs: number; bpfRuns: number }
+/** The programs that took most of the BPF time in a run: `name ns/run × runs/req`. */
+function topPrograms(b0: BpfTimes, b1: BpfTimes, requests: number): string {
+  const rows: Array<[string, number, number]> = [];
+  for (const [k, e1] of b1.byName) {
+    const e0 = b0.byName.get(k) ?? { ns: 0, cnt: 0 };
+    const ns = e1.ns - e0.ns, cnt = e1.cnt - e0.cnt;
+    if (cnt > 0) rows.push([k, ns, cnt]);
+  }
+  rows.sort((a, b) => b[1] - a[1]);
+  return rows.slice(0, 8).map(([k, ns, cnt]) => `${k} ${Math.round(ns / cnt)} ns × ${(cnt / requests).toFixed(2)}/req`).join(', ');
+}
+
+interface Attached { load: Load; logged: number; drops: number; agentNs: number; sensorNs: number; workerNs: number; bpfNs: number; bpfRuns: number; bpfTop: string }
 
 async function attached(scope: Scope, dir: string, worker: number, tag: string, go: () => Promise<Load>): Promise<Attached> {
   const outPath = path.join(dir, `${tag}.log`);
@@ -81,8 +110,8 @@ async function attached(scope: Scope, dir: string, worker: number, tag: string, 
   let stderr = '';
   let a: Omit<Attached, 'logged' | 'drops'>;
   try {
-    const wl = scope.spawn(process.execPath, [cliPath, 'trace', '-p', String(worker)],
-      { stdoutFd: out, env: { ...process.env, WIRELOG_SENSOR: sensorPath } });
+    const wl = scope.spawn(process.execPath, [cliPath, 'trace', '-p', String(worker), ...TRACE_ARGS],
+      { stdoutFd: out, env: { ...process.env, WIRELOG_SENSOR: process.env.WIRELOG_BENCH_SENSOR ?? sensorPath } });
     await wl.waitForLine('stderr', /^wirelog: tracing/, 30_000);
     const agent = wl.pid!;
     const sensor = await waitFor('sensor process', async () => (await childPids(agent))[0], 5000);
@@ -101,7 +130,8 @@ async function attached(scope: Scope, dir: string, worker: number, tag: string, 
     }
     await stopping;
     stderr = wl.stderr;
-    a = { load, agentNs: a1 - a0, sensorNs: s1 - s0, workerNs: w1 - w0, bpfNs: b1.ns - b0.ns, bpfRuns: b1.cnt - b0.cnt };
+    a = { load, agentNs: a1 - a0, sensorNs: s1 - s0, workerNs: w1 - w0, bpfNs: b1.ns - b0.ns, bpfRuns: b1.cnt - b0.cnt,
+      bpfTop: topPrograms(b0, b1, Math.max(1, load.requests)) };
   } finally {
     closeSync(out);
   }
@@ -130,6 +160,7 @@ export async function trace(o: BenchOptions): Promise<BenchResult> {
       { name: 'HTTP/2 TLS h2load', url: `https://127.0.0.1:${nginx.port}/small.txt`, go: h2load },
     ];
     for (const c of cases) {
+      if (!CASES.has(c.go === wrk ? 'h1' : 'h2')) continue;
       await c.go(c.url, 1); // warm up
       const w0 = cpuNs(nginx.workerPid);
       const alone = await c.go(c.url, secs);
@@ -142,9 +173,10 @@ export async function trace(o: BenchOptions): Promise<BenchResult> {
       rows.push({ case: c.name, label: 'nginx + wirelog trace', rps: t.load.rps, requests: t.load.requests, logged: t.logged,
         drops: t.drops, 'worker ns/req': t.workerNs / n, 'bpf ns/req': t.bpfNs / n, 'bpf ns/run': t.bpfNs / Math.max(1, t.bpfRuns),
         'sensor ns/req': t.sensorNs / n, 'agent ns/req': t.agentNs / n });
-      notes.push(`${c.name}: ${c.go === wrk ? 'wrk -t2 -c50' : 'h2load -c50 -m10 -t2'} -d ${secs}s ${c.url.replace(/:\d+/, ':PORT')}; ` +
+      notes.push(`${c.name}: ${c.go === wrk ? `wrk ${WRK_ARGS.join(' ')}` : 'h2load -c50 -m10 -t2'} -d ${secs}s ${c.url.replace(/:\d+/, ':PORT')}; ` +
         `throughput traced ${(ratio * 100).toFixed(1)}% of alone; logged ${t.logged} of ${t.load.requests} ` +
-        `(${(100 * t.logged / n).toFixed(2)}%), kernel drops ${t.drops < 0 ? 'unknown (no summary line)' : t.drops}`);
+        `(${(100 * t.logged / n).toFixed(2)}%), kernel drops ${t.drops < 0 ? 'unknown (no summary line)' : t.drops}; ` +
+        `BPF programs by time: ${t.bpfTop}`);
       const k = c.go === wrk ? 'h1' : 'h2';
       Object.assign(summary, {
         [`${k} rps ratio`]: Number(ratio.toFixed(3)), [`${k} requests made`]: t.load.requests, [`${k} requests logged`]: t.logged,

@@ -31,6 +31,10 @@
 #define S_IFSOCK    0140000
 #define TCP_CLOSE   7
 
+/* iovecs walked per readv/writev/sendmsg/recvmsg (a power of 2, from the ABI header). Node's chunked HTTP/1 responses take 9 (head,
+ * chunk sizes, data, CRLFs, the last chunk with the trailers), so 8 cut their ends. */
+#define TRACE_IOVS  WL_TRACE_MAX_IOV
+
 /* counters[] indexes, per CPU; the sensor sums them (same order as struct wl_trace_stats from events_sent on) */
 #define C_SENT      0
 #define C_DROPS     1
@@ -175,7 +179,7 @@ struct {
 struct data_scratch {
 	struct wl_data_event ev;
 	__u8 payload[2 * WL_MAX_SNAPLEN];
-	struct iovec iov[WL_TRACE_MAX_IOV]; /* the caller's iovec array, read in one go */
+	struct iovec iov[TRACE_IOVS]; /* the caller's iovec array, read in one go */
 	__u32 nsent;          /* data events sent on this CPU: the ring's fill level is checked every 32nd */
 };
 
@@ -251,34 +255,47 @@ static __always_inline bool traced(__u32 tgid)
 
 /* ---- fd → socket ---- */
 
+/* A kernel pointer held as a number, made a read-only BTF pointer: its fields are then plain loads that the
+ * verifier turns into fault-safe ones (no helper call per field as with BPF_CORE_READ). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define kcast(p, type) ((type *)bpf_rdonly_cast((const void *)(p), bpf_core_type_id_kernel(type)))
+
+/* The TCP socket behind fd, or NULL. Every close() of a traced process runs this (a served file's too), so it
+ * walks with direct loads: two helper calls (the fd array slot, the sock pointer) instead of ~10. */
 static __always_inline struct sock *fd_sock(int fd)
 {
 	if (fd < 0)
 		return NULL;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	if (!files)
+		return NULL;
+	struct fdtable *fdt = kcast(files->fdt, struct fdtable);
 	if (!fdt)
 		return NULL;
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned int)fd >= max)
+	if ((unsigned int)fd >= fdt->max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+	struct file *fp = NULL;
+	if (bpf_probe_read_kernel(&fp, sizeof(fp), (void *)fdt->fd + (__u64)fd * sizeof(fp)) || !fp)
 		return NULL;
-	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
+	struct file *f = kcast(fp, struct file);
+	struct inode *ino = f->f_inode;
+	if (!ino || (ino->i_mode & S_IFMT) != S_IFSOCK)
 		return NULL;
-	struct socket *so = BPF_CORE_READ(f, private_data);
-	struct sock *sk = BPF_CORE_READ(so, sk);
-	if (!sk)
+	struct socket *so = kcast(f->private_data, struct socket);
+	if (!so)
 		return NULL;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	/* read as a number: the caller does arithmetic on it (sock_id), which a BTF pointer does not allow */
+	struct sock *skp = NULL;
+	if (bpf_probe_read_kernel(&skp, sizeof(skp), &so->sk) || !skp)
+		return NULL;
+	struct sock *sk = kcast(skp, struct sock);
+	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
-	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP)
 		return NULL;
-	return sk;
+	return skp;
 }
 
 static __always_inline bool v4mapped(const __u8 *a)
@@ -383,10 +400,10 @@ struct iov_walk {
 static long iov_step(__u32 i, void *data)
 {
 	struct iov_walk *w = data;
-	if (i >= w->n || i >= WL_TRACE_MAX_IOV || w->total == 0 || w->off >= snaplen || w->off >= WL_MAX_SNAPLEN)
+	if (i >= w->n || i >= TRACE_IOVS || w->total == 0 || w->off >= snaplen || w->off >= WL_MAX_SNAPLEN)
 		return 1;
 	__u32 k = i;
-	asm volatile("%0 &= 7" : "+r"(k)); /* WL_TRACE_MAX_IOV - 1, kept for the verifier */
+	asm volatile("%0 &= 15" : "+r"(k)); /* TRACE_IOVS - 1, kept for the verifier */
 	struct iovec *v = &w->iovs[k];
 	__u64 len = v->iov_len;
 	__u64 take = len < w->total ? len : w->total;
@@ -396,20 +413,20 @@ static long iov_step(__u32 i, void *data)
 	return got < take ? 1 : 0; /* the snaplen or a fault stopped the copy */
 }
 
-/* Walks up to WL_TRACE_MAX_IOV iovecs, copying the first `total` bytes. */
+/* Walks up to TRACE_IOVS iovecs, copying the first `total` bytes. */
 static __always_inline __u32 copy_iov(__u8 *payload, struct iovec *iovs, __u64 iov_ptr, __u64 iovcnt, __u64 total)
 {
-	__u32 n = iovcnt < WL_TRACE_MAX_IOV ? (__u32)iovcnt : WL_TRACE_MAX_IOV;
+	__u32 n = iovcnt < TRACE_IOVS ? (__u32)iovcnt : TRACE_IOVS;
 	if (n == 0)
 		return 0;
-	/* one read for the whole array (n is 1..8, so 16..128 bytes) */
-	__u32 bytes = ((n - 1) & (WL_TRACE_MAX_IOV - 1)) * sizeof(struct iovec) + sizeof(struct iovec);
+	/* one read for the whole array (n is 1..16, so 16..256 bytes) */
+	__u32 bytes = ((n - 1) & (TRACE_IOVS - 1)) * sizeof(struct iovec) + sizeof(struct iovec);
 	if (bpf_probe_read_user(iovs, bytes, (const void *)iov_ptr)) {
 		count(C_COPYFAIL);
 		return 0;
 	}
 	struct iov_walk w = { .payload = payload, .iovs = iovs, .total = total, .off = 0, .n = n };
-	bpf_loop(WL_TRACE_MAX_IOV, iov_step, &w, 0);
+	bpf_loop(TRACE_IOVS, iov_step, &w, 0);
 	return w.off;
 }
 
@@ -471,23 +488,53 @@ static __always_inline int enter(struct trace_event_raw_sys_enter *ctx, __u16 sy
 	return 0;
 }
 
-static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx)
+#define MSG_PEEK 2
+
+/*
+ * The data event of a syscall returning now. Write-family calls had their arguments saved by their sys_enter
+ * program (rsys 0; their entry time is the first byte's time); read-family calls have no sys_enter program: their
+ * arguments are still in the thread's saved user registers (x86-64: di, si, dx, r10), read here, and their entry
+ * time is not taken (ts_enter = ts_exit). That spares a program run per read, and most reads of an event-driven
+ * server are the EAGAIN ones ending each keep-alive burst.
+ */
+static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx, __u16 rsys)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pt, tgid = pt >> 32;
 	__u8 *st = NULL;
 	if (!traced_st(tgid, &st))
 		return 0;
-	struct inflight *ap = inflight_get(false);
-	if (!ap || !ap->sys)
-		return 0;
-	struct inflight a = *ap;
-	ap->sys = 0; /* slot kept for the thread's next call; freed when the thread exits */
-	if (a.sys >= SYS_CONNECT)
-		return 0; /* an exit we missed left a connect/accept entry: not ours */
 	long ret = ctx->ret;
-	if (ret <= 0)
-		return 0; /* nothing moved: no resolution, no copy */
+	struct inflight a;
+	struct inflight *ap = NULL;
+	if (rsys) {
+		if (ret <= 0)
+			return 0;
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		if (!regs)
+			return 0;
+		/* MSG_PEEK leaves the bytes in the socket, to be read again: not stream data (curl peeks a byte before
+		 * reusing a connection) */
+		if ((rsys == WL_SYS_RECVFROM && (PT_REGS_PARM4_SYSCALL(regs) & MSG_PEEK)) ||
+		    (rsys == WL_SYS_RECVMSG && (PT_REGS_PARM3_SYSCALL(regs) & MSG_PEEK)))
+			return 0;
+		a.ts = 0;
+		a.fd = (__s32)PT_REGS_PARM1_SYSCALL(regs);
+		a.buf = PT_REGS_PARM2_SYSCALL(regs);
+		a.cnt = (__u32)PT_REGS_PARM3_SYSCALL(regs);
+		a.sys = rsys;
+		a.dir = WL_DIR_IN;
+	} else {
+		ap = inflight_get(false);
+		if (!ap || !ap->sys)
+			return 0;
+		a = *ap;
+		ap->sys = 0; /* slot kept for the thread's next call; freed when the thread exits */
+		if (a.sys >= SYS_CONNECT)
+			return 0; /* an exit we missed left a connect/accept entry: not ours */
+		if (ret <= 0)
+			return 0; /* nothing moved: no resolution, no copy */
+	}
 	__u32 gen = pid_gen(st);
 	__u64 fk = fd_key(tgid, a.fd);
 	struct fd_info *fi = bpf_map_lookup_elem(&fd_cache, &fk);
@@ -513,8 +560,8 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx)
 	if (!s)
 		return 0;
 	struct wl_data_event *ev = &s->ev;
-	ev->ts_enter_ns = a.ts;
 	ev->ts_exit_ns = bpf_ktime_get_ns();
+	ev->ts_enter_ns = a.ts ? a.ts : ev->ts_exit_ns;
 	ev->ssl_ptr = 0;
 	ev->pid = tgid;
 	ev->tid = tid;
@@ -572,7 +619,13 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx)
 		} else if (known_tls) {
 			ev->flags |= WL_DF_TLS;
 		}
-		ap->last_fd = a.fd; /* the slot is still ours: no other map touched */
+		if (!ap) {
+			ap = inflight_get(true);
+			if (ap && !ap->sys && !ap->ts)
+				ap->ts = ev->ts_exit_ns; /* not fresh any more: enter() keeps last_fd */
+		}
+		if (ap)
+			ap->last_fd = a.fd;
 	}
 
 	__u32 cap = 0;
@@ -601,6 +654,7 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* write family: arguments and entry time saved on sys_enter */
 #define DATA_SYSCALL(name, sys, dir)                                           \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                             \
 	int enter_##name(struct trace_event_raw_sys_enter *ctx)                  \
@@ -610,16 +664,24 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx)
 	SEC("tracepoint/syscalls/sys_exit_" #name)                              \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
 	{                                                                        \
-		return exit_data(ctx);                                           \
+		return exit_data(ctx, 0);                                        \
 	}
 
-DATA_SYSCALL(read, WL_SYS_READ, WL_DIR_IN)
+/* read family: sys_exit only, the arguments from the saved registers */
+#define READ_SYSCALL(name, sys)                                                \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                              \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
+	{                                                                        \
+		return exit_data(ctx, sys);                                      \
+	}
+
+READ_SYSCALL(read, WL_SYS_READ)
 DATA_SYSCALL(write, WL_SYS_WRITE, WL_DIR_OUT)
-DATA_SYSCALL(readv, WL_SYS_READV, WL_DIR_IN)
+READ_SYSCALL(readv, WL_SYS_READV)
 DATA_SYSCALL(writev, WL_SYS_WRITEV, WL_DIR_OUT)
-DATA_SYSCALL(recvfrom, WL_SYS_RECVFROM, WL_DIR_IN)
+READ_SYSCALL(recvfrom, WL_SYS_RECVFROM)
 DATA_SYSCALL(sendto, WL_SYS_SENDTO, WL_DIR_OUT)
-DATA_SYSCALL(recvmsg, WL_SYS_RECVMSG, WL_DIR_IN)
+READ_SYSCALL(recvmsg, WL_SYS_RECVMSG)
 DATA_SYSCALL(sendmsg, WL_SYS_SENDMSG, WL_DIR_OUT)
 
 /* sendfile(out_fd, in_fd, offset, count): the socket is out_fd, the bytes come from a file: length only */
@@ -632,7 +694,7 @@ int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 {
-	return exit_data(ctx);
+	return exit_data(ctx, 0);
 }
 
 /* sendmmsg/recvmmsg: counted, not copied (HTTP servers and clients do not use them on TCP) */

@@ -104,7 +104,7 @@ struct wl_stats {
 #define WL_SYS_SSL_READ_EX 18
 #define WL_SYS_SSL_WRITE_EX 19
 
-#define WL_TRACE_MAX_IOV   8 /* iovecs walked per readv/writev/sendmsg/recvmsg */
+#define WL_TRACE_MAX_IOV   16/* iovecs walked per readv/writev/sendmsg/recvmsg */
 
 /* One data syscall or TLS call that moved len > 0 bytes on a TCP socket of a traced process. Addresses are those
  * of the socket (local/remote, IPv4-mapped IPv6 reported as family 4); family 0 = the fd is no longer a socket

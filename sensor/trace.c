@@ -39,6 +39,10 @@
 #define MAX_PIDS 256
 #define MAX_UPROBE_BINS 64
 #define C_MAX 10 /* counters in trace.bpf.c */
+/* Trace mode's default ring (-b): a traced busy server emits several events per request, each with its payload
+ * (HTTP heads: hundreds of bytes), and the agent parses them: 8 MiB (the capture default) filled during bursts
+ * while the agent was descheduled on a 2-core host. */
+#define TRACE_RING_MB 64
 
 _Static_assert(sizeof(struct wl_data_event) == 112, "wl_data_event size");
 _Static_assert(sizeof(struct wl_conn_event) == 88, "wl_conn_event size");
@@ -69,13 +73,13 @@ static void usage(FILE *f)
 		"  --comm NAME    only tasks whose comm is NAME (alone: every process named NAME)\n"
 		"  -s SNAPLEN     payload bytes copied per event, 0..%d (default %d)\n"
 		"  --no-tls       no SSL_read/SSL_write uprobes\n"
-		"  -b RING_MB     ring buffer size in MiB, rounded up to a power of two (default 8)\n"
+		"  -b RING_MB     ring buffer size in MiB, rounded up to a power of two (default %d)\n"
 		"  --stats-ms N   stats record interval in ms, 0 = only at exit (default 1000)\n"
 		"  --text         one readable line per event (default when stdout is a terminal)\n"
 		"  --binary       framed binary records (default otherwise)\n"
 		"  -v             libbpf debug output on stderr\n"
 		"stdin commands: 'stats'\n",
-		WL_MAX_SNAPLEN, WL_MAX_SNAPLEN);
+		WL_MAX_SNAPLEN, WL_MAX_SNAPLEN, TRACE_RING_MB);
 }
 
 /* ---- text mode ---- */
@@ -298,6 +302,7 @@ static void parse_args(int argc, char **argv)
 	};
 	opterr = 0;
 	optind = 1;
+	opt.s.ring_mb = TRACE_RING_MB; /* -b overrides */
 	int c;
 	while ((c = getopt_long(argc, argv, ":p:s:b:vh", longs, NULL)) != -1) {
 		switch (c) {

@@ -26,6 +26,7 @@ export const TRACE_OPTIONS: readonly OptionSpec[] = [
   { name: 'filter', value: true, valueName: 'EXPR', help: 'only requests matching all terms: method=GET,host=example.com,path=/api (prefix),status=2xx|404' },
   { name: 'headers', value: true, valueName: 'MODE', help: 'none | names | length | values; default: values with Authorization, Cookie,\nSet-Cookie and Proxy-Authorization shown as [redacted]' },
   { name: 'no-tls', value: false, help: 'do not attach TLS uprobes' },
+  { name: 'ring-mb', short: 'b', value: true, valueName: 'MB', help: 'kernel ring buffer in MiB, 1..1024, rounded up to a power of 2 (default 64)' },
   { name: 'help', short: 'h', value: false, help: 'this help' },
 ];
 
@@ -51,6 +52,8 @@ export interface TraceSettings {
   filter?: TraceFilter;
   headers: HeaderMode;
   tls: boolean;
+  /** -b: the sensor's ring buffer in MiB (sensor default for trace mode: 64) */
+  ringMb?: number;
 }
 
 /** Flags → settings; UsageError (exit 2) names the flag. 'help' for -h. */
@@ -85,6 +88,12 @@ export function resolveTrace(argv: readonly string[]): TraceSettings | 'help' {
     const v = snap.values[0];
     if (!/^[0-9]+$/.test(v) || Number(v) > 4096) throw new UsageError(`${snap.as}: snaplen must be 0..4096: '${v}'`, snap.as);
     s.snaplen = Number(v);
+  }
+  const ring = flags.get('ring-mb');
+  if (ring !== undefined) {
+    const v = ring.values[0];
+    if (!/^[0-9]+$/.test(v) || Number(v) < 1 || Number(v) > 1024) throw new UsageError(`${ring.as}: ring buffer size must be 1..1024 MiB: '${v}'`, ring.as);
+    s.ringMb = Number(v);
   }
   const types = flags.get('types');
   if (types !== undefined) {
@@ -216,7 +225,7 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
     }, 500);
     try {
       session = startTrace(
-        { sensorPath: sensorPathFor(env), pids: s.pids, follow: s.follow, comm: s.comm, snaplen: s.snaplen, tls: s.tls },
+        { sensorPath: sensorPathFor(env), pids: s.pids, follow: s.follow, comm: s.comm, snaplen: s.snaplen, tls: s.tls, ringMb: s.ringMb },
         {
           data: (d) => {
             events++;

@@ -63,6 +63,8 @@ export interface TraceRequest {
   userAgent?: string;
   contentLength?: number;
   contentType?: string;
+  /** trailer fields (HTTP/2 trailing HEADERS, HTTP/1 chunked trailers), names as sent, once received */
+  trailers?: HeaderList;
 }
 
 export interface TraceResponse {
@@ -75,6 +77,7 @@ export interface TraceResponse {
   headers: HeaderList;
   contentLength?: number;
   contentType?: string;
+  trailers?: HeaderList;
 }
 
 export interface TraceRequestEvent {
@@ -89,6 +92,16 @@ export interface TraceResponseEvent {
   reqId: number;
   req?: TraceRequest;
   res: TraceResponse;
+}
+
+/** Trailer fields of a request (`request: true`) or a response, after its body. */
+export interface TraceTrailersEvent {
+  conn: TraceConnInfo;
+  reqId: number;
+  request: boolean;
+  req?: TraceRequest;
+  res?: TraceResponse;
+  trailers: HeaderList;
 }
 
 export interface TraceTransaction {
@@ -106,6 +119,8 @@ export interface TraceTransaction {
 export interface TraceSink {
   request(ev: TraceRequestEvent): void;
   response(ev: TraceResponseEvent): void;
+  /** optional: a sink without it sees trailers only in the transaction's req/res */
+  trailers?(ev: TraceTrailersEvent): void;
   transaction(tx: TraceTransaction): void;
 }
 
@@ -153,6 +168,10 @@ interface H1Txn {
   reqBodyBytes: number;
   resBodyBytes: number;
   reqDone: boolean;
+  /** the request asked for an h2c upgrade: its lines wait for the answer (101: it becomes HTTP/2 stream 1) */
+  h2cUpgrade?: boolean;
+  /** a 101 accepted the h2c upgrade */
+  switched?: boolean;
 }
 
 interface H2Stream {
@@ -517,7 +536,13 @@ export class TraceTracker {
         this.stats.unparsedBytes += buf.length;
         return;
       }
+      const base = p.streamOffset;
       p.push(buf, tsUs);
+      if ((c.proto as number) === 2) {
+        // an h2c upgrade's 101 ended in this chunk: the rest of it (and the cut) is HTTP/2
+        this.push(c, dir, buf.subarray(p.tunnelAt - base), tsUs, cut);
+        return;
+      }
       if (cut > 0) {
         this.stats.truncatedBytes += cut;
         p.gap(cut, tsUs);
@@ -555,10 +580,21 @@ export class TraceTracker {
           headers, userAgent: head.userAgent, contentLength: head.contentLength, contentType: head.contentType,
         };
         c.h1Queue.push(txn);
+        if (!c.info.tls && protocol === 'HTTP/1.1' && asksH2cUpgrade(head.headers)) {
+          // printed once the answer says in which protocol it is served (101: HTTP/2 stream 1, as h2o logs it)
+          txn.h2cUpgrade = true;
+          return;
+        }
         this.stats.requests++;
         this.sink.request({ conn: c.info, reqId: txn.reqId, req: txn.req });
       },
       onResponse: () => undefined,
+      onTrailers: (fields) => {
+        const t = c.h1Queue[c.h1Queue.length - 1];
+        if (t?.req === undefined) return;
+        t.req.trailers = fields;
+        this.sink.trailers?.({ conn: c.info, reqId: t.reqId, request: true, req: t.req, trailers: fields });
+      },
       onBody: (n) => {
         const t = c.h1Queue[c.h1Queue.length - 1];
         if (t !== undefined) t.reqBodyBytes += n;
@@ -582,6 +618,17 @@ export class TraceTracker {
         }
         t.firstResTs ??= head.tsUs;
         const status = head.status;
+        if (t.h2cUpgrade === true && (status === 101 || status >= 200)) {
+          t.h2cUpgrade = false;
+          if (status === 101 && hasToken(head.headers, 'upgrade', 'h2c')) {
+            // the parser stops after this head; onTunnel moves the connection to HTTP/2
+            t.switched = true;
+            t.interim.push(101);
+            return t.req?.method;
+          }
+          this.stats.requests++; // declined: an HTTP/1.1 request after all
+          this.sink.request({ conn: c.info, reqId: t.reqId, req: t.req! });
+        }
         if (status >= 100 && status < 200 && status !== 101) {
           t.interim.push(status);
           return t.req?.method;
@@ -605,14 +652,45 @@ export class TraceTracker {
         // a pipelined request before this one without a response (mid-stream loss) stays queued
         this.h1Emit(c, t, undefined);
       },
+      onTrailers: (fields) => {
+        const t = c.h1Queue.find((x) => x.res !== undefined);
+        if (t === undefined) return;
+        t.res!.trailers = fields;
+        this.sink.trailers?.({ conn: c.info, reqId: t.reqId, request: false, req: t.req, res: t.res, trailers: fields });
+      },
       onError: () => { this.stats.parseErrors++; },
       onNotHttp: () => {},
-      onTunnel: () => { c.reqParser?.stop(); },
+      onTunnel: () => {
+        const i = c.h1Queue.findIndex((x) => x.switched === true);
+        if (i >= 0) this.upgradeH2c(c, c.h1Queue[i]);
+        else c.reqParser?.stop();
+      },
     };
     c.reqParser = new Http1Parser(reqH, 1);
     c.resParser = new Http1Parser(resH, 2);
     c.reqParser.midStream = midStream;
     c.resParser.midStream = midStream;
+  }
+
+  /**
+   * h2c upgrade (RFC 9113 3.2 / RFC 7540 3.2) accepted by a 101: from the byte after the 101's head the server
+   * speaks HTTP/2 (its SETTINGS, then stream 1's response), and the client's next bytes are the preface. The
+   * upgrade request is stream 1, shown as an HTTP/2 request as h2o itself logs it (`%H` is HTTP/2, stream id 1).
+   */
+  private upgradeH2c(c: Conn, t: H1Txn): void {
+    c.reqParser!.stop();
+    // requests before it without a response cannot get one now
+    for (const x of c.h1Queue) if (x !== t) this.h1Emit(c, x, 'no-response');
+    c.h1Queue = [];
+    this.makeH2(c, false); // HTTP/2 starts here: its HPACK state is complete even if the HTTP/1 part was not
+    const settings = t.req!.headers.find(([n]) => n.length === 14 && n.toLowerCase() === 'http2-settings');
+    if (settings !== undefined) c.c2s!.applySettingsPayload(Buffer.from(settings[1].trim(), 'base64url'));
+    const req: TraceRequest = { ...t.req!, protocol: 'HTTP/2.0', streamId: 1 };
+    c.h2Streams.set(1, {
+      req, interim: t.interim, firstResTs: t.firstResTs, reqBodyBytes: t.reqBodyBytes, resBodyBytes: 0, done: false,
+    });
+    this.stats.requests++;
+    this.sink.request({ conn: c.info, reqId: 1, req });
   }
 
   private h1Emit(c: Conn, t: H1Txn, incomplete: string | undefined): void {
@@ -648,6 +726,13 @@ export class TraceTracker {
     const clientH: Http2Handler = {
       ...common,
       onHeaders: (h) => {
+        if (h.kind === 'trailers') {
+          const s = c.h2Streams.get(h.streamId);
+          if (s?.req === undefined) return;
+          s.req.trailers = h2Headers(h);
+          this.sink.trailers?.({ conn: c.info, reqId: h.streamId, request: true, req: s.req, trailers: s.req.trailers });
+          return;
+        }
         if (h.kind !== 'request') return;
         const s = stream(h.streamId);
         s.req = h2Request(h, c.info.tls);
@@ -662,7 +747,14 @@ export class TraceTracker {
     const serverH: Http2Handler = {
       ...common,
       onHeaders: (h) => {
-        if (h.kind === 'push' || h.kind === 'trailers') return;
+        if (h.kind === 'push') return;
+        if (h.kind === 'trailers') {
+          const s = c.h2Streams.get(h.streamId);
+          if (s?.res === undefined) return;
+          s.res.trailers = h2Headers(h);
+          this.sink.trailers?.({ conn: c.info, reqId: h.streamId, request: false, req: s.req, res: s.res, trailers: s.res.trailers });
+          return;
+        }
         const s = stream(h.streamId);
         s.firstResTs ??= h.tsUs;
         if (h.kind === 'informational') {
@@ -732,6 +824,12 @@ export class TraceTracker {
       c.reqParser!.end();
       for (const t of c.h1Queue) {
         if (t.req === undefined && t.res === undefined) continue;
+        if (t.h2cUpgrade === true) {
+          // held for an answer that never came: shown as the HTTP/1.1 request it was
+          t.h2cUpgrade = false;
+          this.stats.requests++;
+          this.sink.request({ conn: c.info, reqId: t.reqId, req: t.req! });
+        }
         this.h1Emit(c, t, t.res === undefined ? 'no-response' : 'partial-body');
       }
       c.h1Queue = [];
@@ -742,6 +840,20 @@ export class TraceTracker {
       }
     }
   }
+}
+
+/** Does a header `name` (lower-case) list the token (lower-case) in its comma-separated value? */
+function hasToken(headers: HeaderList, name: string, token: string): boolean {
+  for (const [n, v] of headers) {
+    if (n.length !== name.length || n.toLowerCase() !== name) continue;
+    for (const x of v.split(',')) if (x.trim().toLowerCase() === token) return true;
+  }
+  return false;
+}
+
+/** An HTTP/1.1 request asking for HTTP/2 over cleartext: `Upgrade: h2c` and one `HTTP2-Settings` (RFC 7540 3.2). */
+function asksH2cUpgrade(headers: HeaderList): boolean {
+  return hasToken(headers, 'upgrade', 'h2c') && headers.some(([n]) => n.length === 14 && n.toLowerCase() === 'http2-settings');
 }
 
 /** Header fields other than the pseudo-headers, in order; a field whose name HPACK could not know (mid-stream) is
@@ -857,6 +969,8 @@ export function filterAcceptsStatus(f: TraceFilter, status: number | undefined):
 export function filterTraceSink(f: TraceFilter, sink: TraceSink): TraceSink {
   const needStatus = f.status !== undefined;
   const held = new Map<TraceConnInfo, Map<number, TraceRequestEvent>>();
+  /** request trailers of held requests, printed after them */
+  const heldTrailers = new Map<TraceRequestEvent, TraceTrailersEvent>();
   return {
     request(ev) {
       if (!filterAcceptsRequest(f, ev.req)) return;
@@ -879,12 +993,29 @@ export function filterTraceSink(f: TraceFilter, sink: TraceSink): TraceSink {
         m!.delete(ev.reqId);
         if (m!.size === 0) held.delete(ev.conn);
         sink.request(r);
+        const tr = heldTrailers.get(r);
+        if (tr !== undefined) {
+          heldTrailers.delete(r);
+          sink.trailers?.(tr);
+        }
       }
       sink.response(ev);
+    },
+    trailers(ev) {
+      if (!filterAcceptsRequest(f, ev.req)) return;
+      if (ev.request) {
+        const r = held.get(ev.conn)?.get(ev.reqId);
+        if (r !== undefined) heldTrailers.set(r, ev);
+        else if (!needStatus) sink.trailers?.(ev);
+        return;
+      }
+      if (filterAcceptsStatus(f, ev.res?.status)) sink.trailers?.(ev);
     },
     transaction(tx) {
       const m = held.get(tx.conn);
       if (m !== undefined) {
+        const r = m.get(tx.reqId);
+        if (r !== undefined) heldTrailers.delete(r);
         m.delete(tx.reqId);
         if (m.size === 0) held.delete(tx.conn);
       }

@@ -641,9 +641,17 @@ export interface Http1Handler {
   onError(err: Http1Error): void;
   /** the stream's first bytes are not HTTP/1.x: the parser stops */
   onNotHttp(): void;
-  /** 101 or a 2xx to CONNECT: the connection stops being HTTP */
+  /** 101 or a 2xx to CONNECT: the connection stops being HTTP (`tunnelAt` says where the other protocol starts) */
   onTunnel(): void;
+  /**
+   * Chunked trailer fields of the current message, in order, names as sent (called before onMessageEnd). Optional:
+   * a handler without it has its trailers skipped, never buffered.
+   */
+  onTrailers?(fields: Array<[string, string]>): void;
 }
+
+/** trailer section bytes kept for onTrailers; a longer section is skipped (still framed) */
+const MAX_TRAILER_BYTES = 64 * 1024;
 
 const S_START = 0;
 const S_HEAD = 1;
@@ -678,8 +686,17 @@ export class Http1Parser {
   private remaining = 0;
   private chunkDigits = 0;
   private trailerLine = 0;
+  /** trailer section text so far (latin1), when the handler takes trailers */
+  private trailerText: string | undefined;
   /** stream offset of the current chunk's first byte */
   private offset = 0;
+  /** the position in the current chunk where the head being completed ends */
+  private headEnd = 0;
+  /**
+   * After a message that switched protocols (101, 2xx to CONNECT): the stream offset of the first byte after its
+   * head, i.e. where the new protocol starts (bytes of the same chunk after it were not parsed). -1 before.
+   */
+  tunnelAt = -1;
 
   constructor(private readonly handler: Http1Handler, role: Http1Role = 0) {
     this.role = role;
@@ -688,6 +705,11 @@ export class Http1Parser {
   /** the parser has stopped for good (not HTTP, tunnel, or ended) */
   get dead(): boolean {
     return this.state === S_DEAD;
+  }
+
+  /** bytes of the stream so far (pushed and gaps): with `tunnelAt`, where a chunk's unparsed rest starts */
+  get streamOffset(): number {
+    return this.offset;
   }
 
   /** in resync: waiting for a chunk that starts a message */
@@ -762,6 +784,7 @@ export class Http1Parser {
           if (this.remaining === 0) {
             this.state = S_TRAILER;
             this.trailerLine = 0;
+            this.trailerText = this.handler.onTrailers !== undefined ? '' : undefined;
           } else this.state = S_CHUNK_DATA;
           break;
         }
@@ -787,17 +810,31 @@ export class Http1Parser {
           break;
         }
         case S_TRAILER: {
-          // trailer fields are skipped; the message ends at the first empty line
+          // the message ends at the first empty line; the fields are kept only for a handler that takes them
+          const from = pos;
+          let done = false;
           for (; pos < end; pos++) {
             const b = buf[pos];
             if (b === LF) {
               if (this.trailerLine === 0) {
                 pos++;
-                this.messageEnd();
+                done = true;
                 break;
               }
               this.trailerLine = 0;
             } else if (b !== CR) this.trailerLine++;
+          }
+          if (this.trailerText !== undefined) {
+            if (this.trailerText.length + (pos - from) > MAX_TRAILER_BYTES) this.trailerText = undefined;
+            else this.trailerText += buf.toString('latin1', from, pos);
+          }
+          if (done) {
+            if (this.trailerText !== undefined) {
+              const fields = parseTrailerText(this.trailerText);
+              this.trailerText = undefined;
+              if (fields.length > 0) this.handler.onTrailers!(fields);
+            }
+            this.messageEnd();
           }
           break;
         }
@@ -897,6 +934,7 @@ export class Http1Parser {
   /** accumulate/parse a head; returns the new position */
   private head(buf: Buffer, pos: number, end: number): number {
     const r = scanHeadEnd(buf, pos, end, this.eol);
+    this.headEnd = r;
     if (this.headLen === 0) {
       if (r >= 0) {
         // fast path: the whole head is in this chunk, parse it in place
@@ -993,6 +1031,7 @@ export class Http1Parser {
       const mode = responseBodyMode(h, method);
       if (mode === BODY_TUNNEL) {
         this.state = S_DEAD;
+        this.tunnelAt = this.offset + this.headEnd;
         this.handler.onMessageEnd();
         this.handler.onTunnel();
         return true;
@@ -1041,4 +1080,17 @@ export class Http1Parser {
     }
     if (this.state === S_HEAD) this.handler.onMessageEnd();
   }
+}
+
+/** `name: value` lines of a trailer section (obs-fold and lines without a colon are dropped: they frame nothing). */
+function parseTrailerText(t: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const line of t.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon);
+    if (name.charCodeAt(0) === 32 || name.charCodeAt(0) === 9) continue;
+    out.push([name, line.slice(colon + 1).trim()]);
+  }
+  return out;
 }

@@ -12,7 +12,7 @@
  */
 import { isByteLineSink, type ByteLineSink, type LineSink } from './log-writer.js';
 import type { LineKind } from '../records.js';
-import type { TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTransaction } from '../correlate/trace-tracker.js';
+import type { TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTrailersEvent, TraceTransaction } from '../correlate/trace-tracker.js';
 import { shownValue, type HeaderMode } from './redact.js';
 
 export const H2OLOG_TYPES = ['RxProtocol', 'RxHeader', 'TxStatus', 'TxHeader', 'TxProtocol', 'RxStatus'] as const;
@@ -179,6 +179,19 @@ export class H2ologSink implements TraceSink {
     if (!this.on(hdrType)) return;
     const hs = res.headers;
     for (let i = 0; i < hs.length; i++) this.header(id, reqId, hdrType, hs[i][0], hs[i][1], ts, kind);
+  }
+
+  /** Trailers: more header lines of the message they end (h2olog has no trailer line type), after its body. */
+  trailers(ev: TraceTrailersEvent): void {
+    const server = ev.conn.role === 'server';
+    // a server receives the request: its trailers are Rx; a client sends it: Tx
+    const hdrType: H2ologType = ev.request === server ? 'RxHeader' : 'TxHeader';
+    if (!this.on(hdrType)) return;
+    const id = ev.conn.connId;
+    const ts = (ev.request ? ev.req?.tsUs : ev.res?.tsUs) ?? 0;
+    const kind = server ? 'CQ' : 'SQ';
+    const hs = ev.trailers;
+    for (let i = 0; i < hs.length; i++) this.header(id, ev.reqId, hdrType, hs[i][0], hs[i][1], ts, kind);
   }
 
   transaction(_tx: TraceTransaction): void {

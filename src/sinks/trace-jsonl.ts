@@ -1,7 +1,8 @@
 /**
  * `wirelog trace --format jsonl`: one JSON object per request/response transaction: the docs/schema.md fields in
  * their order (with pid and comm filled in: the traced process is known), then `tls`, `protocol`, `role`,
- * `stream_id`, `req_headers` and `res_headers` (arrays of [name, value] after the --headers mode).
+ * `stream_id`, `req_headers`, `res_headers`, `req_trailers` and `res_trailers` (arrays of [name, value] after the
+ * --headers mode).
  */
 import type { LineSink } from './log-writer.js';
 import type { TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTransaction } from '../correlate/trace-tracker.js';
@@ -18,6 +19,9 @@ export interface TraceRecord extends HttpRecord {
   stream_id: number | null;
   req_headers: HeaderList;
   res_headers: HeaderList;
+  /** trailer fields (HTTP/2 trailing HEADERS, HTTP/1 chunked trailers), after --headers; [] when none */
+  req_trailers: HeaderList;
+  res_trailers: HeaderList;
 }
 
 const n = <T>(v: T | undefined): T | null => (v === undefined || (typeof v === 'number' && !Number.isFinite(v)) ? null : v);
@@ -59,6 +63,8 @@ export function toTraceRecord(tx: TraceTransaction, mode: HeaderMode = 'redacted
     stream_id: h2 ? tx.reqId : null,
     req_headers: req !== undefined ? applyHeaderMode(mode, req.headers) : [],
     res_headers: res !== undefined ? applyHeaderMode(mode, res.headers) : [],
+    req_trailers: req?.trailers !== undefined ? applyHeaderMode(mode, req.trailers) : [],
+    res_trailers: res?.trailers !== undefined ? applyHeaderMode(mode, res.trailers) : [],
   };
 }
 

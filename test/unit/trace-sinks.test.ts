@@ -136,7 +136,7 @@ test('jsonl: schema.md fields in order with pid/comm, then tls, protocol, role, 
   const lines = run((o) => new TraceJsonlSink(o));
   assert.equal(lines.length, 1);
   const r = JSON.parse(lines[0]) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(r), [...HTTP_RECORD_FIELDS, 'tls', 'protocol', 'role', 'stream_id', 'req_headers', 'res_headers']);
+  assert.deepEqual(Object.keys(r), [...HTTP_RECORD_FIELDS, 'tls', 'protocol', 'role', 'stream_id', 'req_headers', 'res_headers', 'req_trailers', 'res_trailers']);
   assert.equal(r.kind, 'CQ');
   assert.equal(r.method, 'GET');
   assert.equal(r.uri, '/api/x');
