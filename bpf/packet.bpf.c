@@ -8,6 +8,10 @@
  * payload bytes to the `events` ring buffer. It always returns 0, so nothing is ever queued on the socket itself:
  * the ring buffer is the only output.
  *
+ * Frame mode (whole_frame, for the traced client's packet capture): the bytes copied are the frame from its
+ * first byte (link header included) instead of the L4 payload, payload_len is the frame's length, and ICMP/ICMPv6
+ * (keep_icmp) and ARP (keep_arp) packets can be kept too, with family/l4proto telling what they are.
+ *
  * Offsets are relative to skb->data, which for AF_PACKET SOCK_RAW is the MAC header on devices with a link
  * header (Ethernet, loopback) and the network header on devices without (tun, wireguard, ip tunnels: the sensor
  * lists those in `l3_ifaces`). bpf_skb_load_bytes is used throughout because socket filters have no direct
@@ -23,6 +27,9 @@
 #define ETH_P_IPV6      0x86DD
 #define ETH_P_8021Q     0x8100
 #define ETH_P_8021AD    0x88A8
+#define ETH_P_ARP       0x0806
+#define IPPROTO_ICMP    1
+#define IPPROTO_ICMPV6  58
 #define IPPROTO_TCP     6
 #define IPPROTO_UDP     17
 #define PACKET_OUTGOING 4
@@ -39,6 +46,9 @@
 /* Set before load by the sensor (rodata: fixed for the life of the program). */
 const volatile __u32 snaplen = 4096;
 const volatile __u32 lo_ifindex = 1;
+const volatile __u32 whole_frame = 0; /* copy the frame from offset 0, not the L4 payload */
+const volatile __u32 keep_icmp = 0;   /* also ICMP and ICMPv6 packets (any port setting) */
+const volatile __u32 keep_arp = 0;    /* also ARP frames */
 
 /* Run-time configuration (a map so the agent can change it without a restart). */
 struct wl_config {
@@ -140,6 +150,57 @@ struct wl_udp {
 	__be16 check;
 };
 
+/* Copies cap bytes from off, fills the common event fields and commits the event to the ring buffer. */
+static __always_inline void emit(struct __sk_buff *skb, struct scratch *s, __u32 off, __u32 cap, __u32 payload_len,
+				 __u8 l4proto, __u16 ip_flags)
+{
+	struct wl_packet_event *ev = &s->ev;
+	if (cap > snaplen)
+		cap = snaplen;
+	if (cap > WL_MAX_SNAPLEN)
+		cap = WL_MAX_SNAPLEN;
+
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->ifindex = skb->ifindex;
+	ev->direction = skb->pkt_type == PACKET_OUTGOING ? WL_DIR_OUT : WL_DIR_IN;
+	ev->l4proto = l4proto;
+	ev->ip_flags = ip_flags;
+	ev->payload_len = payload_len;
+	ev->_pad = 0;
+
+	/* Bounded copy: the verifier needs 1 <= len <= sizeof(payload). For cap in 1..4096, ((cap - 1) & 4095) + 1
+	 * == cap, and the mask+add form gives the verifier those bounds on the very register passed to the helper. */
+	if (cap > 0) {
+		__u32 len = ((cap - 1) & (WL_MAX_SNAPLEN - 1)) + 1;
+		if (bpf_skb_load_bytes(skb, off, s->payload, len) < 0)
+			cap = 0;
+	}
+	ev->cap_len = cap;
+
+	__u64 size = sizeof(struct wl_packet_event) + (__u64)cap;
+	if (size > sizeof(struct scratch))
+		size = sizeof(struct scratch);
+	/* Waking the reader per packet costs an IPI (microseconds in a VM) and makes the sensor write tiny chunks the
+	 * agent pays for per read: wake it only when a batch is pending; the sensor polls every POLL_MS for the rest. */
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, s, size, flags) < 0) {
+		count(CNT_DROPS);
+		return;
+	}
+	count(CNT_SENT);
+}
+
+/* An event without transport fields (ICMP, ARP): ports, seq and flags zero. */
+static __always_inline void clear_l4(struct wl_packet_event *ev)
+{
+	ev->seq = 0;
+	ev->ack = 0;
+	ev->window = 0;
+	ev->tcp_flags = 0;
+	ev->sport = 0;
+	ev->dport = 0;
+}
+
 SEC("socket")
 int wirelog_packet(struct __sk_buff *skb)
 {
@@ -184,6 +245,16 @@ int wirelog_packet(struct __sk_buff *skb)
 	if (!s)
 		return 0;
 	struct wl_packet_event *ev = &s->ev;
+
+	if (l3proto == ETH_P_ARP && keep_arp && whole_frame) {
+		count(CNT_MATCHED);
+		ev->family = 0;
+		__builtin_memset(ev->saddr, 0, 16);
+		__builtin_memset(ev->daddr, 0, 16);
+		clear_l4(ev);
+		emit(skb, s, 0, skb_len, skb_len, 0, 0);
+		return 0;
+	}
 
 	if (l3proto == ETH_P_IP) {
 		struct wl_ip4 ip;
@@ -254,6 +325,12 @@ int wirelog_packet(struct __sk_buff *skb)
 		return 0;
 	}
 
+	if ((l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) && keep_icmp && whole_frame) {
+		count(CNT_MATCHED);
+		clear_l4(ev);
+		emit(skb, s, 0, skb_len, skb_len, l4proto, ip_flags);
+		return 0;
+	}
 	if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
 		return 0;
 
@@ -301,41 +378,12 @@ int wirelog_packet(struct __sk_buff *skb)
 	}
 	count(CNT_MATCHED);
 
-	__u32 payload_len = ip_end > l4end ? ip_end - l4end : 0;
-	__u32 cap = payload_len;
-	if (cap > snaplen)
-		cap = snaplen;
-	if (cap > WL_MAX_SNAPLEN)
-		cap = WL_MAX_SNAPLEN;
-
-	ev->ts_ns = bpf_ktime_get_ns();
-	ev->ifindex = ifindex;
-	ev->direction = skb->pkt_type == PACKET_OUTGOING ? WL_DIR_OUT : WL_DIR_IN;
-	ev->l4proto = l4proto;
-	ev->ip_flags = ip_flags;
-	ev->payload_len = payload_len;
-	ev->_pad = 0;
-
-	/* Bounded copy: the verifier needs 1 <= len <= sizeof(payload). For cap in 1..4096, ((cap - 1) & 4095) + 1
-	 * == cap, and the mask+add form gives the verifier those bounds on the very register passed to the helper. */
-	if (cap > 0) {
-		__u32 len = ((cap - 1) & (WL_MAX_SNAPLEN - 1)) + 1;
-		if (bpf_skb_load_bytes(skb, l4end, s->payload, len) < 0)
-			cap = 0;
-	}
-	ev->cap_len = cap;
-
-	__u64 size = sizeof(struct wl_packet_event) + (__u64)cap;
-	if (size > sizeof(struct scratch))
-		size = sizeof(struct scratch);
-	/* Waking the reader per packet costs an IPI (microseconds in a VM) and makes the sensor write tiny chunks the
-	 * agent pays for per read: wake it only when a batch is pending; the sensor polls every POLL_MS for the rest. */
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, s, size, flags) < 0) {
-		count(CNT_DROPS);
+	if (whole_frame) {
+		emit(skb, s, 0, skb_len, skb_len, l4proto, ip_flags);
 		return 0;
 	}
-	count(CNT_SENT);
+	__u32 payload_len = ip_end > l4end ? ip_end - l4end : 0;
+	emit(skb, s, l4end, payload_len, payload_len, l4proto, ip_flags);
 	return 0;
 }
 

@@ -28,6 +28,11 @@ need "$BPFTOOL" bpftool
 need "$CC" gcc
 [ -r "$BTF" ] || die "kernel BTF not found at $BTF (kernel built without CONFIG_DEBUG_INFO_BTF?)"
 [ -r /usr/include/bpf/libbpf.h ] || die "libbpf headers not found (install: libbpf-dev)"
+need pkg-config pkg-config
+# conntrack mode (sensor/conntrack.c) talks ctnetlink through libnetfilter_conntrack
+pkg-config --exists libnetfilter_conntrack || die "libnetfilter_conntrack not found (install: libnetfilter-conntrack-dev)"
+NFCT_CFLAGS=$(pkg-config --cflags libnetfilter_conntrack)
+NFCT_LIBS=$(pkg-config --libs libnetfilter_conntrack)
 
 case "$(uname -m)" in
   x86_64) ARCH=x86 ;;
@@ -68,14 +73,15 @@ build_bpf() {
 build_bpf packet
 build_bpf trace
 
-# 4. the sensor
-SENSOR_SRC=(sensor/wirelog-sensor.c sensor/trace.c sensor/common.c)
+# 3. the sensor
+SENSOR_SRC=(sensor/wirelog-sensor.c sensor/trace.c sensor/conntrack.c sensor/common.c)
 SENSOR_DEPS=("${SENSOR_SRC[@]}" bpf/wirelog_events.h "$B/packet.skel.h" "$B/trace.skel.h")
 for h in sensor/*.h; do [ -e "$h" ] && SENSOR_DEPS+=("$h"); done
 if stale "$B/wirelog-sensor" "${SENSOR_DEPS[@]}"; then
   echo "build-sensor: linking $B/wirelog-sensor"
-  "$CC" -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-comment -I"$B" -Ibpf -Isensor \
-    "${SENSOR_SRC[@]}" -o "$B/wirelog-sensor.tmp" -lbpf -lelf -lz || die "cc failed on the sensor sources"
+  # shellcheck disable=SC2086 # pkg-config output is a word list
+  "$CC" -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-comment -I"$B" -Ibpf -Isensor $NFCT_CFLAGS \
+    "${SENSOR_SRC[@]}" -o "$B/wirelog-sensor.tmp" -lbpf -lelf -lz $NFCT_LIBS || die "cc failed on the sensor sources"
   mv "$B/wirelog-sensor.tmp" "$B/wirelog-sensor"
 fi
 

@@ -5,7 +5,9 @@
  * one readable line per packet). Commands on stdin change the port set at run time.
  *
  *   wirelog-sensor packet [-i IFNAME] [-p PORTS|any] [-s SNAPLEN] [-b RING_MB] [--stats-ms N] [--text|--binary] [-v]
+ *   wirelog-sensor packet ... --frames [--icmp] [--arp]   (whole frames: the traced client's packet capture)
  *   wirelog-sensor trace -p PID ...   (sensor/trace.c: syscall and TLS tracing)
+ *   wirelog-sensor conntrack          (sensor/conntrack.c: conntrack entries for tuples read on stdin)
  *
  * Exit codes: 0 clean stop (SIGINT/SIGTERM/SIGHUP, stdout closed), 1 runtime failure (permissions, BPF), 2 usage.
  */
@@ -36,6 +38,7 @@
 #include "packet.skel.h"
 #include "common.h"
 #include "trace.h"
+#include "conntrack.h"
 
 #define SENSOR_VERSION "0.1.0"
 #define MAX_PORTS 1024
@@ -52,6 +55,7 @@ static struct {
 	uint16_t ports[MAX_PORTS];
 	int nports;
 	bool ports_given;
+	bool frames, icmp, arp;
 	struct stream_opts s;
 } opt = { .s = STREAM_OPTS_DEFAULT };
 
@@ -62,6 +66,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " packet [-i IFNAME] [-p PORTS|any] [-s SNAPLEN] [-b RING_MB] [--stats-ms N] [--text|--binary] [-v]\n"
+		"                      [--frames [--icmp] [--arp]]\n"
 		"  -i IFNAME      capture on this interface only (default: every interface of the network namespace)\n"
 		"  -p PORTS|any   comma-separated TCP/UDP ports, repeatable, or 'any' (default 80)\n"
 		"  -s SNAPLEN     payload bytes copied per packet, 0..%d (default %d)\n"
@@ -70,8 +75,12 @@ static void usage(FILE *f)
 		"  --text         one readable line per packet (default when stdout is a terminal)\n"
 		"  --binary       framed binary records (default otherwise)\n"
 		"  -v             libbpf debug output on stderr\n"
+		"  --frames       copy whole frames (link header on, SNAPLEN bytes of the frame) instead of the payload\n"
+		"  --icmp         with --frames: also ICMP and ICMPv6 packets\n"
+		"  --arp          with --frames: also ARP frames\n"
 		"stdin commands: 'ports 80,8080' | 'ports any' | 'stats'\n"
-		"       " PROG " trace -p PID [...]: syscall and TLS tracing (" PROG " trace --help)\n",
+		"       " PROG " trace -p PID [...]: syscall and TLS tracing (" PROG " trace --help)\n"
+		"       " PROG " conntrack: conntrack entries for 'tcp|udp SRC SPORT DST DPORT' lines on stdin\n",
 		WL_MAX_SNAPLEN, WL_MAX_SNAPLEN);
 }
 
@@ -158,6 +167,20 @@ static void text_packet(const struct wl_packet_event *ev, const unsigned char *p
 		preview[i] = payload[i] >= 0x20 && payload[i] < 0x7f ? (char)payload[i] : '.';
 	preview[pn] = 0;
 
+	const char *dir = ev->direction == WL_DIR_OUT ? "out" : "in";
+	long long usec = (long long)(real_ns % 1000000000LL) / 1000;
+	if (ev->family == 0) { /* --arp: no IP header */
+		out_text("%s.%06lld %s(%u) %-3s ARP len %u cap %u\n", when, usec, ifname_of(ev->ifindex), ev->ifindex, dir,
+			 ev->payload_len, cap);
+		records_written++;
+		return;
+	}
+	if (ev->l4proto != 6 && ev->l4proto != 17) { /* --icmp */
+		out_text("%s.%06lld %s(%u) %-3s ICMP%s %s > %s len %u cap %u\n", when, usec, ifname_of(ev->ifindex),
+			 ev->ifindex, dir, ev->family == 6 ? "6" : "", src, dst, ev->payload_len, cap);
+		records_written++;
+		return;
+	}
 	const char *fmt6 = af == AF_INET6 ? "[%s]:%u" : "%s:%u";
 	char s_ep[INET6_ADDRSTRLEN + 10], d_ep[INET6_ADDRSTRLEN + 10];
 	snprintf(s_ep, sizeof(s_ep), fmt6, src, ev->sport);
@@ -337,14 +360,15 @@ static bool read_commands(void)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { OPT_VERSION = OPT_MODE };
+	enum { OPT_VERSION = OPT_MODE, OPT_FRAMES, OPT_ICMP, OPT_ARP };
 	static const struct option longs[] = {
 		{ "interface", required_argument, 0, 'i' }, { "ports", required_argument, 0, 'p' },
 		{ "snaplen", required_argument, 0, 's' },   { "ring-mb", required_argument, 0, 'b' },
 		{ "stats-ms", required_argument, 0, OPT_STATS }, { "text", no_argument, 0, OPT_TEXT },
 		{ "binary", no_argument, 0, OPT_BINARY },   { "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },            { "version", no_argument, 0, OPT_VERSION },
-		{ 0, 0, 0, 0 },
+		{ "frames", no_argument, 0, OPT_FRAMES },   { "icmp", no_argument, 0, OPT_ICMP },
+		{ "arp", no_argument, 0, OPT_ARP },         { 0, 0, 0, 0 },
 	};
 	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
 		printf(PROG " " SENSOR_VERSION " (abi %d)\n", WL_ABI_VERSION);
@@ -355,7 +379,7 @@ static void parse_args(int argc, char **argv)
 		exit(0);
 	}
 	if (argc < 2 || strcmp(argv[1], "packet") != 0)
-		usage_error("expected a mode: packet or trace%s", "");
+		usage_error("expected a mode: packet, trace or conntrack%s", "");
 	argc--;
 	argv++;
 	opterr = 0;
@@ -370,11 +394,22 @@ static void parse_args(int argc, char **argv)
 				usage_error("bad port list: %s", optarg);
 			opt.ports_given = true;
 			break;
+		case OPT_FRAMES:
+			opt.frames = true;
+			break;
+		case OPT_ICMP:
+			opt.icmp = true;
+			break;
+		case OPT_ARP:
+			opt.arp = true;
+			break;
 		default:
 			stream_opt(c, argv, &opt.s, usage);
 		}
 	}
 	stream_opts_end(argc, argv, &opt.s);
+	if ((opt.icmp || opt.arp) && !opt.frames)
+		usage_error("%s needs --frames (ICMP and ARP packets have no TCP/UDP payload to copy)", opt.icmp ? "--icmp" : "--arp");
 	if (!opt.ports_given) {
 		opt.ports[0] = 80;
 		opt.nports = 1;
@@ -398,6 +433,8 @@ int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "trace") == 0)
 		return trace_main(argc - 1, argv + 1); /* sensor/trace.c */
+	if (argc >= 2 && strcmp(argv[1], "conntrack") == 0)
+		return conntrack_main(argc - 1, argv + 1); /* sensor/conntrack.c */
 	parse_args(argc, argv);
 	sensor_setup(opt.s.verbose);
 
@@ -418,6 +455,9 @@ int main(int argc, char **argv)
 		load_failed("opening the BPF object", errno);
 	skel->rodata->snaplen = opt.s.snaplen;
 	skel->rodata->lo_ifindex = if_nametoindex("lo");
+	skel->rodata->whole_frame = opt.frames;
+	skel->rodata->keep_icmp = opt.icmp;
+	skel->rodata->keep_arp = opt.arp;
 	uint32_t ring_bytes = ring_bytes_for(opt.s.ring_mb);
 	bpf_map__set_max_entries(skel->maps.events, ring_bytes);
 
@@ -462,8 +502,9 @@ int main(int argc, char **argv)
 		write_hello(opt.s.snaplen, opt.ifindex, ring_bytes);
 	}
 	out_flush();
-	errmsg("attached iface=%s ifindex=%u ports=%s snaplen=%u ring_mb=%u", opt.ifname ? opt.ifname : "any",
-	       opt.ifindex, list, opt.s.snaplen, ring_bytes >> 20);
+	errmsg("attached iface=%s ifindex=%u ports=%s snaplen=%u ring_mb=%u%s%s%s", opt.ifname ? opt.ifname : "any",
+	       opt.ifindex, list, opt.s.snaplen, ring_bytes >> 20, opt.frames ? " frames=1" : "", opt.icmp ? " icmp=1" : "",
+	       opt.arp ? " arp=1" : "");
 
 	run_loop(rb, sfd, opt.s.stats_ms, emit_stats, read_commands);
 
