@@ -229,9 +229,10 @@ class ClientCore {
   }
 
   async getTrace(description: string): Promise<{ trace: HttpTraceJson; pcaps: PacketCapture[] }> {
-    const endAt = nowMs();
     if (this.opts.conntrack) await this.addConntrack();
-    const trace = this.rec.snapshot(description, endAt);
+    // the end is taken after the conntrack lookup: events recorded while it ran (a socket closing) are in the
+    // snapshot, so they must not come after traceEndAt
+    const trace = this.rec.snapshot(description, nowMs());
     const pcaps = this.capture ? this.capture.snapshot() : [];
     return { trace, pcaps };
   }

@@ -121,6 +121,7 @@ test('client pcap on lo: only the traced flows, every packet of them as tcpdump 
   const icmpFrom = dgram.createSocket('udp4');
   icmpFrom.on('error', () => {}); // ECONNREFUSED may come back to a connected socket
   await new Promise<void>((r) => icmpFrom.send(Buffer.from('nobody here'), closedPort, '127.0.0.1', () => r()));
+  icmpFrom.close(); // an open socket would keep the test file's process alive
 
   await ref.stop();
   const refFile = ref.file;
