@@ -269,6 +269,12 @@ class ClientCore {
     this.tracer.close();
     await Promise.all([...this.agents.values()].map((a) => a.destroy().catch(() => undefined)));
     this.agents.clear();
+    // undici's destroy resolves before a TCP socket under a TLS stream has emitted 'close': wait (bounded) so that
+    // a trace taken after close() has every connection's connCloseAt
+    const deadline = Date.now() + 1000;
+    while (this.rec.tcpConns.some((c) => c.connected && c.connCloseAt === undefined) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     await this.capture?.stop();
   }
 }
