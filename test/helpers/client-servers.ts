@@ -3,12 +3,11 @@
  * by ALPN) with the test CA, redirect chains, a JSON access log with the byte counts nginx saw; and small Node
  * servers that misbehave on purpose (accept and never answer, reset mid-body).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { Scope, waitFor, fmtExit, type Spawned } from './proc.js';
-import { freePort } from './nginx.js';
+import { Scope, type Spawned } from './proc.js';
+import { freePort, spawnNginx, jsonAccessLog } from './nginx.js';
 import type { TestPki } from './tls.js';
 
 export interface ClientNginxEntry {
@@ -140,34 +139,10 @@ http {
   }
 }
 `;
-  const confPath = path.join(dir, 'nginx.conf');
-  await writeFile(confPath, conf);
-  const proc = scope.spawn('nginx', ['-p', dir, '-c', confPath, '-e', errorLogPath]);
-  const fail = async (): Promise<never> => {
-    let errLog = '';
-    try { errLog = await readFile(errorLogPath, 'utf8'); } catch { /* none */ }
-    throw new Error(`nginx exited (${fmtExit(proc.exitInfo!)}): ${proc.stderr} ${errLog.slice(-2000)}`);
-  };
-  await waitFor('nginx pid file', async () => {
-    if (!proc.running) await fail();
-    return existsSync(path.join(dir, 'nginx.pid'));
-  }, 10_000);
-  const readAccessLog = async (): Promise<ClientNginxEntry[]> => {
-    let text = '';
-    try { text = await readFile(accessLogPath, 'utf8'); } catch { return []; }
-    return text.split('\n').filter((l) => l.trim()).map((l) => {
-      const raw = JSON.parse(l) as Record<string, string>;
-      const out: Record<string, string | number> = {};
-      for (const f of FIELDS) out[f] = NUMERIC.has(f) ? Number(raw[f] ?? '') : raw[f] ?? '';
-      return out as unknown as ClientNginxEntry;
-    });
-  };
+  const { proc } = await spawnNginx(scope, dir, conf, errorLogPath);
   return {
-    httpPort, tlsPort, tlsProxyPort, www, files, proc, readAccessLog,
-    waitForEntries: (n, timeoutMs = 10_000) => waitFor(`${n} nginx access log entries`, async () => {
-      const e = await readAccessLog();
-      return e.length >= n ? e : undefined;
-    }, timeoutMs),
+    httpPort, tlsPort, tlsProxyPort, www, files, proc,
+    ...jsonAccessLog<ClientNginxEntry>(accessLogPath, FIELDS, NUMERIC),
     stop: async () => { await proc.stop('SIGTERM', 5000); },
   };
 }

@@ -5,10 +5,9 @@
  * Same JSON access log fields as test/helpers/nginx.ts plus the request's scheme and HTTP/2 stream-less markers.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Scope, Spawned, waitFor, fmtExit } from './proc.js';
-import { freePort } from './nginx.js';
+import { Scope, Spawned, waitFor } from './proc.js';
+import { freePort, spawnNginx, jsonAccessLog } from './nginx.js';
 import type { TestPki } from './tls.js';
 
 export interface NginxTlsEntry {
@@ -124,39 +123,15 @@ http {
   }
 }
 `;
-  const confPath = path.join(dir, 'nginx.conf');
-  await writeFile(confPath, conf);
-  const proc = scope.spawn('nginx', ['-p', dir, '-c', confPath, '-e', errorLogPath]);
-  const fail = async (): Promise<never> => {
-    let errLog = '';
-    try { errLog = await readFile(errorLogPath, 'utf8'); } catch { /* none */ }
-    throw new Error(`nginx exited (${fmtExit(proc.exitInfo!)}): ${proc.stderr} ${errLog.slice(-2000)}`);
-  };
-  await waitFor('nginx pid file', async () => {
-    if (!proc.running) await fail();
-    return existsSync(path.join(dir, 'nginx.pid'));
-  }, 10_000);
+  const { proc, failed } = await spawnNginx(scope, dir, conf, errorLogPath);
   const masterPid = proc.pid!;
   const workerPid = await waitFor('nginx worker', async () => {
-    if (!proc.running) await fail();
+    if (!proc.running) await failed();
     return (await childPids(masterPid))[0];
   }, 10_000);
-  const readAccessLog = async (): Promise<NginxTlsEntry[]> => {
-    let text = '';
-    try { text = await readFile(accessLogPath, 'utf8'); } catch { return []; }
-    return text.split('\n').filter((l) => l.trim()).map((l) => {
-      const raw = JSON.parse(l) as Record<string, string>;
-      const out: Record<string, string | number> = {};
-      for (const f of FIELDS) out[f] = NUMERIC.has(f) ? Number(raw[f] ?? '') : raw[f] ?? '';
-      return out as unknown as NginxTlsEntry;
-    });
-  };
   return {
-    port, h2cPort, http1Port, dir, www, proc, masterPid, workerPid, files, accessLogPath, errorLogPath, readAccessLog,
-    waitForEntries: (n, timeoutMs = 10_000) => waitFor(`${n} nginx access log entries`, async () => {
-      const e = await readAccessLog();
-      return e.length >= n ? e : undefined;
-    }, timeoutMs),
+    port, h2cPort, http1Port, dir, www, proc, masterPid, workerPid, files, accessLogPath, errorLogPath,
+    ...jsonAccessLog<NginxTlsEntry>(accessLogPath, FIELDS, NUMERIC),
     stop: async () => { await proc.stop('SIGTERM', 5000); },
   };
 }

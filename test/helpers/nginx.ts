@@ -167,44 +167,76 @@ http {
   }
 }
 `;
-  const confPath = path.join(dir, 'nginx.conf');
-  await writeFile(confPath, conf);
-  const proc = scope.spawn('nginx', ['-p', dir, '-c', confPath, '-e', errorLogPath], { netns: opts.netns });
-  // nginx writes its pid file after its listening sockets are bound: then connections queue in the backlog.
-  await waitFor('nginx pid file', async () => {
-    if (!proc.running) {
-      let errLog = '';
-      try { errLog = await readFile(errorLogPath, 'utf8'); } catch { /* none */ }
-      throw new Error(`nginx exited (${fmtExit(proc.exitInfo!)}): ${proc.stderr} ${errLog.slice(-2000)}`);
-    }
-    return existsSync(path.join(dir, 'nginx.pid'));
-  }, 10_000);
-
-  const readAccessLog = async (): Promise<AccessEntry[]> => {
-    let text = '';
-    try { text = await readFile(accessLogPath, 'utf8'); } catch { return []; }
-    return text.split('\n').filter((l) => l.trim()).map(parseAccessLine);
-  };
+  const { proc } = await spawnNginx(scope, dir, conf, errorLogPath, opts.netns);
   const nginx: Nginx = {
     port, dir, www, accessLogPath, errorLogPath, proc, files,
-    readAccessLog,
-    waitForEntries: (n, timeoutMs = 10_000) => waitFor(`${n} nginx access log entries`, async () => {
-      const e = await readAccessLog();
-      return e.length >= n ? e : undefined;
-    }, timeoutMs),
+    ...jsonAccessLog<AccessEntry>(accessLogPath, LOG_FIELDS, NUMERIC),
     stop: async () => { await proc.stop('SIGTERM', 5000); },
   };
   return nginx;
 }
 
 export function parseAccessLine(line: string): AccessEntry {
+  return parseJsonLogLine<AccessEntry>(line, LOG_FIELDS, NUMERIC);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared by every nginx the tests start (this file's, nginx-tls.ts's, client-servers.ts's).
+
+export interface SpawnedNginx {
+  proc: Spawned;
+  /** throws the error naming nginx's exit and the tail of its error log (call when `proc` is no longer running) */
+  failed(): Promise<never>;
+}
+
+/**
+ * Writes `conf` to DIR/nginx.conf and starts nginx on it (foreground child of `scope`); resolves once nginx has
+ * written its pid file, which it does after its listening sockets are bound: connections then queue in the backlog.
+ */
+export async function spawnNginx(scope: Scope, dir: string, conf: string, errorLogPath: string, netns?: string): Promise<SpawnedNginx> {
+  const confPath = path.join(dir, 'nginx.conf');
+  await writeFile(confPath, conf);
+  const proc = scope.spawn('nginx', ['-p', dir, '-c', confPath, '-e', errorLogPath], netns ? { netns } : undefined);
+  const failed = async (): Promise<never> => {
+    let errLog = '';
+    try { errLog = await readFile(errorLogPath, 'utf8'); } catch { /* none */ }
+    throw new Error(`nginx exited (${fmtExit(proc.exitInfo!)}): ${proc.stderr} ${errLog.slice(-2000)}`);
+  };
+  await waitFor('nginx pid file', async () => {
+    if (!proc.running) await failed();
+    return existsSync(path.join(dir, 'nginx.pid'));
+  }, 10_000);
+  return { proc, failed };
+}
+
+/** One line of a `log_format ... escape=json` access log: the listed fields, numeric ones as numbers. */
+export function parseJsonLogLine<T>(line: string, fields: readonly string[], numeric: ReadonlySet<string>): T {
   const raw = JSON.parse(line) as Record<string, string>;
   const out: Record<string, string | number> = {};
-  for (const f of LOG_FIELDS) {
+  for (const f of fields) {
     const v = raw[f] ?? '';
-    out[f] = NUMERIC.has(f) ? Number(v) : v;
+    out[f] = numeric.has(f) ? Number(v) : v;
   }
-  return out as unknown as AccessEntry;
+  return out as unknown as T;
+}
+
+/** Reading a JSON-lines access log, and waiting until it has at least n entries. */
+export function jsonAccessLog<T>(logPath: string, fields: readonly string[], numeric: ReadonlySet<string>): {
+  readAccessLog(): Promise<T[]>;
+  waitForEntries(n: number, timeoutMs?: number): Promise<T[]>;
+} {
+  const readAccessLog = async (): Promise<T[]> => {
+    let text = '';
+    try { text = await readFile(logPath, 'utf8'); } catch { return []; }
+    return text.split('\n').filter((l) => l.trim()).map((l) => parseJsonLogLine<T>(l, fields, numeric));
+  };
+  return {
+    readAccessLog,
+    waitForEntries: (n, timeoutMs = 10_000) => waitFor(`${n} nginx access log entries`, async () => {
+      const e = await readAccessLog();
+      return e.length >= n ? e : undefined;
+    }, timeoutMs),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
