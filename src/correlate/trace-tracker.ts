@@ -159,14 +159,18 @@ interface PendingChunk {
   cut: number;
 }
 
-interface H1Txn {
-  reqId: number;
+/** What an HTTP/1 transaction and an HTTP/2 stream both keep until the record is written. */
+interface TxnState {
   req?: TraceRequest;
   res?: TraceResponse;
   interim: number[];
   firstResTs?: number;
   reqBodyBytes: number;
   resBodyBytes: number;
+}
+
+interface H1Txn extends TxnState {
+  reqId: number;
   reqDone: boolean;
   /** the request asked for an h2c upgrade: its lines wait for the answer (101: it becomes HTTP/2 stream 1) */
   h2cUpgrade?: boolean;
@@ -174,13 +178,7 @@ interface H1Txn {
   switched?: boolean;
 }
 
-interface H2Stream {
-  req?: TraceRequest;
-  res?: TraceResponse;
-  interim: number[];
-  firstResTs?: number;
-  reqBodyBytes: number;
-  resBodyBytes: number;
+interface H2Stream extends TxnState {
   done: boolean;
 }
 
@@ -694,8 +692,13 @@ export class TraceTracker {
   }
 
   private h1Emit(c: Conn, t: H1Txn, incomplete: string | undefined): void {
+    this.emit(c, t.reqId, t, incomplete);
+  }
+
+  /** Writes the transaction of an HTTP/1 exchange or an HTTP/2 stream. */
+  private emit(c: Conn, reqId: number, t: TxnState, incomplete: string | undefined): void {
     const tx: TraceTransaction = {
-      conn: c.info, reqId: t.reqId, req: t.req, res: t.res, interim: t.interim,
+      conn: c.info, reqId, req: t.req, res: t.res, interim: t.interim,
       reqBodyBytes: t.reqBodyBytes, resBodyBytes: t.resBodyBytes,
     };
     if (t.req !== undefined && t.firstResTs !== undefined) tx.latencyMs = (t.firstResTs - t.req.tsUs) / 1000;
@@ -791,16 +794,8 @@ export class TraceTracker {
     if (s.done) return;
     s.done = true;
     c.h2Streams.delete(id);
-    const tx: TraceTransaction = {
-      conn: c.info, reqId: id, req: s.req, res: s.res, interim: s.interim,
-      reqBodyBytes: s.reqBodyBytes, resBodyBytes: s.resBodyBytes,
-    };
-    if (s.req !== undefined && s.firstResTs !== undefined) tx.latencyMs = (s.firstResTs - s.req.tsUs) / 1000;
-    if (incomplete !== undefined) tx.incomplete = incomplete;
-    else if (s.req === undefined) tx.incomplete = 'no-request';
-    else if (s.res === undefined) tx.incomplete = 'no-response';
-    this.stats.transactions++;
-    this.sink.transaction(tx);
+    // a stream that ends without its response is incomplete (an HTTP/1 exchange ends only with one)
+    this.emit(c, id, s, incomplete ?? (s.req !== undefined && s.res === undefined ? 'no-response' : undefined));
   }
 
   // --- end --------------------------------------------------------------------------------------------------------
