@@ -64,6 +64,8 @@ class ClientCore {
   private readonly proxySessions = new SessionCache();
   private readonly agents = new Map<string, Agent>();
   closed = false;
+  /** TCP sockets handed to undici and not yet closed (close() waits for them) */
+  private readonly openSockets = new Set<Duplex>();
 
   constructor(readonly config: HTTPClientConfig, options: TraceOption[]) {
     this.opts = resolveOptions(options);
@@ -192,7 +194,9 @@ class ClientCore {
       tracer: this.tracer, conn: d.conn, dial: d.dial, tls, proxyTls, protoMajor,
       networkProxy: proxy ? proxyAddress(proxy) : undefined,
     });
+    this.openSockets.add(d.socket);
     d.socket.once('close', () => {
+      this.openSockets.delete(d.socket);
       const at = nowMs();
       d.dial.ctxCloseAt ??= at;
       this.opts.logger?.debug(`tcp conn ${d.conn.traceID} ${tupleText(d.conn)} closed`);
@@ -269,12 +273,12 @@ class ClientCore {
     this.tracer.close();
     await Promise.all([...this.agents.values()].map((a) => a.destroy().catch(() => undefined)));
     this.agents.clear();
-    // undici's destroy resolves before a TCP socket under a TLS stream has emitted 'close': wait (bounded) so that
-    // a trace taken after close() has every connection's connCloseAt
-    const deadline = Date.now() + 1000;
-    while (this.rec.tcpConns.some((c) => c.connected && c.connCloseAt === undefined) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    // undici's destroy resolves before a TCP socket under a TLS stream has emitted 'close': wait for those (at
+    // most 1 s) so that a trace taken after close() has every connection's connCloseAt
+    const closing = [...this.openSockets].map((sock) => new Promise((r) => sock.once('close', r)));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closing), new Promise((r) => { timer = setTimeout(r, 1000); })]);
+    clearTimeout(timer);
     await this.capture?.stop();
   }
 }
