@@ -20,7 +20,7 @@ import { ConnTable, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, type ConnE
 import {
   BODY_LENGTH, BODY_NONE, Http1Parser, findHeadEnd, looksLikeHttpStart, parseRequestHead, parseResponseHead,
   requestBodyMode, responseBodyMode, type Http1Error, type Http1Handler,
-} from '../proto/http1.js';
+} from '../proto/http1/index.js';
 import { clientSideByPorts, clientSideBySyn, makeConnInfo, type DecidedBy } from './direction.js';
 
 export interface HttpTrackerOptions {

@@ -17,7 +17,7 @@
  */
 import type { HeaderList } from '../records.js';
 import type { TraceConn, TraceData, TraceProc } from '../decode/sensor.js';
-import { Http1Parser, looksLikeHttpStart, HTTP_START_REQUEST, HTTP_START_RESPONSE, type Http1Handler } from '../proto/http1.js';
+import { Http1Parser, looksLikeHttpStart, HTTP_START_REQUEST, HTTP_START_RESPONSE, type Http1Handler } from '../proto/http1/index.js';
 import {
   Http2Parser, pairHttp2Parsers, matchHttp2Preface, looksLikeHttp2ServerStart,
   FRAME_HEADER_LEN, type Http2Handler, type Http2Headers,

@@ -16,7 +16,7 @@ import type {
 } from '../records.js';
 import { isByteLineSink, type ByteLineSink, type LineSink } from './log-writer.js';
 import { LocalTimeFormatter, type OffsetFn } from './local-time.js';
-import { contentLengthText } from '../proto/http1.js';
+import { contentLengthText } from '../proto/http1/index.js';
 
 // A header value or URI may not carry CR/LF (the parser stops lines there), but a line must stay one line
 // whatever a peer sends: control characters that would break it become spaces. Checked field by field (the
