@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Frame, HttpEventSink, SensorStats, TransportSegment } from './records.js';
 import { readCaptureFile, readCaptureStream, type CaptureFileSummary } from './decode/capture-file.js';
 import { decodeFrame, newDecodeStats, type DecodeOptions } from './decode/frame.js';
-import { HttpTracker } from './correlate/http-tracker.js';
+import { HttpTracker, type HttpGiveUp } from './correlate/http-tracker.js';
 import { startLiveCapture } from './source/live.js';
 import type { LogWriter } from './sinks/log-writer.js';
 import { TextSink } from './sinks/text.js';
@@ -65,6 +65,11 @@ export interface PipelineResult {
   kernelDrops: number;
   gaps: number;
   gapBytes: number;
+  /** connections judged not HTTP; messages the HTTP parser skipped, and every byte it passed over; give-ups by code */
+  notHttp: number;
+  messagesSkipped: number;
+  bytesSkipped: number;
+  parseErrors: Record<string, number>;
   stoppedBy: StopReason;
   /** one line, for `wirelog: error: …` */
   error?: { code: string; message: string };
@@ -106,6 +111,11 @@ interface TrackerStats {
   transactions: number;
   gaps: number;
   gapBytes: number;
+  connectionsNotHttp: number;
+  messagesSkipped: number;
+  bytesSkipped: number;
+  parseErrors: number;
+  parseErrorsByCode: Record<string, number>;
 }
 
 function result(packets: number, kernelDrops: number, t: TrackerStats, stoppedBy: StopReason, error?: PipelineResult['error']): PipelineResult {
@@ -117,18 +127,39 @@ function result(packets: number, kernelDrops: number, t: TrackerStats, stoppedBy
     kernelDrops,
     gaps: t.gaps,
     gapBytes: t.gapBytes,
+    notHttp: t.connectionsNotHttp,
+    messagesSkipped: t.messagesSkipped,
+    bytesSkipped: t.bytesSkipped,
+    parseErrors: { ...t.parseErrorsByCode },
     stoppedBy,
   };
   if (error !== undefined) r.error = error;
   return r;
 }
 
+/** `CODE=n CODE=n`, codes in name order */
+function byCode(errors: Record<string, number>, sep: string): string {
+  return Object.keys(errors).sort().map((k) => `${k}=${errors[k]}`).join(sep);
+}
+
 export function statsLine(packets: number, t: TrackerStats, kernelDrops: number): string {
-  return `${STATS_PREFIX} packets=${packets} requests=${t.requests} responses=${t.responses} kernel_drops=${kernelDrops} gaps=${t.gaps}`;
+  return `${STATS_PREFIX} packets=${packets} requests=${t.requests} responses=${t.responses} kernel_drops=${kernelDrops} gaps=${t.gaps}` +
+    ` not_http=${t.connectionsNotHttp} skipped_messages=${t.messagesSkipped} skipped_bytes=${t.bytesSkipped} parse_errors=${t.parseErrors}` +
+    (t.parseErrors > 0 ? ` ${byCode(t.parseErrorsByCode, ',')}` : '');
 }
 
 export function summaryLine(r: PipelineResult): string {
-  return `wirelog: ${r.packets} packets, ${r.requests} requests, ${r.responses} responses, ${r.transactions} transactions, ${r.kernelDrops} dropped by kernel, ${r.gaps} reassembly gaps (${r.gapBytes} bytes)`;
+  const errors = Object.values(r.parseErrors).reduce((a, b) => a + b, 0);
+  return `wirelog: ${r.packets} packets, ${r.requests} requests, ${r.responses} responses, ${r.transactions} transactions, ${r.kernelDrops} dropped by kernel, ${r.gaps} reassembly gaps (${r.gapBytes} bytes)` +
+    `, ${r.notHttp} not HTTP, ${r.messagesSkipped} messages skipped (${r.bytesSkipped} bytes), ${errors} parse errors` +
+    (errors > 0 ? ` (${byCode(r.parseErrors, ' ')})` : '');
+}
+
+/** One --verbose line per give-up: the connection, whose stream, where, and why. */
+export function giveUpLine(g: HttpGiveUp): string {
+  const ep = (e: { ip: string; port: number }): string => `${e.ip}#${e.port}`;
+  if (g.kind === 'not-http') return `wirelog: not HTTP ${ep(g.client)} > ${ep(g.server)}: ${g.message}`;
+  return `wirelog: skip ${ep(g.client)} > ${ep(g.server)} ${g.stream} stream byte ${g.offset}: ${g.code} ${g.message}`;
 }
 
 function writerProblem(w: LogWriter | undefined): StopReason | undefined {
@@ -139,8 +170,12 @@ function writerProblem(w: LogWriter | undefined): StopReason | undefined {
 }
 
 export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult> {
+  const log = opts.log;
   const tracker = new HttpTracker(
-    { reassembly: opts.reassembly, servicePorts: opts.ports === 'any' ? 'any' : new Set(opts.ports), localAddrs: opts.localAddrs },
+    {
+      reassembly: opts.reassembly, servicePorts: opts.ports === 'any' ? 'any' : new Set(opts.ports), localAddrs: opts.localAddrs,
+      onGiveUp: opts.verbose && log !== undefined ? (g) => log(giveUpLine(g)) : undefined,
+    },
     opts.sink,
   );
   return opts.source.kind === 'file' ? runFile(opts, opts.source, tracker) : runLive(opts, opts.source, tracker);

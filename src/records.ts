@@ -80,11 +80,56 @@ export interface ConnInfo {
 
 export type HeaderList = Array<[name: string, value: string]>;
 
+/**
+ * Departures from the HTTP/1 grammar found in a message, as bits of one number (no allocation per message): what
+ * Zeek calls "weirds". Names and meanings in docs/http1.md; HTTP_ANOMALY_NAMES gives the name of bit i.
+ */
+export const HttpAnomaly = {
+  CRLF_BEFORE_MESSAGE: 1 << 0,
+  JUNK_BEFORE_MESSAGE: 1 << 1,
+  BAD_START_LINE: 1 << 2,
+  NO_TARGET: 1 << 3,
+  BAD_VERSION: 1 << 4,
+  EXTRA_WHITESPACE: 1 << 5,
+  SPACE_IN_TARGET: 1 << 6,
+  UNKNOWN_METHOD: 1 << 7,
+  BARE_LF: 1 << 8,
+  OBS_FOLD: 1 << 9,
+  BAD_HEADER_NAME: 1 << 10,
+  HEADER_WITHOUT_COLON: 1 << 11,
+  HEAD_TOO_LARGE: 1 << 12,
+  TE_AND_CL: 1 << 13,
+  TE_NOT_CHUNKED_LAST: 1 << 14,
+  TE_IN_HTTP10: 1 << 15,
+  CL_INVALID: 1 << 16,
+  CL_MISMATCH: 1 << 17,
+  CL_REPEATED: 1 << 18,
+  CHUNK_OVERFLOW: 1 << 19,
+  BAD_CHUNK: 1 << 20,
+} as const;
+
+/** The anomaly names of docs/http1.md, index i naming bit 1 << i of HttpAnomaly. */
+export const HTTP_ANOMALY_NAMES: readonly string[] = [
+  'crlf-before-message', 'junk-before-message', 'bad-start-line', 'no-target', 'bad-version', 'extra-whitespace',
+  'space-in-target', 'unknown-method', 'bare-lf', 'obs-fold', 'bad-header-name', 'header-without-colon',
+  'head-too-large', 'te-and-cl', 'te-not-chunked-last', 'te-in-http10', 'cl-invalid', 'cl-mismatch', 'cl-repeated',
+  'chunk-overflow', 'bad-chunk',
+];
+
+/** Names of the bits set in `bits`, in bit order, appended to `out` unless already there. */
+export function anomalyNames(bits: number, out: string[] = []): string[] {
+  for (let i = 0; bits !== 0; i++, bits >>>= 1) {
+    if ((bits & 1) !== 0 && !out.includes(HTTP_ANOMALY_NAMES[i]!)) out.push(HTTP_ANOMALY_NAMES[i]!);
+  }
+  return out;
+}
+
 export interface HttpRequestHead {
   tsUs: number;
   method: string;
-  uri: string;
-  /** 'HTTP/1.1', 'HTTP/1.0' */
+  /** the request target as sent; null when the request line has none (`GET HTTP/1.1`) */
+  uri: string | null;
+  /** 'HTTP/1.1', 'HTTP/1.0'; 'HTTP/0.9' for a simple request; an odd version as sent (`bad-version`) */
   version: string;
   headers: HeaderList;
   host?: string;
@@ -94,11 +139,15 @@ export interface HttpRequestHead {
   chunked: boolean;
   /** bytes of the head, request line through the blank line */
   headLen: number;
+  /** HttpAnomaly bits; framing facts (TE not chunked last, bad Content-Length) are among them */
+  anomalies?: number;
 }
 
 export interface HttpResponseHead {
   tsUs: number;
+  /** as sent; 'HTTP/0.9' for the answer to a simple request (no status line on the wire) */
   version: string;
+  /** 0 when there is no status line (HTTP/0.9) */
   status: number;
   reason: string;
   headers: HeaderList;
@@ -106,6 +155,8 @@ export interface HttpResponseHead {
   contentType?: string;
   chunked: boolean;
   headLen: number;
+  /** HttpAnomaly bits */
+  anomalies?: number;
 }
 
 /** A request as it is seen (text sink: CQ/SQ line). */
@@ -142,6 +193,8 @@ export interface HttpTransaction {
   gapBytes: number;
   reqBodyBytes: number;
   resBodyBytes: number;
+  /** HttpAnomaly bits of the transaction itself: why a message that was skipped could not be logged */
+  anomalies?: number;
 }
 
 /** What the HTTP stages hand to a sink. */

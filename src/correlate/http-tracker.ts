@@ -19,7 +19,7 @@ import { TcpStream, DEFAULT_MAX_BUFFER_BYTES, type StreamConsumer } from '../tra
 import { ConnTable, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, type ConnEntry } from '../track/conntable.js';
 import {
   BODY_LENGTH, BODY_NONE, Http1Parser, findHeadEnd, looksLikeHttpStart, parseRequestHead, parseResponseHead,
-  requestBodyMode, responseBodyMode, type Http1Error, type Http1Handler,
+  requestBodyMode, responseBodyMode, NOT_HTTP_SKIP_LIMIT, type Http1Error, type Http1Handler,
 } from '../proto/http1/index.js';
 import { clientSideByPorts, clientSideBySyn, makeConnInfo, type DecidedBy } from './direction.js';
 
@@ -36,6 +36,23 @@ export interface HttpTrackerOptions {
   maxConnections?: number;
   /** default 120000, checked by tick() */
   idleTimeoutMs?: number;
+  /** told of every give-up (for --verbose): a message or its framing skipped, a connection judged not HTTP */
+  onGiveUp?: (g: HttpGiveUp) => void;
+}
+
+/** One give-up of the HTTP parsers, for diagnostics. Counted in TrackerStats whether or not anyone listens. */
+export interface HttpGiveUp {
+  /** 'skip': a message (or its body's framing) could not be parsed; 'not-http': the connection is not HTTP */
+  kind: 'skip' | 'not-http';
+  /** client and server as far as known (the first packet's sender as client when not known) */
+  client: Endpoint;
+  server: Endpoint;
+  /** whose bytes: the client's (requests) or the server's (responses) */
+  stream: 'request' | 'response';
+  /** stream offset of the failing byte ('skip'), or bytes skipped ('not-http') */
+  offset: number;
+  code: string;
+  message: string;
 }
 
 export interface TrackerStats {
@@ -50,9 +67,24 @@ export interface TrackerStats {
   gapBytes: number;
   retransmittedBytes: number;
   outOfOrderDropped: number;
+  /** give-ups of the HTTP parsers, all codes (parseErrorsByCode has them by code) */
   parseErrors: number;
+  parseErrorsByCode: Record<string, number>;
+  /** messages that could not be parsed and were skipped (one per give-up on a message's head) */
+  messagesSkipped: number;
+  /** bytes the parsers passed over without logging them as part of a message */
+  bytesSkipped: number;
+  /** connections judged not HTTP (no message in either direction) */
+  connectionsNotHttp: number;
   evicted: number;
+  /** segments that are not TCP, and connections judged not HTTP */
   nonHttp: number;
+}
+
+/** What a connection's parsers skipped before it showed any HTTP message: counted once it does, dropped if never. */
+interface Deferred {
+  errors: Array<{ err: Http1Error; idx: 0 | 1 }>;
+  bytes: number;
 }
 
 /** A request waiting for its final response. */
@@ -64,6 +96,11 @@ interface Pending {
   /** connection gap total when the transaction began */
   gapAt: number;
   reqBodyBytes: number;
+  /**
+   * a request the parser skipped (HttpAnomaly bits saying why): it keeps its place in the order so that the
+   * server's answer to it (usually 400) is logged against it; with no answer it is counted, not logged
+   */
+  skipped?: number;
 }
 
 interface Conn extends ConnEntry {
@@ -92,6 +129,10 @@ interface Conn extends ConnEntry {
   /** no-reassembly mode: FIN seen per side, sequence of the last message-start segment per side */
   fin: [boolean, boolean];
   startSeq: [number, number];
+  /** an HTTP message was parsed in either direction */
+  hadMessage: boolean;
+  /** give-ups and skipped bytes held until the connection shows a message (undefined once it has) */
+  deferred?: Deferred;
 }
 
 const SYN_FIN_RST = TCP_SYN | TCP_FIN | TCP_RST;
@@ -157,11 +198,17 @@ class Side implements StreamConsumer, Http1Handler {
   onMessageEnd(): void {
     if (this.idx !== this.c.clientSide && this.c.open !== undefined) this.t._responseEnd(this.c);
   }
-  onError(_err: Http1Error): void {
-    this.t.stats.parseErrors++;
+  onError(err: Http1Error): void {
+    this.t._giveUp(this.c, this.idx, err);
+  }
+  onSkipped(bytes: number): void {
+    this.t._skipped(this.c, bytes);
   }
   onNotHttp(): void {
-    this.t._notHttp(this.c);
+    this.t._notHttp(this.c, this.idx);
+  }
+  expectsSimpleResponse(): boolean {
+    return this.c.pending[0]?.req?.version === 'HTTP/0.9';
   }
   onTunnel(): void {
     this.c.sides![(1 - this.idx) as 0 | 1].parser.stop();
@@ -171,7 +218,8 @@ class Side implements StreamConsumer, Http1Handler {
 export class HttpTracker {
   readonly stats: TrackerStats = {
     segments: 0, tcpSegments: 0, connections: 0, activeConnections: 0, requests: 0, responses: 0, transactions: 0,
-    gaps: 0, gapBytes: 0, retransmittedBytes: 0, outOfOrderDropped: 0, parseErrors: 0, evicted: 0, nonHttp: 0,
+    gaps: 0, gapBytes: 0, retransmittedBytes: 0, outOfOrderDropped: 0, parseErrors: 0, parseErrorsByCode: {},
+    messagesSkipped: 0, bytesSkipped: 0, connectionsNotHttp: 0, evicted: 0, nonHttp: 0,
   };
   private readonly table: ConnTable<Conn>;
   /**
@@ -361,6 +409,7 @@ export class HttpTracker {
       hadPayload: false,
       fin: [false, false],
       startSeq: [-1, -1],
+      hadMessage: false,
     };
     if (seg.ifname !== undefined) c.ifname = seg.ifname;
     if (seg.netns !== undefined) c.netns = seg.netns;
@@ -414,20 +463,93 @@ export class HttpTracker {
     return info;
   }
 
-  /** @internal called by the parser side */
-  _notHttp(c: Conn): void {
+  /**
+   * @internal a direction skipped NOT_HTTP_SKIP_LIMIT bytes before any start line (its parser has stopped): with no
+   * message in either direction, the connection is not HTTP and nothing more of it is parsed
+   */
+  _notHttp(c: Conn, _idx: 0 | 1): void {
+    if (c.hadMessage) return; // the other direction speaks HTTP: only this one is given up (its bytes are counted)
+    this.judgeNotHttp(c, NOT_HTTP_SKIP_LIMIT);
+  }
+
+  private judgeNotHttp(c: Conn, bytes: number): void {
     if (c.nonHttp) return;
     c.nonHttp = true;
+    c.deferred = undefined;
     this.stats.nonHttp++;
+    this.stats.connectionsNotHttp++;
     if (c.sides !== undefined) {
       c.sides[0].parser.stop();
       c.sides[1].parser.stop();
     }
+    // placeholders for skipped "requests" of a connection that is not HTTP are not transactions
+    c.pending = c.pending.filter((p) => p.skipped === undefined);
+    const onGiveUp = this.opts.onGiveUp;
+    if (onGiveUp !== undefined) {
+      const [client, server] = this.endpoints(c);
+      onGiveUp({ kind: 'not-http', client, server, stream: 'request', offset: bytes, code: 'WL_ERR_HTTP_NOT_HTTP', message: `${bytes} bytes without an HTTP message` });
+    }
+  }
+
+  /** client and server as far as known (a → b when not decided) */
+  private endpoints(c: Conn): [Endpoint, Endpoint] {
+    return c.clientSide === 1 ? [c.b, c.a] : [c.a, c.b];
+  }
+
+  /** @internal bytes a parser passed over */
+  _skipped(c: Conn, bytes: number): void {
+    if (c.nonHttp) return;
+    if (!c.hadMessage) (c.deferred ??= { errors: [], bytes: 0 }).bytes += bytes;
+    else this.stats.bytesSkipped += bytes;
+  }
+
+  /** @internal a parser gave up on a message or on its framing (it resynchronises) */
+  _giveUp(c: Conn, idx: 0 | 1, err: Http1Error): void {
+    if (err.messageSkipped) {
+      // which stream is it? Before the client is known, a stream that has not shown responses is taken as the client's
+      const requestStream = c.clientSide !== -1 ? idx === c.clientSide : c.sides?.[idx]?.parser.role !== 2;
+      if (requestStream) {
+        // a request the server received but we could not parse: it keeps its place for the server's answer
+        if (c.pending.length >= MAX_PENDING) this.flushOldest(c);
+        c.pending.push({ reqId: ++c.nextReqId, interim: [], gapAt: c.gapTotal, reqBodyBytes: 0, skipped: err.anomaly });
+      } else {
+        // a response we could not parse: the oldest waiting request gets no response, and says why
+        const p = c.pending.shift();
+        if (p !== undefined && p.skipped === undefined) this.emitUnanswered(c, p, 'no-response', err.anomaly);
+      }
+    }
+    if (c.nonHttp) return;
+    if (!c.hadMessage) (c.deferred ??= { errors: [], bytes: 0 }).errors.push({ err, idx });
+    else this.countGiveUp(c, idx, err);
+  }
+
+  private countGiveUp(c: Conn, idx: 0 | 1, err: Http1Error): void {
+    const st = this.stats;
+    st.parseErrors++;
+    st.parseErrorsByCode[err.code] = (st.parseErrorsByCode[err.code] ?? 0) + 1;
+    if (err.messageSkipped) st.messagesSkipped++;
+    const onGiveUp = this.opts.onGiveUp;
+    if (onGiveUp !== undefined) {
+      const [client, server] = this.endpoints(c);
+      const side = c.clientSide === -1 ? (idx === 0 ? 'request' : 'response') : idx === c.clientSide ? 'request' : 'response';
+      onGiveUp({ kind: 'skip', client, server, stream: side, offset: err.offset, code: err.code, message: err.message });
+    }
+  }
+
+  /** The connection showed an HTTP message: what was held back is counted now. */
+  private sawMessage(c: Conn): void {
+    c.hadMessage = true;
+    const d = c.deferred;
+    if (d === undefined) return;
+    c.deferred = undefined;
+    this.stats.bytesSkipped += d.bytes;
+    for (const { err, idx } of d.errors) this.countGiveUp(c, idx, err);
   }
 
   /** @internal a request head is complete */
   _request(c: Conn, side: 0 | 1, req: HttpRequestHead): void {
     if (c.clientSide === -1) this.decide(c, side, 'content');
+    if (!c.hadMessage) this.sawMessage(c);
     const conn = this.connInfo(c);
     this.stats.requests++;
     const reqId = ++c.nextReqId;
@@ -440,9 +562,10 @@ export class HttpTracker {
   /** @internal a response head is complete; returns the method of the request it answers */
   _response(c: Conn, side: 0 | 1, res: HttpResponseHead): string | undefined {
     if (c.clientSide === -1) this.decide(c, (1 - side) as 0 | 1, 'content');
+    if (!c.hadMessage) this.sawMessage(c);
     const conn = this.connInfo(c);
     this.stats.responses++;
-    if (res.status < 200 && res.status !== 101) {
+    if (res.status >= 100 && res.status < 200 && res.status !== 101) { // interim (status 0: an HTTP/0.9 answer is final)
       let p = c.pending[0];
       if (p === undefined) {
         p = { reqId: ++c.nextReqId, interim: [], gapAt: c.gapTotal, reqBodyBytes: 0 };
@@ -470,6 +593,7 @@ export class HttpTracker {
       tx.req = req;
       tx.latencyMs = (res.tsUs - req.tsUs) / 1000;
     } else tx.incomplete = 'no-request';
+    if (p?.skipped !== undefined) tx.anomalies = p.skipped;
     if (c.sides === undefined) {
       // no-reassembly mode sees no bodies: the transaction is complete at its head
       this.stats.transactions++;
@@ -495,11 +619,19 @@ export class HttpTracker {
 
   private flushOldest(c: Conn): void {
     const p = c.pending.shift()!;
+    if (p.skipped !== undefined && p.interim.length === 0) return; // a skipped request nobody answered: counted
+    this.emitUnanswered(c, p, 'no-response');
+  }
+
+  /** A waiting request's transaction, without a final response (`incomplete` says why). */
+  private emitUnanswered(c: Conn, p: Pending, incomplete: string, anomalies = 0): void {
     const tx: HttpTransaction = {
       conn: this.connInfo(c), reqId: p.reqId, interim: p.interim, gapBytes: c.gapTotal - p.gapAt,
-      reqBodyBytes: p.reqBodyBytes, resBodyBytes: 0, incomplete: 'no-response',
+      reqBodyBytes: p.reqBodyBytes, resBodyBytes: 0, incomplete: p.req === undefined ? 'no-request' : incomplete,
     };
     if (p.req !== undefined) tx.req = p.req;
+    const bits = (p.skipped ?? 0) | anomalies;
+    if (bits !== 0) tx.anomalies = bits;
     this.stats.transactions++;
     this.sink.transaction(tx);
   }
@@ -521,21 +653,12 @@ export class HttpTracker {
     const pending = c.pending;
     c.pending = [];
     for (const p of pending) {
-      const conn = this.connInfo(c);
+      if (p.skipped !== undefined && p.interim.length === 0) continue; // a skipped request nobody answered: counted
       const gapBytes = c.gapTotal - p.gapAt;
-      const tx: HttpTransaction = {
-        conn,
-        reqId: p.reqId,
-        interim: p.interim,
-        gapBytes,
-        reqBodyBytes: p.reqBodyBytes,
-        resBodyBytes: 0,
-        incomplete: p.req === undefined ? 'no-request' : reason === 'no-response' && gapBytes > 0 ? 'gap' : reason,
-      };
-      if (p.req !== undefined) tx.req = p.req;
-      this.stats.transactions++;
-      this.sink.transaction(tx);
+      this.emitUnanswered(c, p, reason === 'no-response' && gapBytes > 0 ? 'gap' : reason);
     }
+    // bytes but no HTTP message either way, and not judged yet: not HTTP
+    if (this.reassembly && !c.nonHttp && !c.hadMessage && c.hadPayload) this.judgeNotHttp(c, c.sides![0].parser.skippedBytes + c.sides![1].parser.skippedBytes);
     if (this.table.get(c.key) === c) this.table.delete(c.key);
     const slot = flowSlot(c.a.port, c.b.port);
     if (this.flowCache[slot] === c) this.flowCache[slot] = undefined;

@@ -574,7 +574,7 @@ export class TraceTracker {
         const protocol = h1Protocol(head.version);
         if (c.h1Count === 1) c.info.protocol = protocol;
         txn.req = {
-          tsUs: head.tsUs, protocol, method: head.method, path: head.uri, authority: head.host, scheme: scheme(),
+          tsUs: head.tsUs, protocol, method: head.method, path: head.uri ?? undefined, authority: head.host, scheme: scheme(),
           headers, userAgent: head.userAgent, contentLength: head.contentLength, contentType: head.contentType,
         };
         c.h1Queue.push(txn);

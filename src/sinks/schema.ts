@@ -2,7 +2,7 @@
  * The L7 HTTP record of docs/schema.md: one object per request/response transaction, shared by the JSON lines
  * sink, the store and the explorer. Every field is always present; null when unknown. Field order is fixed.
  */
-import type { HttpTransaction } from '../records.js';
+import { anomalyNames, type HttpTransaction } from '../records.js';
 import { IsoTimeFormatter } from './local-time.js';
 
 export interface HttpRecord {
@@ -37,6 +37,7 @@ export interface HttpRecord {
   interim: number[];
   gap_bytes: number;
   incomplete: string | null;
+  anomalies: string[];
 }
 
 /** The documented field order (docs/schema.md). */
@@ -45,8 +46,25 @@ export const HTTP_RECORD_FIELDS: ReadonlyArray<keyof HttpRecord> = [
   'method', 'uri', 'version', 'host', 'user_agent', 'status', 'reason', 'content_length', 'content_type',
   'latency_ms', 'ifname', 'netns', 'pid', 'comm',
   'res_ts', 'res_version', 'req_content_length', 'req_content_type', 'req_body_bytes', 'res_body_bytes',
-  'interim', 'gap_bytes', 'incomplete',
+  'interim', 'gap_bytes', 'incomplete', 'anomalies',
 ];
+
+/**
+ * The anomaly names of a transaction (docs/http1.md): its request's, then its response's, then those of a message
+ * that was skipped in its place, each once.
+ */
+export function transactionAnomalies(tx: HttpTransaction): string[] {
+  const out: string[] = [];
+  const q = tx.req?.anomalies ?? 0, r = tx.res?.anomalies ?? 0, t = tx.anomalies ?? 0;
+  if ((q | r | t) === 0) return out;
+  anomalyNames(q, out);
+  anomalyNames(r, out);
+  anomalyNames(t, out);
+  return out;
+}
+
+/** A status, null for an answer without a status line (HTTP/0.9). */
+const statusOf = (tx: HttpTransaction): number | null => (tx.res === undefined || tx.res.status === 0 ? null : tx.res.status);
 
 /** The time a transaction is filed under: its request's first byte, else its response's (µs). */
 export function transactionTsUs(tx: HttpTransaction): number {
@@ -96,8 +114,8 @@ export function toHttpRecord(tx: HttpTransaction, iso: IsoTimeFormatter = new Is
     version: req?.version ?? null,
     host: req?.host ?? null,
     user_agent: req?.userAgent ?? null,
-    status: res?.status ?? null,
-    reason: res?.reason ?? null,
+    status: statusOf(tx),
+    reason: res === undefined || res.status === 0 ? null : res.reason,
     content_length: res?.contentLength ?? null,
     content_type: res?.contentType ?? null,
     latency_ms: latency(tx),
@@ -114,6 +132,7 @@ export function toHttpRecord(tx: HttpTransaction, iso: IsoTimeFormatter = new Is
     interim: tx.interim.map((h) => h.status),
     gap_bytes: tx.gapBytes,
     incomplete: tx.incomplete ?? null,
+    anomalies: transactionAnomalies(tx),
   };
 }
 
@@ -138,19 +157,23 @@ const num = (n: number | undefined | null): string =>
  */
 export function serializeTransaction(tx: HttpTransaction, iso: IsoTimeFormatter): string {
   const { conn, req, res } = tx;
+  let anomalies = '[';
+  const names = transactionAnomalies(tx);
+  for (let i = 0; i < names.length; i++) anomalies += (i > 0 ? ',"' : '"') + names[i] + '"';
+  anomalies += ']';
   let interim = '[';
   for (let i = 0; i < tx.interim.length; i++) interim += (i > 0 ? ',' : '') + tx.interim[i].status;
   interim += ']';
   return (
     `{"ts":"${iso.format(transactionTsUs(tx))}","kind":"${conn.kind}","conn_id":${num(conn.connId)},"req_id":${num(tx.reqId)}` +
     `,"src_ip":${str(conn.clientIp)},"src_port":${num(conn.clientPort)},"dst_ip":${str(conn.serverIp)},"dst_port":${num(conn.serverPort)}` +
-    `,"method":${str(req?.method)},"uri":${str(req?.uri)},"version":${str(req?.version)},"host":${str(req?.host)}` +
-    `,"user_agent":${str(req?.userAgent)},"status":${num(res?.status)},"reason":${str(res?.reason)}` +
+    `,"method":${str(req?.method)},"uri":${str(req?.uri ?? undefined)},"version":${str(req?.version)},"host":${str(req?.host)}` +
+    `,"user_agent":${str(req?.userAgent)},"status":${num(statusOf(tx))},"reason":${res === undefined || res.status === 0 ? 'null' : str(res.reason)}` +
     `,"content_length":${num(res?.contentLength)},"content_type":${str(res?.contentType)},"latency_ms":${num(latency(tx))}` +
     `,"ifname":${str(conn.ifname)},"netns":${num(conn.netns)},"pid":null,"comm":null` +
     `,"res_ts":${res !== undefined ? `"${iso.format(res.tsUs)}"` : 'null'},"res_version":${str(res?.version)}` +
     `,"req_content_length":${num(req?.contentLength)},"req_content_type":${str(req?.contentType)}` +
     `,"req_body_bytes":${num(tx.reqBodyBytes)},"res_body_bytes":${num(tx.resBodyBytes)},"interim":${interim}` +
-    `,"gap_bytes":${num(tx.gapBytes)},"incomplete":${str(tx.incomplete)}}`
+    `,"gap_bytes":${num(tx.gapBytes)},"incomplete":${str(tx.incomplete)},"anomalies":${anomalies}}`
   );
 }

@@ -44,13 +44,13 @@ export class TextFormatter {
     // Plain concatenation: caching the IP#PORT strings per connection in a WeakMap cost more (GC of ephemerons).
     const r = ev.req;
     const c = ev.conn;
-    return `${this.time.stamp(r.tsUs)} ${oneLine(c.clientIp)}#${c.clientPort} ${oneLine(c.serverIp)}#${c.serverPort} ${oneLine(c.kind)} ${oneLine(r.method)} ${oneLine(r.uri)} ${oneLine(r.version)} ${oneLine(r.host ?? '')} ${oneLine(r.userAgent ?? '')}`;
+    return `${this.time.stamp(r.tsUs)} ${oneLine(c.clientIp)}#${c.clientPort} ${oneLine(c.serverIp)}#${c.serverPort} ${oneLine(c.kind)} ${oneLine(r.method)} ${oneLine(r.uri ?? '')} ${oneLine(r.version)} ${oneLine(r.host ?? '')} ${oneLine(r.userAgent ?? '')}`;
   }
 
   responseLine(ev: HttpResponseEvent): string {
     const r = ev.res;
     const c = ev.conn;
-    return `${this.time.stamp(r.tsUs)} ${oneLine(c.serverIp)}#${c.serverPort} ${oneLine(c.clientIp)}#${c.clientPort} ${responseKind(c)} ${oneLine(r.version)} ${r.status} ${oneLine(r.reason)} ${oneLine(contentLengthField(r))} ${oneLine(r.contentType ?? '')}`;
+    return `${this.time.stamp(r.tsUs)} ${oneLine(c.serverIp)}#${c.serverPort} ${oneLine(c.clientIp)}#${c.clientPort} ${responseKind(c)} ${oneLine(r.version)} ${r.status === 0 ? '' : r.status} ${oneLine(r.reason)} ${oneLine(contentLengthField(r))} ${oneLine(r.contentType ?? '')}`;
   }
 }
 
@@ -174,7 +174,8 @@ export class TextSink implements HttpEventSink {
     const c = ev.conn;
     const host = r.host ?? '';
     const ua = r.userAgent ?? '';
-    const chars = 32 + c.clientIp.length + c.serverIp.length + c.kind.length + r.method.length + r.uri.length +
+    const uri = r.uri ?? ''; // a request line without a target: an empty field, as httplog prints a missing one
+    const chars = 32 + c.clientIp.length + c.serverIp.length + c.kind.length + r.method.length + uri.length +
       r.version.length + host.length + ua.length;
     const buf = w.reserveLine(chars * 3 + 2 * NUM_MAX + 16, r.tsUs, c.kind);
     if (buf === undefined) return false;
@@ -186,7 +187,7 @@ export class TextSink implements HttpEventSink {
     enc.byte(SP_); enc.str(c.serverIp); enc.byte(HASH); enc.num(c.serverPort);
     enc.byte(SP_); enc.str(c.kind);
     enc.byte(SP_); enc.str(r.method);
-    enc.byte(SP_); enc.str(r.uri);
+    enc.byte(SP_); enc.str(uri);
     enc.byte(SP_); enc.str(r.version);
     enc.byte(SP_); enc.str(host);
     enc.byte(SP_); enc.str(ua);
@@ -214,7 +215,8 @@ export class TextSink implements HttpEventSink {
     enc.byte(SP_); enc.str(c.clientIp); enc.byte(HASH); enc.num(c.clientPort);
     enc.byte(SP_); enc.str(kind);
     enc.byte(SP_); enc.str(r.version);
-    enc.byte(SP_); enc.num(r.status);
+    enc.byte(SP_);
+    if (r.status !== 0) enc.num(r.status); // 0: an HTTP/0.9 answer has no status line
     enc.byte(SP_); enc.str(r.reason);
     enc.byte(SP_);
     if (cl !== undefined) enc.num(cl);

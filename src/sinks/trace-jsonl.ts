@@ -57,6 +57,7 @@ export function toTraceRecord(tx: TraceTransaction, mode: HeaderMode = 'redacted
     interim: tx.interim,
     gap_bytes: 0,
     incomplete: n(tx.incomplete),
+    anomalies: [], // process tracing does not carry HTTP/1 anomalies to its records yet
     tls: conn.tls,
     protocol: h2 ? 'HTTP/2.0' : 'HTTP/1.1',
     role: conn.role,

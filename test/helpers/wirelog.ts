@@ -140,13 +140,14 @@ export interface JsonRecord {
   res_ts: string | null; res_version: string | null; req_content_length: number | null; req_content_type: string | null;
   req_body_bytes: number | null; res_body_bytes: number | null; interim: number[] | null; gap_bytes: number | null;
   incomplete: string | null;
+  anomalies: string[];
   [k: string]: unknown;
 }
 
 export const JSON_FIELDS = ['ts', 'kind', 'conn_id', 'req_id', 'src_ip', 'src_port', 'dst_ip', 'dst_port', 'method', 'uri',
   'version', 'host', 'user_agent', 'status', 'reason', 'content_length', 'content_type', 'latency_ms', 'ifname', 'netns',
   'pid', 'comm', 'res_ts', 'res_version', 'req_content_length', 'req_content_type', 'req_body_bytes', 'res_body_bytes',
-  'interim', 'gap_bytes', 'incomplete'] as const;
+  'interim', 'gap_bytes', 'incomplete', 'anomalies'] as const;
 
 export function parseJsonLines(stdout: string): JsonRecord[] {
   return stdout.split('\n').filter((l) => l.length > 0).map((l) => {
@@ -156,23 +157,34 @@ export function parseJsonLines(stdout: string): JsonRecord[] {
 
 export interface Summary {
   packets: number; requests: number; responses: number; transactions: number; kernelDrops: number;
-  gaps: number; gapBytes: number;
+  gaps: number; gapBytes: number; notHttp: number; messagesSkipped: number; bytesSkipped: number;
+  parseErrors: number;
+  /** give-ups by code */
+  errors: Record<string, number>;
 }
 
-const SUMMARY_RE = /^wirelog: (\d+) packets, (\d+) requests, (\d+) responses, (\d+) transactions, (\d+) dropped by kernel, (\d+) reassembly gaps \((\d+) bytes\)$/m;
+const SUMMARY_RE = /^wirelog: (\d+) packets, (\d+) requests, (\d+) responses, (\d+) transactions, (\d+) dropped by kernel, (\d+) reassembly gaps \((\d+) bytes\), (\d+) not HTTP, (\d+) messages skipped \((\d+) bytes\), (\d+) parse errors(?: \(([A-Z_0-9= ]+)\))?$/m;
 
 export function parseSummary(stderr: string): Summary | undefined {
   const m = SUMMARY_RE.exec(stderr);
   if (!m) return undefined;
-  const n = m.slice(1).map(Number);
-  return { packets: n[0]!, requests: n[1]!, responses: n[2]!, transactions: n[3]!, kernelDrops: n[4]!, gaps: n[5]!, gapBytes: n[6]! };
+  const n = m.slice(1, 12).map(Number);
+  const errors: Record<string, number> = {};
+  for (const kv of (m[12] ?? '').split(' ').filter((x) => x.length > 0)) {
+    const [k, v] = kv.split('=');
+    errors[k!] = Number(v);
+  }
+  return {
+    packets: n[0]!, requests: n[1]!, responses: n[2]!, transactions: n[3]!, kernelDrops: n[4]!, gaps: n[5]!, gapBytes: n[6]!,
+    notHttp: n[7]!, messagesSkipped: n[8]!, bytesSkipped: n[9]!, parseErrors: n[10]!, errors,
+  };
 }
 
 export interface StatsLine { packets: number; requests: number; responses: number; kernelDrops: number; gaps: number }
 
 export function parseStatsLines(stderr: string): StatsLine[] {
   const out: StatsLine[] = [];
-  for (const m of stderr.matchAll(/^wirelog: stats packets=(\d+) requests=(\d+) responses=(\d+) kernel_drops=(\d+) gaps=(\d+)$/gm)) {
+  for (const m of stderr.matchAll(/^wirelog: stats packets=(\d+) requests=(\d+) responses=(\d+) kernel_drops=(\d+) gaps=(\d+) not_http=\d+ skipped_messages=\d+ skipped_bytes=\d+ parse_errors=\d+(?: \S+)?$/gm)) {
     out.push({ packets: +m[1]!, requests: +m[2]!, responses: +m[3]!, kernelDrops: +m[4]!, gaps: +m[5]! });
   }
   return out;

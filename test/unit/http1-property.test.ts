@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Http1Parser, looksLikeHttpStart, parseRequestHead, parseResponseHead, findHeadEnd, type Http1Role } from '../../src/proto/http1.js';
+import { Http1Parser, looksLikeHttpStart, parseRequestHead, parseResponseHead, findHeadEnd, type Http1Role } from '../../src/proto/http1/index.js';
 
 /** Feed buf cut at `cuts` (sorted offsets); return a normalised event log (body counts merged per message). */
 function feed(buf: Buffer, role: Http1Role, cuts: number[], methods: string[] = []): string[] {

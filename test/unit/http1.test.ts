@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   Http1Parser, findHeadEnd, looksLikeHttpStart, parseRequestHead, parseResponseHead, MAX_HEAD_BYTES,
-  WL_ERR_HTTP_HEAD_TOO_LARGE, WL_ERR_HTTP_BAD_START_LINE, WL_ERR_HTTP_BAD_CHUNK, type Http1Error, type Http1Role,
-} from '../../src/proto/http1.js';
-import type { HttpRequestHead, HttpResponseHead } from '../../src/records.js';
+  WL_ERR_HTTP_HEAD_TOO_LARGE, WL_ERR_HTTP_BAD_START_LINE, WL_ERR_HTTP_BAD_CHUNK, NOT_HTTP_SKIP_LIMIT,
+  type Http1Error, type Http1Role,
+} from '../../src/proto/http1/index.js';
+import { HttpAnomaly, type HttpRequestHead, type HttpResponseHead } from '../../src/records.js';
 
 type Ev = ['req', HttpRequestHead] | ['res', HttpResponseHead] | ['body', number] | ['end'] | ['err', Http1Error] | ['nothttp'] | ['tunnel'];
 
@@ -129,11 +130,18 @@ test('a head over 64 KiB is a parse error; the parser resynchronises at the next
   assert.ok(err.actual! > MAX_HEAD_BYTES);
 });
 
-test('non-HTTP first bytes stop the parser; garbage after a message is a parse error', () => {
-  assert.deepEqual(kinds(parse(Buffer.from([0x16, 3, 1, 0, 0x20]), 0)), ['nothttp']);
-  assert.deepEqual(kinds(parse('SSH-2.0-OpenSSH_9.2p1 Debian\r\n', 0, 1)), ['nothttp']);
-  assert.deepEqual(kinds(parse('220 smtp.example.com ESMTP\r\n', 0)), ['nothttp']);
+test('non-HTTP first bytes are a skipped message, not the end: past NOT_HTTP_SKIP_LIMIT the stream is not HTTP', () => {
+  assert.deepEqual(kinds(parse(Buffer.from([0x16, 3, 1, 0, 0x20]), 0)), [`err ${WL_ERR_HTTP_BAD_START_LINE}`]);
+  assert.deepEqual(kinds(parse('SSH-2.0-OpenSSH_9.2p1 Debian\r\n', 0, 1)), [`err ${WL_ERR_HTTP_BAD_START_LINE}`]);
+  assert.deepEqual(kinds(parse('220 smtp.example.com ESMTP\r\n', 0)), [`err ${WL_ERR_HTTP_BAD_START_LINE}`]);
   assert.deepEqual(kinds(parse('GET / HTTP/1.1\r\n\r\n{"json": true}\r\n\r\n', 1)), ['req GET /', 'end', `err ${WL_ERR_HTTP_BAD_START_LINE}`]);
+  // junk, then a request in the same stream: the request is parsed and says what came before it
+  const evs = parse('\x16\x03\x01junk\r\nGET /after HTTP/1.1\r\n\r\n', 1);
+  assert.deepEqual(kinds(evs), [`err ${WL_ERR_HTTP_BAD_START_LINE}`, 'req GET /after', 'end']);
+  assert.equal((evs[1]![1] as HttpRequestHead).anomalies, HttpAnomaly.JUNK_BEFORE_MESSAGE);
+  // more than NOT_HTTP_SKIP_LIMIT bytes with no start line in them: the parser stops, once
+  const junk = Buffer.alloc(NOT_HTTP_SKIP_LIMIT + 100, 0x41);
+  for (const chunk of [Infinity, 1000]) assert.deepEqual(kinds(parse(junk, 0, chunk)), [`err ${WL_ERR_HTTP_BAD_START_LINE}`, 'nothttp'], `chunk ${chunk}`);
 });
 
 test('gap inside a counted body is skipped; gap in a head reports the complete fields, then resync', () => {
@@ -171,9 +179,15 @@ test('looksLikeHttpStart', () => {
   assert.equal(l('HTTP/1.1 200'), 2);
   assert.equal(l('HTTP/1.1 2'), 0);
   assert.equal(l('Hello world, this is a body\r\n'), 0);
-  assert.equal(l('get / HTTP/1.1\r\n'), 0);
+  assert.equal(l('get / HTTP/1.1\r\n'), 1, 'a lower-case method is a request line (flagged when parsed)');
+  assert.equal(l('http/1.1 200 OK\r\n'), 2, 'any case in "HTTP/"');
+  assert.equal(l('GET   /a\tHTTP/1.1\r\n'), 1, 'several blanks');
+  assert.equal(l('GET /index.html\r\n'), 1, 'HTTP/0.9');
+  assert.equal(l('POST /index.html\r\n'), 0, 'HTTP/0.9 is GET only');
+  assert.equal(l('GET HTTP/1.1\r\n'), 1, 'no target');
+  assert.equal(l('GET /a b c\r\n'), 0, 'no version, several tokens');
   assert.equal(l('\x16\x03\x01\x02\x00'), 0);
-  assert.equal(l('GET  / HTTP/1.1\r\n'), 0);
+  assert.equal(l('GET  / HTTP/1.1\r\n'), 1, 'two spaces: taken, as servers take it');
   assert.equal(l('GET / HTTP/1.1 extra\r\n'), 0);
   assert.equal(l('{"GET": 1}'), 0);
 });

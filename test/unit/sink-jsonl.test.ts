@@ -44,7 +44,7 @@ test('a full transaction: every field, in the documented order, with the documen
     ifname: 'lo', netns: 4026531840, pid: null, comm: null,
     res_ts: '2026-11-23T10:00:00.125956Z', res_version: 'HTTP/1.1', req_content_length: 11,
     req_content_type: 'application/x-www-form-urlencoded', req_body_bytes: 11, res_body_bytes: 2, interim: [100],
-    gap_bytes: 0, incomplete: null,
+    gap_bytes: 0, incomplete: null, anomalies: [],
   });
 });
 
