@@ -336,3 +336,47 @@ test('real traffic: curl ↔ Node on loopback recorded by tcpdump, wirelog agree
   assert.equal(lines.length, ref.requests.length + ref.responses.length);
   assert.equal(parseSummary(r.stderr)?.packets, await packetCount(file));
 });
+
+test('what the parser could not log is counted: summary, --log-every stats and one --verbose line per give-up', async () => {
+  const recs: Rec[] = [];
+  const clock = { us: Date.UTC(2026, 11, 3, 12, 0, 0) * 1000 };
+  const junk = '\x16\x03\x01\x00\x05hello\r\n';
+  const a = new Flow(recs, clock, '10.1.1.1', 40101, LOCAL, 8080);
+  a.open();
+  a.req(junk + 'GET /after-junk HTTP/1.1\r\nHost: t\r\n\r\n');
+  a.res('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  a.close();
+  const b = new Flow(recs, clock, '10.1.1.1', 40102, LOCAL, 8080); // not HTTP: an SSH banner each way
+  b.open();
+  b.req('SSH-2.0-OpenSSH_9.2p1\r\n');
+  b.res('SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n');
+  b.close();
+  const c = new Flow(recs, clock, '10.1.1.1', 40103, LOCAL, 8080); // HTTP/0.9
+  c.open();
+  c.req('GET /zero-nine.html\r\n');
+  c.res('<p>nine</p>\n');
+  c.close();
+  const dir = await scope.tempDir('wirelog-cli-skip-');
+  const file = path.join(dir, 'skip.pcap');
+  fs.writeFileSync(file, pcapFile(recs));
+  const r = await runWirelog(['capture', '-r', file, '--local-addr', LOCAL, '--format', 'jsonl', '--verbose', '--log-every', '1'], { env: { TZ: 'UTC' } });
+  assert.equal(r.code, 0, r.stderr);
+  const s = parseSummary(r.stderr);
+  assert.ok(s, r.stderr);
+  assert.deepEqual([s.notHttp, s.messagesSkipped, s.bytesSkipped, s.parseErrors, s.errors], [1, 1, junk.length, 1, { WL_ERR_HTTP_BAD_START_LINE: 1 }]);
+  const skips = r.stderr.split('\n').filter((l) => l.startsWith('wirelog: skip ') || l.startsWith('wirelog: not HTTP '));
+  assert.deepEqual(skips, [
+    `wirelog: skip 10.1.1.1#40101 > ${LOCAL}#8080 request stream byte 0: WL_ERR_HTTP_BAD_START_LINE not an HTTP/1.x start line`,
+    `wirelog: not HTTP 10.1.1.1#40102 > ${LOCAL}#8080: ${'SSH-2.0-OpenSSH_9.2p1\r\n'.length + 'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n'.length} bytes without an HTTP message`,
+  ]);
+  const stats = parseStatsLines(r.stderr);
+  assert.equal(stats.length, recs.length, 'one stats line per packet');
+  assert.match(r.stderr, /^wirelog: stats .* not_http=1 skipped_messages=1 skipped_bytes=\d+ parse_errors=1 WL_ERR_HTTP_BAD_START_LINE=1$/m);
+  const jl = parseJsonLines(r.stdout);
+  assert.deepEqual(jl.map((x) => [x.src_port, x.uri, x.version, x.status, x.incomplete, x.anomalies]), [
+    [40101, null, null, 400, 'no-request', ['bad-start-line']],
+    [40101, '/after-junk', 'HTTP/1.1', null, 'no-response', ['junk-before-message']],
+    [40103, '/zero-nine.html', 'HTTP/0.9', null, null, []],
+  ]);
+  assert.equal(jl[2]!.res_body_bytes, '<p>nine</p>\n'.length);
+});
