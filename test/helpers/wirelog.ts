@@ -157,15 +157,31 @@ export function parseJsonLines(stdout: string): JsonRecord[] {
 export interface Summary {
   packets: number; requests: number; responses: number; transactions: number; kernelDrops: number;
   gaps: number; gapBytes: number;
+  /** the parser's counters (docs/http1.md), when the line has them: `, N not HTTP, N messages skipped (N bytes)` */
+  notHttp?: number; skippedMessages?: number; skippedBytes?: number;
+  /** `, parse errors: CODE=n CODE=n` (empty when the line has no such part) */
+  errors?: Record<string, number>;
 }
 
-const SUMMARY_RE = /^wirelog: (\d+) packets, (\d+) requests, (\d+) responses, (\d+) transactions, (\d+) dropped by kernel, (\d+) reassembly gaps \((\d+) bytes\)$/m;
+const SUMMARY_RE = /^wirelog: (\d+) packets, (\d+) requests, (\d+) responses, (\d+) transactions, (\d+) dropped by kernel, (\d+) reassembly gaps \((\d+) bytes\)(.*)$/m;
+const PARSER_COUNTERS_RE = /^, (\d+) not HTTP, (\d+) messages skipped \((\d+) bytes\)(?:, parse errors:((?: [A-Z0-9_]+=\d+)*| none| 0))?$/;
 
 export function parseSummary(stderr: string): Summary | undefined {
   const m = SUMMARY_RE.exec(stderr);
   if (!m) return undefined;
-  const n = m.slice(1).map(Number);
-  return { packets: n[0]!, requests: n[1]!, responses: n[2]!, transactions: n[3]!, kernelDrops: n[4]!, gaps: n[5]!, gapBytes: n[6]! };
+  const n = m.slice(1, 8).map(Number);
+  const s: Summary = { packets: n[0]!, requests: n[1]!, responses: n[2]!, transactions: n[3]!, kernelDrops: n[4]!, gaps: n[5]!, gapBytes: n[6]! };
+  const rest = m[8]!;
+  if (rest === '') return s;
+  const p = PARSER_COUNTERS_RE.exec(rest);
+  // a tail of another shape is not this line's format: not a summary line this parser knows
+  if (!p) return undefined;
+  s.notHttp = Number(p[1]);
+  s.skippedMessages = Number(p[2]);
+  s.skippedBytes = Number(p[3]);
+  s.errors = {};
+  for (const e of (p[4] ?? '').matchAll(/([A-Z0-9_]+)=(\d+)/g)) s.errors[e[1]!] = Number(e[2]);
+  return s;
 }
 
 export interface StatsLine { packets: number; requests: number; responses: number; kernelDrops: number; gaps: number }
