@@ -30,6 +30,8 @@ export interface AccessEntry {
   sent_http_transfer_encoding: string;
   connection: number;
   connection_requests: number;
+  /** the request line as nginx read it (for a rejected request, the bytes it gave up on) */
+  request: string;
 }
 
 export interface NginxOptions {
@@ -67,7 +69,7 @@ const LOG_FIELDS = [
   'msec', 'remote_addr', 'remote_port', 'server_addr', 'server_port', 'request_method', 'request_uri',
   'server_protocol', 'status', 'body_bytes_sent', 'bytes_sent', 'request_length', 'http_host', 'http_user_agent',
   'sent_http_content_type', 'sent_http_content_length', 'sent_http_transfer_encoding', 'connection',
-  'connection_requests',
+  'connection_requests', 'request',
 ] as const;
 const NUMERIC = new Set(['msec', 'remote_port', 'server_port', 'status', 'body_bytes_sent', 'bytes_sent',
   'request_length', 'connection', 'connection_requests']);

@@ -75,11 +75,11 @@ function message(c: string[]): TsharkMessage {
 
 /**
  * HTTP requests and responses in a capture file as tshark sees them (TCP reassembly on, like wirelog's default).
- * `port`: also decode this port as HTTP (tshark only knows the usual HTTP ports by itself).
+ * `port` / `ports`: also decode these ports as HTTP (tshark only knows the usual HTTP ports by itself).
  */
-export async function tsharkHttp(file: string, opts: { port?: number; reassembly?: boolean } = {}): Promise<TsharkHttp> {
+export async function tsharkHttp(file: string, opts: { port?: number; ports?: number[]; reassembly?: boolean } = {}): Promise<TsharkHttp> {
   const extra: string[] = [];
-  if (opts.port) extra.push('-d', `tcp.port==${opts.port},http`);
+  for (const p of [...(opts.port ? [opts.port] : []), ...(opts.ports ?? [])]) extra.push('-d', `tcp.port==${p},http`);
   if (opts.reassembly === false) extra.push('-o', 'tcp.desegment_tcp_streams:FALSE');
   const reqRows = await fields(file, 'http.request', [...COMMON, ...REQ], extra);
   const resRows = await fields(file, 'http.response', [...COMMON, ...RES], extra);
@@ -208,5 +208,69 @@ export function pcapRecords(buf: Buffer): Array<{ start: number; end: number }> 
     out.push({ start: off, end: off + 16 + incl });
     off += 16 + incl;
   }
+  return out;
+}
+
+/** How one TCP connection ended, as the frames in a capture show it. */
+export interface TcpEnd {
+  stream: number;
+  /** the side that sent the SYN */
+  client: string;
+  clientPort: number;
+  server: string;
+  serverPort: number;
+  /** a FIN was seen from the client / the server before any RST */
+  clientFin: boolean;
+  serverFin: boolean;
+  /** a RST was seen (from either side), and whether both FINs came before it */
+  reset: boolean;
+  resetAfterBothFins: boolean;
+  /** client payload bytes seen before the server's first payload byte (all of them if the server sent none) */
+  clientBytesBeforeServerData: number;
+}
+
+/** Every TCP connection's end (FINs, RST) in a capture file, keyed by `client#port`. */
+export async function tcpEnds(file: string): Promise<Map<string, TcpEnd>> {
+  const r = await runOk('tshark', ['-r', file, '-n', '-Y', 'tcp', '-T', 'fields', '-E', 'separator=/t', '-e', 'tcp.stream',
+    '-e', 'ip.src', '-e', 'ipv6.src', '-e', 'tcp.srcport', '-e', 'ip.dst', '-e', 'ipv6.dst', '-e', 'tcp.dstport',
+    '-e', 'tcp.flags.syn', '-e', 'tcp.flags.ack', '-e', 'tcp.flags.fin', '-e', 'tcp.flags.reset', '-e', 'tcp.len'],
+  { timeoutMs: 120_000 });
+  const serverSent = new Set<number>();
+  const byStream = new Map<number, TcpEnd>();
+  const flag = (v: string | undefined): boolean => v === '1' || v === 'True';
+  for (const line of r.stdout.split('\n')) {
+    if (!line) continue;
+    const f = line.split('\t');
+    const stream = Number(f[0]);
+    const src = f[1] || f[2]!;
+    const srcPort = Number(f[3]);
+    const dst = f[4] || f[5]!;
+    const dstPort = Number(f[6]);
+    let e: TcpEnd | undefined = byStream.get(stream);
+    if (!e) {
+      // the first frame of a stream is its SYN (a whole connection is in the file); a SYN-ACK first means the
+      // server sent it
+      const fromServer = flag(f[7]) && flag(f[8]);
+      const ends = fromServer
+        ? { client: dst, clientPort: dstPort, server: src, serverPort: srcPort }
+        : { client: src, clientPort: srcPort, server: dst, serverPort: dstPort };
+      e = { stream, ...ends, clientFin: false, serverFin: false, reset: false, resetAfterBothFins: false, clientBytesBeforeServerData: 0 };
+      byStream.set(stream, e);
+    }
+    const fromClient = src === e.client && srcPort === e.clientPort;
+    const len = Number(f[11] || 0);
+    if (fromClient && !serverSent.has(stream)) e.clientBytesBeforeServerData += len;
+    if (!fromClient && len > 0) serverSent.add(stream);
+    if (flag(f[10]) && !e.reset) {
+      e.reset = true;
+      e.resetAfterBothFins = e.clientFin && e.serverFin;
+    }
+    if (flag(f[9]) && !e.reset) {
+      if (fromClient) e.clientFin = true;
+      else e.serverFin = true;
+    }
+  }
+  const out = new Map<string, TcpEnd>();
+  for (const e of byStream.values()) out.set(`${e.client}#${e.clientPort}`, e);
   return out;
 }
