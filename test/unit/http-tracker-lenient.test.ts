@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { HttpTracker, type HttpGiveUp, type HttpTrackerOptions } from '../../src/correlate/http-tracker.js';
 import { toHttpRecord, type HttpRecord } from '../../src/sinks/schema.js';
 import { HTTP_ANOMALY_NAMES } from '../../src/records.js';
+import { MAX_HEAD_BYTES } from '../../src/proto/http1/index.js';
 import { Conv, Recorder, type Ep } from '../helpers/tcp-conv.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -207,15 +208,25 @@ each('chunked bodies: leading zeros and extensions taken; overflow, bad sizes an
   assert.deepEqual(h10.recs.map((x) => [x.uri, x.req_body_bytes, x.anomalies]), [['/h', 1, ['te-in-http10']]]);
 });
 
-each('a head over 64 KiB is a skipped message; the server answer pairs with it', (mss) => {
-  const huge = 'GET /huge HTTP/1.1\r\nX-Big: ' + 'a'.repeat(70 * 1024) + '\r\n\r\n';
-  const { recs, t } = run((c) => c.c(huge).s('HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n').c('GET /next HTTP/1.1\r\n\r\n').s(OK0), {}, mss === 1 ? 997 : mss);
-  assert.deepEqual(recs.map((x) => [x.uri, x.status, x.incomplete, x.anomalies]), [
-    [null, 431, 'no-request', ['head-too-large']],
+each('a head over 256 KiB is logged from its beginning, flagged; a start line over it is a skipped message', (mss) => {
+  const huge = 'GET /huge HTTP/1.1\r\nHost: t\r\nX-Big: ' + 'a'.repeat(300 * 1024) + '\r\n\r\n';
+  const seg = mss === 1 ? 997 : mss;
+  const { recs, t } = run((c) => c.c(huge).s('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n').c('GET /next HTTP/1.1\r\n\r\n').s(OK0), {}, seg);
+  assert.deepEqual(recs.map((x) => [x.uri, x.host, x.status, x.incomplete, x.anomalies]), [
+    ['/huge', 't', 404, null, ['head-too-large']],
+    ['/next', null, 200, null, []],
+  ]);
+  assert.equal(t.stats.bytesSkipped, huge.length - MAX_HEAD_BYTES);
+  assert.equal(t.stats.messagesSkipped, 0);
+  assert.deepEqual(t.stats.parseErrorsByCode, { WL_ERR_HTTP_HEAD_TOO_LARGE: 1 });
+  const line = 'GET /' + 'a'.repeat(300 * 1024) + ' HTTP/1.1\r\n\r\n';
+  const lost = run((c) => c.c(line).s('HTTP/1.1 414 Request-URI Too Large\r\nContent-Length: 0\r\n\r\n').c('GET /next HTTP/1.1\r\n\r\n').s(OK0), {}, seg);
+  assert.deepEqual(lost.recs.map((x) => [x.uri, x.status, x.incomplete, x.anomalies]), [
+    [null, 414, 'no-request', ['head-too-large']],
     ['/next', 200, null, ['junk-before-message']],
   ]);
-  assert.equal(t.stats.bytesSkipped, huge.length);
-  assert.deepEqual(t.stats.parseErrorsByCode, { WL_ERR_HTTP_HEAD_TOO_LARGE: 1 });
+  assert.equal(lost.t.stats.messagesSkipped, 1);
+  assert.equal(lost.t.stats.bytesSkipped, line.length);
 });
 
 test('not HTTP: junk both ways past NOT_HTTP_SKIP_LIMIT, or a connection that closes without a message', () => {

@@ -112,22 +112,39 @@ test('101 and 2xx to CONNECT end HTTP on the stream', () => {
   assert.deepEqual(kinds(parse('HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x01', 2, Infinity, ['CONNECT'])), ['res 200', 'end', 'tunnel']);
 });
 
-test('a head over 64 KiB is a parse error; the parser resynchronises at the next chunk that starts a message', () => {
-  const big = 'GET / HTTP/1.1\r\nX-Big: ' + 'a'.repeat(MAX_HEAD_BYTES) + '\r\n\r\n';
+test('a head over MAX_HEAD_BYTES is logged from its beginning, its rest skipped; a start line over it is a lost message', () => {
+  const big = 'GET / HTTP/1.1\r\nHost: h\r\nX-Big: ' + 'a'.repeat(MAX_HEAD_BYTES) + '\r\n\r\n';
+  for (const step of [1000, 65536]) {
+    const p: Ev[] = [];
+    const parser = new Http1Parser({
+      onRequest: (h) => p.push(['req', h]), onResponse: () => undefined, onBody: () => {}, onMessageEnd: () => p.push(['end']),
+      onError: (e) => p.push(['err', e]), onNotHttp: () => p.push(['nothttp']), onTunnel: () => {},
+    }, 1);
+    const b = Buffer.from(big);
+    for (let i = 0; i < b.length; i += step) parser.push(b.subarray(i, i + step), 0);
+    parser.push(Buffer.from('more junk\r\n\r\n'), 0);
+    parser.push(Buffer.from('GET /next HTTP/1.1\r\n\r\n'), 0);
+    assert.deepEqual(kinds(p), ['req GET /', `err ${WL_ERR_HTTP_HEAD_TOO_LARGE}`, 'end', `err ${WL_ERR_HTTP_BAD_START_LINE}`, 'req GET /next', 'end'], `step ${step}`);
+    const h = p[0]![1] as HttpRequestHead;
+    assert.deepEqual(h.headers, [['Host', 'h']], 'the complete lines of the kept part');
+    assert.equal(h.anomalies, HttpAnomaly.HEAD_TOO_LARGE);
+    const err = p[1]![1] as Http1Error;
+    assert.equal(err.layer, 'http1');
+    assert.equal(err.messageSkipped, false);
+    assert.equal(err.required, MAX_HEAD_BYTES);
+    assert.equal(err.actual, big.length);
+    assert.equal(parser.skippedBytes, big.length - MAX_HEAD_BYTES + 'more junk\r\n\r\n'.length);
+  }
+  // a request line longer than the bound: nothing of it can be logged
   const p: Ev[] = [];
   const parser = new Http1Parser({
     onRequest: (h) => p.push(['req', h]), onResponse: () => undefined, onBody: () => {}, onMessageEnd: () => p.push(['end']),
     onError: (e) => p.push(['err', e]), onNotHttp: () => p.push(['nothttp']), onTunnel: () => {},
   }, 1);
-  const b = Buffer.from(big);
-  for (let i = 0; i < b.length; i += 1000) parser.push(b.subarray(i, i + 1000), 0);
-  parser.push(Buffer.from('more junk\r\n\r\n'), 0);
-  parser.push(Buffer.from('GET /next HTTP/1.1\r\n\r\n'), 0);
+  const line = Buffer.from('GET /' + 'a'.repeat(MAX_HEAD_BYTES) + ' HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n');
+  for (let i = 0; i < line.length; i += 4096) parser.push(line.subarray(i, i + 4096), 0);
   assert.deepEqual(kinds(p), [`err ${WL_ERR_HTTP_HEAD_TOO_LARGE}`, 'req GET /next', 'end']);
-  const err = p[0][1] as Http1Error;
-  assert.equal(err.layer, 'http1');
-  assert.equal(err.required, MAX_HEAD_BYTES);
-  assert.ok(err.actual! > MAX_HEAD_BYTES);
+  assert.equal((p[0]![1] as Http1Error).messageSkipped, true);
 });
 
 test('non-HTTP first bytes are a skipped message, not the end: past NOT_HTTP_SKIP_LIMIT the stream is not HTTP', () => {

@@ -11,11 +11,11 @@
  * line of its direction's kind. The next message it parses carries `junk-before-message`.
  */
 import { HttpAnomaly, type DecodeErrorInfo, type HttpRequestHead, type HttpResponseHead } from '../../records.js';
-import { CR, LF, isHttpSlash } from './syntax.js';
+import { CR, HT, LF, SP, isHttpSlash } from './syntax.js';
 import { SL_COMPLETE, SL_NO, SL_SIMPLE, startLineState, type Http1Role } from './sniff.js';
 import { parseRequestHead, parseResponseHead, scanHeadEnd, simpleResponseHead } from './head.js';
 import {
-  BODY_CHUNKED, BODY_LENGTH, BODY_TUNNEL, BODY_UNFRAMEABLE, BODY_UNTIL_CLOSE, requestBodyMode, responseBodyMode,
+  BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_TUNNEL, BODY_UNFRAMEABLE, BODY_UNTIL_CLOSE, requestBodyMode, responseBodyMode,
   type BodyMode,
 } from './framing.js';
 
@@ -47,8 +47,8 @@ export interface Http1Error extends DecodeErrorInfo {
   messageSkipped: boolean;
 }
 
-/** Largest head accepted (start line through blank line). */
-export const MAX_HEAD_BYTES = 64 * 1024;
+/** Largest head accepted (start line through blank line): a memory bound above what servers take (h2o takes a 70 KB header line). */
+export const MAX_HEAD_BYTES = 256 * 1024;
 /** Bytes skipped before a stream's first message after which the direction is given up as not HTTP. */
 export const NOT_HTTP_SKIP_LIMIT = 16 * 1024;
 /** Longest line looked at as a possible start line while resynchronising. */
@@ -102,6 +102,8 @@ const S_RESYNC = 9;
 const S_DEAD = 10;
 /** after an HTTP/0.9 request: nothing more is a message (the server closes after its answer) */
 const S_AFTER_SIMPLE = 11;
+/** a head longer than MAX_HEAD_BYTES was logged from its beginning: its rest is skipped to the blank line */
+const S_HEAD_REST = 12;
 
 // Where resynchronisation stands (resyncLine): skipping to the next LF, at a line start, or > 0: that many bytes
 // of a possible start line carried in headBuf from earlier chunks.
@@ -149,6 +151,9 @@ export class Http1Parser {
   private candidateTs = 0;
   /** bytes skipped before the first start line */
   private junkBytes = 0;
+  /** the body framing of a head logged from its first MAX_HEAD_BYTES, applied once its rest has been skipped */
+  private restMode: BodyMode = BODY_NONE;
+  private restLength = 0;
   /** a complete start line was seen: the stream is HTTP, however badly the rest goes (no not-HTTP budget) */
   private sawStartLine = false;
   /**
@@ -243,7 +248,9 @@ export class Http1Parser {
           } else if (this.chunkDigits === 0) {
             // at the start of the line: it may itself be the next message (a body shorter than its framing said)
             this.framingLost(WL_ERR_HTTP_BAD_CHUNK, A.BAD_CHUNK, pos, 'chunk size expected', true);
-          } else this.state = S_CHUNK_EXT; // extensions, whitespace, CRLF: up to LF
+          } else if (b === 0x3b || b === SP || b === HT || b === CR || b === LF) {
+            this.state = S_CHUNK_EXT; // extensions (RFC 9112 7.1.1), whitespace, CRLF: up to LF
+          } else this.framingLost(WL_ERR_HTTP_BAD_CHUNK, A.BAD_CHUNK, pos, 'chunk size followed by something else than an extension or the line end', false);
           break;
         }
         case S_CHUNK_EXT: {
@@ -314,6 +321,21 @@ export class Http1Parser {
           this.skip(end - pos);
           pos = end;
           break;
+        case S_HEAD_REST: {
+          const r = scanHeadEnd(buf, pos, end, this.eol);
+          if (r < 0) {
+            this.eol = -r - 1;
+            this.skip(end - pos);
+            pos = end;
+            break;
+          }
+          this.skip(r - pos);
+          this.eol = 0;
+          this.headEnd = r;
+          pos = r;
+          this.bodyAfterHead(this.restMode, this.restLength);
+          break;
+        }
         default: // S_DEAD
           pos = end;
       }
@@ -411,8 +433,10 @@ export class Http1Parser {
     this.current = undefined;
   }
 
-  private report(code: Http1ErrorCode, anomaly: number, pos: number, message: string, messageSkipped: boolean): void {
+  private report(code: Http1ErrorCode, anomaly: number, pos: number, message: string, messageSkipped: boolean, required?: number, actual?: number): void {
     const err: Http1Error = { code, layer: 'http1', offset: this.offset + pos, message, anomaly, messageSkipped };
+    if (required !== undefined) err.required = required;
+    if (actual !== undefined) err.actual = actual;
     this.handler.onError(err);
   }
 
@@ -567,11 +591,27 @@ export class Http1Parser {
         if ((st & SL_COMPLETE) !== 0) this.lineOk = this.sawStartLine = true;
       }
     }
+    const eol0 = this.eol;
     this.eol = r >= 0 ? 0 : -r - 1;
     const stop = r >= 0 ? r : end;
     const n = stop - pos;
     if (this.headLen + n > MAX_HEAD_BYTES) {
       const actual = this.headLen + n;
+      if (this.lineOk) {
+        // logged from its first MAX_HEAD_BYTES (complete lines), as servers that take such heads understand it;
+        // the rest of the head is skipped to its blank line, then the body is framed by what was kept
+        const take = MAX_HEAD_BYTES - this.headLen;
+        const st = take > 0 ? scanHeadEnd(buf, pos, pos + take, eol0) : -(1 + eol0);
+        this.append(buf, pos, pos + take);
+        this.eol = st >= 0 ? 0 : -st - 1;
+        const len = this.headLen;
+        this.headLen = 0;
+        this.truncatedHead(this.headBuf!, len);
+        this.report(WL_ERR_HTTP_HEAD_TOO_LARGE, A.HEAD_TOO_LARGE, pos + take, `message head over ${MAX_HEAD_BYTES} bytes: logged from its beginning, the rest skipped`, false, MAX_HEAD_BYTES, actual);
+        return pos + take;
+      }
+      // not even the start line fits: the message is lost (what came of it looked like one: this is HTTP)
+      this.sawStartLine = true;
       this.headLen = 0;
       this.state = S_RESYNC;
       this.resyncLine = TO_NEXT_LF;
@@ -653,17 +693,7 @@ export class Http1Parser {
         this.handler.onMessageEnd();
         return consumed;
       }
-      if (mode === BODY_UNFRAMEABLE) {
-        // RFC 9112 6.3 rules 4 and 5: the server answers 400 and closes; what follows is looked at line by line
-        const bits = (h.anomalies ?? 0) & (A.TE_NOT_CHUNKED_LAST | A.CL_INVALID | A.CL_MISMATCH);
-        this.report(WL_ERR_HTTP_BAD_FRAMING, bits, 0, 'request body length cannot be determined (Transfer-Encoding / Content-Length)', false);
-        this.current = undefined;
-        this.state = S_RESYNC;
-        this.resyncFlags = A.JUNK_BEFORE_MESSAGE;
-        this.resyncLine = AT_LINE_START;
-        return consumed;
-      }
-      this.startBody(mode, h.contentLength ?? 0);
+      this.bodyAfterHead(mode, h.contentLength ?? 0);
       return consumed;
     }
     const h = parseResponseHead(b, s, e, this.headTs, true);
@@ -676,16 +706,58 @@ export class Http1Parser {
     this.current = h;
     const method = this.handler.onResponse(h);
     if (this.state !== S_HEAD) return e;
-    const mode = responseBodyMode(h, method);
+    this.bodyAfterHead(responseBodyMode(h, method), h.contentLength ?? 0);
+    return e;
+  }
+
+  /**
+   * A head longer than MAX_HEAD_BYTES: report it from the complete lines of its first MAX_HEAD_BYTES (flagged),
+   * then skip its rest (S_HEAD_REST); the body is framed by what was kept.
+   */
+  private truncatedHead(b: Buffer, len: number): void {
+    let kind = this.role;
+    if (kind === 0) kind = isHttpSlash(b, 0, len) ? 2 : 1;
+    const h = kind === 1 ? parseRequestHead(b, 0, len, this.headTs, false) : parseResponseHead(b, 0, len, this.headTs, false);
+    this.state = S_HEAD_REST;
+    this.restMode = BODY_NONE;
+    this.restLength = 0;
+    if (h === undefined) return; // (the start line was checked complete; nothing to report if the parser differs)
+    h.anomalies = (h.anomalies ?? 0) | this.pendingBits | A.HEAD_TOO_LARGE;
+    this.pendingBits = 0;
+    this.messages++;
+    this.current = h;
+    if (kind === 1) {
+      this.role = 1;
+      this.handler.onRequest(h as HttpRequestHead);
+      this.restMode = requestBodyMode(h as HttpRequestHead);
+    } else {
+      this.role = 2;
+      const method = this.handler.onResponse(h as HttpResponseHead);
+      this.restMode = responseBodyMode(h as HttpResponseHead, method);
+    }
+    this.restLength = h.contentLength ?? 0;
+  }
+
+  /** The head is done (ending at headEnd in the current chunk): follow its body, or stop where HTTP stops. */
+  private bodyAfterHead(mode: BodyMode, length: number): void {
+    if (mode === BODY_UNFRAMEABLE) {
+      // RFC 9112 6.3 rules 4 and 5: the server answers 400 and closes; what follows is looked at line by line
+      const bits = (this.current?.anomalies ?? 0) & (A.TE_NOT_CHUNKED_LAST | A.CL_INVALID | A.CL_MISMATCH);
+      this.report(WL_ERR_HTTP_BAD_FRAMING, bits, this.headEnd, 'request body length cannot be determined (Transfer-Encoding / Content-Length)', false);
+      this.current = undefined;
+      this.state = S_RESYNC;
+      this.resyncFlags = A.JUNK_BEFORE_MESSAGE;
+      this.resyncLine = AT_LINE_START;
+      return;
+    }
     if (mode === BODY_TUNNEL) {
       this.state = S_DEAD;
       this.tunnelAt = this.offset + this.headEnd;
       this.handler.onMessageEnd();
       this.handler.onTunnel();
-      return e;
+      return;
     }
-    this.startBody(mode, h.contentLength ?? 0);
-    return e;
+    this.startBody(mode, length);
   }
 
   private startBody(mode: BodyMode, length: number): void {
