@@ -118,6 +118,13 @@ interface Conn extends ConnEntry {
   pending: Pending[];
   /** reassembly mode: the transaction whose final response head was seen and whose body is still arriving */
   open?: { tx: HttpTransaction; gapAt: number };
+  /**
+   * A final response that came while the request it answers was still arriving (a server refusing a huge head
+   * with 400/431 before reading it all): it waits for that request's head, then is logged with it.
+   */
+  early?: { tx: HttpTransaction; ended: boolean; incomplete?: string };
+  /** close() for a reset is flushing the streams: a response read until close is cut, not complete */
+  resetting?: boolean;
   nextReqId: number;
   /** bytes lost in either direction so far */
   gapTotal: number;
@@ -179,7 +186,7 @@ class Side implements StreamConsumer, Http1Handler {
     this.parser.gap(bytes, tsUs);
   }
   onEnd(): void {
-    this.parser.end();
+    this.parser.end(this.c.resetting);
   }
   onRequest(head: HttpRequestHead): void {
     this.t._request(this.c, this.idx, head);
@@ -552,6 +559,21 @@ export class HttpTracker {
     if (!c.hadMessage) this.sawMessage(c);
     const conn = this.connInfo(c);
     this.stats.requests++;
+    const early = c.early;
+    if (early !== undefined && c.pending.length === 0) {
+      // the server answered this request before all of its head had arrived: they are one transaction
+      c.early = undefined;
+      const tx = early.tx;
+      tx.req = req;
+      tx.latencyMs = (tx.res!.tsUs - req.tsUs) / 1000;
+      tx.incomplete = early.incomplete;
+      this.sink.request({ conn, reqId: tx.reqId, req });
+      if (early.ended) {
+        this.stats.transactions++;
+        this.sink.transaction(tx);
+      }
+      return;
+    }
     const reqId = ++c.nextReqId;
     // bound the queue: a server that never answers (or answers where we cannot see) must not grow it forever
     if (c.pending.length >= MAX_PENDING) this.flushOldest(c);
@@ -577,6 +599,7 @@ export class HttpTracker {
       return p.req?.method;
     }
     const p = c.pending.shift();
+    if (c.early !== undefined) this.flushEarly(c); // an earlier one's request never came
     const reqId = p === undefined ? ++c.nextReqId : p.reqId;
     const req = p?.req;
     this.sink.response(req === undefined ? { conn, reqId, res } : { conn, reqId, req, res });
@@ -602,6 +625,8 @@ export class HttpTracker {
       // emitted when the response body ends, so that it carries the body's size (see _responseEnd)
       if (c.open !== undefined) this._responseEnd(c, 'partial-body');
       c.open = { tx, gapAt: p === undefined ? c.gapTotal : p.gapAt };
+      // no request waiting, but one is arriving: this answers it (held until its head is complete)
+      if (p === undefined && c.sides[1 - side]!.parser.inHead) c.early = { tx, ended: false };
     }
     return req?.method;
   }
@@ -612,9 +637,23 @@ export class HttpTracker {
     c.open = undefined;
     const tx = open.tx;
     tx.gapBytes = c.gapTotal - open.gapAt;
+    if (c.early?.tx === tx) {
+      c.early.ended = true; // logged with its request, once that head is complete
+      c.early.incomplete = incomplete;
+      return;
+    }
     if (incomplete !== undefined && tx.incomplete === undefined) tx.incomplete = incomplete;
     this.stats.transactions++;
     this.sink.transaction(tx);
+  }
+
+  /** An early response whose request never completed: logged as it is (no-request). */
+  private flushEarly(c: Conn): void {
+    const early = c.early!;
+    c.early = undefined;
+    if (!early.ended) return; // still the open transaction: it ends (and is logged) as any other
+    this.stats.transactions++;
+    this.sink.transaction(early.tx);
   }
 
   private flushOldest(c: Conn): void {
@@ -641,6 +680,7 @@ export class HttpTracker {
     if (c.closed) return;
     c.closed = true;
     if (c.sides !== undefined && !c.nonHttp) {
+      c.resetting = reason === 'reset';
       c.sides[0].stream.flush(c.lastSeenUs);
       c.sides[1].stream.flush(c.lastSeenUs);
     }
@@ -650,6 +690,7 @@ export class HttpTracker {
     }
     // a response whose body was still arriving: its head is known, its body was cut
     if (c.open !== undefined) this._responseEnd(c, 'partial-body');
+    if (c.early !== undefined) this.flushEarly(c);
     const pending = c.pending;
     c.pending = [];
     for (const p of pending) {

@@ -120,6 +120,7 @@ export async function recordLenient(scope: Scope, dir: string): Promise<LenientR
   const jobs: Array<Promise<Conversation>> = [];
   for (const server of SERVER_KINDS) {
     for (const k of cases) {
+      if (k.only !== undefined && !k.only.includes(server)) continue;
       jobs.push((async () => {
         const conv = await rawConversation('127.0.0.1', ports[server], k.parts.map((p) => Buffer.concat(p.map((m) => m.bytes))));
         return { case: k, server, port: ports[server], conv, responses: splitResponses(conv.received) };

@@ -229,6 +229,25 @@ each('a head over 256 KiB is logged from its beginning, flagged; a start line ov
   assert.equal(lost.t.stats.bytesSkipped, line.length);
 });
 
+each('a server that answers before the request head is complete: the answer is logged with that request', (mss) => {
+  const head = 'GET /early HTTP/1.1\r\nHost: t\r\nX-Big: ' + 'b'.repeat(5000) + '\r\n\r\n';
+  const cut = 100;
+  const { recs, r } = run((c) => c.c(head.slice(0, cut)).s('HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 4\r\n\r\nbig!').c(head.slice(cut)), {}, mss);
+  assert.deepEqual(recs.map((x) => [x.req_id, x.uri, x.status, x.res_body_bytes, x.incomplete]), [[1, '/early', 431, 4, null]]);
+  assert.ok(recs[0]!.latency_ms !== null && recs[0]!.latency_ms > 0);
+  assert.deepEqual(r.requests.map((e) => e.reqId), [1]);
+  // the request never completes: the answer is logged alone
+  const { recs: alone } = run((c) => c.c(head.slice(0, cut)).s('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'), {}, mss);
+  assert.deepEqual(alone.map((x) => [x.uri, x.status, x.incomplete]), [[null, 400, 'no-request']]);
+});
+
+test('a response read until close that ends with a reset is partial-body; with a FIN it is complete', () => {
+  const reset = run((c) => c.c('GET /r HTTP/1.1\r\n\r\n').s('HTTP/1.1 431 Too Large\r\nConnection: close\r\n\r\nsome body').rst(1));
+  assert.deepEqual(reset.recs.map((x) => [x.uri, x.status, x.res_body_bytes, x.incomplete]), [['/r', 431, 9, 'partial-body']]);
+  const fin = run((c) => c.c('GET /f HTTP/1.1\r\n\r\n').s('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nsome body'));
+  assert.deepEqual(fin.recs.map((x) => [x.uri, x.status, x.res_body_bytes, x.incomplete]), [['/f', 200, 9, null]]);
+});
+
 test('not HTTP: junk both ways past NOT_HTTP_SKIP_LIMIT, or a connection that closes without a message', () => {
   const big = run((c) => c.c(Buffer.alloc(20_000, 0x16)).s(Buffer.alloc(20_000, 0x17)));
   assert.deepEqual(big.recs, []);

@@ -181,6 +181,11 @@ export class Http1Parser {
     return this.state === S_RESYNC;
   }
 
+  /** a message head has begun and is not complete yet (its start line seen, or still possible) */
+  get inHead(): boolean {
+    return this.state === S_HEAD;
+  }
+
   /** Stop parsing (the other direction switched protocols, or the connection is not HTTP). */
   stop(): void {
     this.state = S_DEAD;
@@ -391,10 +396,15 @@ export class Http1Parser {
     }
   }
 
-  /** End of stream: a response read until close is complete; a possible start line still carried was skipped. */
-  end(): void {
-    if (this.state === S_UNTIL_CLOSE) this.messageEnd();
-    else if (this.state === S_RESYNC && this.resyncLine > 0) this.skip(this.headLen);
+  /**
+   * End of stream: a response read until close is complete, unless the stream was `aborted` (a reset: where its body
+   * ended is not known, so the message is left open for the handler to call incomplete); a possible start line still
+   * carried was skipped.
+   */
+  end(aborted = false): void {
+    if (this.state === S_UNTIL_CLOSE) {
+      if (!aborted) this.messageEnd();
+    } else if (this.state === S_RESYNC && this.resyncLine > 0) this.skip(this.headLen);
     this.headLen = 0;
     this.state = S_DEAD;
   }
