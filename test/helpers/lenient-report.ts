@@ -78,7 +78,8 @@ export function reportTables(rec: LenientRecording): string {
   out.push('| case | bytes | server | answer | access log | tshark |', '|---|---|---|---|---|---|');
   for (const k of cases) {
     const bytes = Buffer.concat(k.parts.flat().map((m) => m.bytes));
-    for (const [i, s] of SERVER_KINDS.entries()) {
+    const servers = SERVER_KINDS.filter((s) => k.only === undefined || k.only.includes(s));
+    for (const [i, s] of servers.entries()) {
       const c = byCase(k, s);
       out.push(`| ${i === 0 ? cell(`${k.id}: ${k.title}`) : ''} | ${i === 0 ? `\`${cell(showBytes(bytes))}\`` : ''} | ${s} | ${cell(answer(c))} | ` +
         `${cell(accessLog(rec, c))} | ${cell(tsharkView(rec, c.conv.localPort, c.port))} |`);
