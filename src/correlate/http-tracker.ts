@@ -417,6 +417,10 @@ export class HttpTracker {
       fin: [false, false],
       startSeq: [-1, -1],
       hadMessage: false,
+      // set later, declared now: every Conn keeps one hidden class (a shape change at close costs in the hot path)
+      deferred: undefined,
+      early: undefined,
+      resetting: false,
     };
     if (seg.ifname !== undefined) c.ifname = seg.ifname;
     if (seg.netns !== undefined) c.netns = seg.netns;
