@@ -275,20 +275,42 @@ function headerList(text: string, at: number, complete: boolean): HeaderList {
 }
 
 /**
- * A parsed request head. `headers` is materialised on first read: the sinks need only the named fields, and
- * building two strings per header for every message was the parser's main cost. JSON.stringify gives the same
- * object as a plain head (toJSON); the private fields are invisible to Object.keys and deep equality.
+ * The header list of a parsed head, materialised on first read: the sinks need only the named fields, and building
+ * two strings per header for every message was the parser's main cost. The private fields are invisible to
+ * Object.keys and deep equality; toJSON (in the heads) gives the same object as a plain head.
  */
-export class ParsedRequestHead implements HttpRequestHead {
-  declare host?: string;
-  declare userAgent?: string;
-  declare contentLength?: number;
-  declare contentType?: string;
+abstract class LazyHeaderList {
   readonly #text: string;
   /** offset in #text of the first header line, -1 when there is none */
   readonly #at: number;
   readonly #complete: boolean;
   #headers: HeaderList | undefined = undefined;
+
+  constructor(text: string, at: number, complete: boolean) {
+    this.#text = text;
+    this.#at = at;
+    this.#complete = complete;
+  }
+
+  get headers(): HeaderList {
+    return (this.#headers ??= headerList(this.#text, this.#at, this.#complete));
+  }
+  set headers(h: HeaderList) {
+    this.#headers = h;
+  }
+
+  /** the list was read or replaced: from then on it, not the parser's notes, is what the head says */
+  protected get listTaken(): boolean {
+    return this.#headers !== undefined;
+  }
+}
+
+/** A parsed request head (see LazyHeaderList). */
+export class ParsedRequestHead extends LazyHeaderList implements HttpRequestHead {
+  declare host?: string;
+  declare userAgent?: string;
+  declare contentLength?: number;
+  declare contentType?: string;
 
   constructor(
     public tsUs: number,
@@ -302,16 +324,7 @@ export class ParsedRequestHead implements HttpRequestHead {
     at: number,
     complete: boolean,
   ) {
-    this.#text = text;
-    this.#at = at;
-    this.#complete = complete;
-  }
-
-  get headers(): HeaderList {
-    return (this.#headers ??= headerList(this.#text, this.#at, this.#complete));
-  }
-  set headers(h: HeaderList) {
-    this.#headers = h;
+    super(text, at, complete);
   }
 
   toJSON(): HttpRequestHead {
@@ -328,15 +341,11 @@ export class ParsedRequestHead implements HttpRequestHead {
   }
 }
 
-/** A parsed response head; see ParsedRequestHead. */
-export class ParsedResponseHead implements HttpResponseHead {
+/** A parsed response head (see LazyHeaderList). */
+export class ParsedResponseHead extends LazyHeaderList implements HttpResponseHead {
   declare contentLength?: number;
   declare contentType?: string;
-  readonly #text: string;
-  readonly #at: number;
-  readonly #complete: boolean;
   readonly #clText: string | undefined;
-  #headers: HeaderList | undefined = undefined;
 
   constructor(
     public tsUs: number,
@@ -351,22 +360,13 @@ export class ParsedResponseHead implements HttpResponseHead {
     complete: boolean,
     clText: string | undefined,
   ) {
-    this.#text = text;
-    this.#at = at;
-    this.#complete = complete;
+    super(text, at, complete);
     this.#clText = clText;
-  }
-
-  get headers(): HeaderList {
-    return (this.#headers ??= headerList(this.#text, this.#at, this.#complete));
-  }
-  set headers(h: HeaderList) {
-    this.#headers = h;
   }
 
   /** The first Content-Length header's value as sent (trimmed), '' when there is none; undefined once `headers` was replaced. */
   get contentLengthText(): string | undefined {
-    return this.#headers === undefined ? (this.#clText ?? '').trim() : undefined;
+    return this.listTaken ? undefined : (this.#clText ?? '').trim();
   }
 
   toJSON(): HttpResponseHead {
