@@ -702,8 +702,11 @@ export class HttpTracker {
       const gapBytes = c.gapTotal - p.gapAt;
       this.emitUnanswered(c, p, reason === 'no-response' && gapBytes > 0 ? 'gap' : reason);
     }
-    // bytes but no HTTP message either way, and not judged yet: not HTTP
-    if (this.reassembly && !c.nonHttp && !c.hadMessage && c.hadPayload) this.judgeNotHttp(c, c.sides![0].parser.skippedBytes + c.sides![1].parser.skippedBytes);
+    // bytes, but not one start line either way, and not judged yet: not HTTP
+    const sides = c.sides;
+    if (sides !== undefined && !c.nonHttp && !c.hadMessage && c.hadPayload && !sides[0].parser.sawHttp && !sides[1].parser.sawHttp) {
+      this.judgeNotHttp(c, sides[0].parser.skippedBytes + sides[1].parser.skippedBytes);
+    }
     if (this.table.get(c.key) === c) this.table.delete(c.key);
     const slot = flowSlot(c.a.port, c.b.port);
     if (this.flowCache[slot] === c) this.flowCache[slot] = undefined;

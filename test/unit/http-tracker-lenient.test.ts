@@ -236,8 +236,11 @@ each('a server that answers before the request head is complete: the answer is l
   assert.deepEqual(recs.map((x) => [x.req_id, x.uri, x.status, x.res_body_bytes, x.incomplete]), [[1, '/early', 431, 4, null]]);
   assert.ok(recs[0]!.latency_ms !== null && recs[0]!.latency_ms > 0);
   assert.deepEqual(r.requests.map((e) => e.reqId), [1]);
-  // the request never completes: the answer is logged alone
-  const { recs: alone } = run((c) => c.c(head.slice(0, cut)).s('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'), {}, mss);
+  // the client stops mid-head (FIN): the head's complete lines are the request, and the answer is its answer
+  const { recs: cutHead } = run((c) => c.c(head.slice(0, cut)).s('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'), {}, mss);
+  assert.deepEqual(cutHead.map((x) => [x.uri, x.host, x.status, x.incomplete]), [['/early', 't', 400, null]]);
+  // the request line itself never completes: the answer is logged alone
+  const { recs: alone } = run((c) => c.c('GET /ear').s('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'), {}, mss);
   assert.deepEqual(alone.map((x) => [x.uri, x.status, x.incomplete]), [[null, 400, 'no-request']]);
 });
 

@@ -181,6 +181,11 @@ export class Http1Parser {
     return this.state === S_RESYNC;
   }
 
+  /** a complete start line was seen on this stream (it speaks HTTP, whatever else went wrong) */
+  get sawHttp(): boolean {
+    return this.sawStartLine;
+  }
+
   /** a message head has begun and is not complete yet (its start line seen, or still possible) */
   get inHead(): boolean {
     return this.state === S_HEAD;
@@ -404,6 +409,8 @@ export class Http1Parser {
   end(aborted = false): void {
     if (this.state === S_UNTIL_CLOSE) {
       if (!aborted) this.messageEnd();
+    } else if (this.state === S_HEAD && this.lineOk && this.headLen > 0) {
+      this.emitPartialHead(); // a head cut by the stream's end: its complete lines are what was sent
     } else if (this.state === S_RESYNC && this.resyncLine > 0) this.skip(this.headLen);
     this.headLen = 0;
     this.state = S_DEAD;
