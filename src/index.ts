@@ -26,7 +26,7 @@ export { LocalTimeFormatter, IsoTimeFormatter, systemOffset, fixedOffset, type O
 export {
   runPipeline, createHttpSink, hostAddresses, defaultSensorPath, statsLine, summaryLine,
   type PipelineOptions, type PipelineResult, type FileSource, type LiveSource, type StopReason,
-} from './pipeline.js';
+} from './pipelines/capture.js';
 
 // configuration (for embedding the capture command's settings)
 export { resolveCapture, parseConfigText, CAPTURE_OPTIONS, type CaptureSettings, type CaptureCommand } from './cli/config.js';

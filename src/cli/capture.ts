@@ -1,7 +1,8 @@
 /** `wirelog capture`: flags/env/config → log writer + sink → pipeline → summary and exit code. */
 import { resolveCapture, CAPTURE_OPTIONS, ConfigFileError, type CaptureSettings } from './config.js';
 import { formatOptions, UsageError } from './args.js';
-import { createLogWriter, LogDirError, writeFully, type LogWriter } from '../sinks/log-writer.js';
+import { createLogWriter, LogDirError, type LogWriter } from '../sinks/log-writer.js';
+import { stderrLine, stdoutText, withStopSignals } from './io.js';
 
 export const CAPTURE_USAGE = `Usage: wirelog capture [options]
 
@@ -14,23 +15,6 @@ ${formatOptions(CAPTURE_OPTIONS)}
 Settings come from flags, then the environment (WIRELOG_PORTS, WIRELOG_DIR, ...), then the config file
 (key = value lines with the long option names). See docs/cli.md and docs/config.md.
 `;
-
-/** A line on stderr, written synchronously so it is there even if the process exits right after. */
-export function stderrLine(line: string): void {
-  try {
-    writeFully(2, Buffer.from(line + '\n'));
-  } catch {
-    /* stderr is gone: nothing else to tell */
-  }
-}
-
-export function stdoutText(text: string): void {
-  try {
-    writeFully(1, Buffer.from(text));
-  } catch {
-    /* EPIPE: nobody is reading */
-  }
-}
 
 export interface CaptureIo {
   env?: NodeJS.ProcessEnv;
@@ -90,51 +74,39 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   }
 
   // The pipeline (decoders, tracker, sensor client) is loaded only to run: --help and usage errors stay fast.
-  const pipeline = await import('../pipeline.js');
+  const pipeline = await import('../pipelines/capture.js');
   const localAddrs = settings.localAddrs !== undefined ? new Set(settings.localAddrs) : pipeline.hostAddresses();
   const sink = pipeline.createHttpSink(settings.format, writer);
 
   // Live: SIGINT/SIGTERM make the sensor drain, then everything is written. File mode reads synchronously, so a
   // handler could only run after the whole file: there the default action (exit at once) is kept.
-  const ac = new AbortController();
-  const onSignal = (): void => ac.abort();
   const live = settings.readFile === undefined;
-  if (live) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    process.on('SIGHUP', onSignal);
-  }
-
+  const run = (signal?: AbortSignal): ReturnType<typeof pipeline.runPipeline> => pipeline.runPipeline({
+    source: live
+      ? {
+          kind: 'live',
+          sensorPath: pipeline.defaultSensorPath(env),
+          iface: settings.iface,
+          snaplen: settings.snaplen,
+          ringMb: settings.bufferMb,
+        }
+      : { kind: 'file', path: settings.readFile as string },
+    sink,
+    writer,
+    ports: settings.ports,
+    reassembly: settings.reassembly,
+    localAddrs,
+    count: settings.count,
+    logEvery: settings.logEvery,
+    log: stderrLine,
+    verbose: settings.verbose,
+    signal,
+  });
   let result;
   try {
-    result = await pipeline.runPipeline({
-      source: live
-        ? {
-            kind: 'live',
-            sensorPath: pipeline.defaultSensorPath(env),
-            iface: settings.iface,
-            snaplen: settings.snaplen,
-            ringMb: settings.bufferMb,
-          }
-        : { kind: 'file', path: settings.readFile as string },
-      sink,
-      writer,
-      ports: settings.ports,
-      reassembly: settings.reassembly,
-      localAddrs,
-      count: settings.count,
-      logEvery: settings.logEvery,
-      log: stderrLine,
-      verbose: settings.verbose,
-      signal: ac.signal,
-    });
+    result = live ? await withStopSignals(run) : await run();
   } finally {
     writer.close();
-    if (live) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGHUP', onSignal);
-    }
   }
   const closeFailure = writer.failure;
   stderrLine(pipeline.summaryLine(result));

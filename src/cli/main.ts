@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** The `wirelog` command: subcommand dispatch, --help and --version. */
 import fs from 'node:fs';
-import { captureCommand, stderrLine, stdoutText } from './capture.js';
+import { captureCommand } from './capture.js';
+import { stderrLine, stdoutText } from './io.js';
 import { traceCommand } from './trace.js';
 
 export const COMMANDS: Record<string, string> = {

@@ -1,19 +1,21 @@
 /**
- * `wirelog trace -p PID ...`: the sensor's trace mode (src/source/trace.ts) → TraceTracker → h2olog lines or JSON
- * lines, to stdout or -w FILE. Ends on SIGINT/SIGTERM or when every traced process has exited, with the summary
+ * `wirelog trace -p PID ...`: flags → writer and sink → src/pipelines/trace.ts (the sensor's trace mode →
+ * TraceTracker) → h2olog lines or JSON lines, to stdout or -w FILE. Ends on SIGINT/SIGTERM or when every traced process has exited, with the summary
  * line `wirelog: N requests, N responses, N events, N dropped by kernel; ...` on stderr.
  */
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { formatOptions, parseArgs, UsageError, type OptionSpec } from './args.js';
-import { stderrLine, stdoutText } from './capture.js';
+import { stderrLine, stdoutText, withStopSignals } from './io.js';
 import { StdoutWriter, type LogWriter } from '../sinks/log-writer.js';
 import { parseHeaderMode, type HeaderMode } from '../sinks/redact.js';
 import { parseH2ologTypes, H2ologSink, type H2ologType } from '../sinks/h2olog.js';
 import { TraceJsonlSink } from '../sinks/trace-jsonl.js';
 import {
-  TraceTracker, parseTraceFilter, filterTraceSink, TraceFilterError, type TraceFilter, type TraceSink, type TraceTrackerStats,
+  parseTraceFilter, filterTraceSink, TraceFilterError, type TraceFilter, type TraceSink, type TraceTrackerStats,
 } from '../correlate/trace-tracker.js';
+import { processExists } from '../source/processes.js';
+import { sensorPath } from '../source/sensor-path.js';
+
 
 export const TRACE_OPTIONS: readonly OptionSpec[] = [
   { name: 'pid', short: 'p', value: true, multiple: true, valueName: 'PID', help: 'process to trace (repeatable; comma lists accepted)' },
@@ -132,15 +134,6 @@ export function resolveTrace(argv: readonly string[]): TraceSettings | 'help' {
 }
 
 /** Does the process exist? (EPERM: it does, owned by someone else) */
-export function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export function traceSummaryLine(t: TraceTrackerStats, events: number, kernelDrops: number): string {
   return `wirelog: ${t.requests} requests, ${t.responses} responses, ${events} events, ${kernelDrops} dropped by kernel; ` +
     `${t.unparsedBytes} bytes unparsed, ${t.truncatedBytes} bytes cut by snaplen, ${t.pendingDropped} bytes dropped undecided, ` +
@@ -161,11 +154,6 @@ function fileWriter(file: string): LogWriter {
     }
   };
   return w;
-}
-
-function sensorPathFor(env: NodeJS.ProcessEnv): string {
-  if (env.WIRELOG_SENSOR !== undefined && env.WIRELOG_SENSOR !== '') return env.WIRELOG_SENSOR;
-  return fileURLToPath(new URL('../../../build/wirelog-sensor', import.meta.url)); // this file is dist/src/cli/trace.js
 }
 
 export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.ProcessEnv } = {}): Promise<number> {
@@ -201,92 +189,23 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
   }
   let sink: TraceSink = s.format === 'jsonl' ? new TraceJsonlSink(writer, s.headers) : new H2ologSink(writer, { types: s.types, headers: s.headers });
   if (s.filter !== undefined) sink = filterTraceSink(s.filter, sink);
-  const tracker = new TraceTracker(sink);
-  const { startTrace } = await import('../source/trace.js');
-
-  let events = 0;
-  let kernelDrops = 0;
-  let error: string | undefined;
-  let attached = false;
-  const live = new Set(s.pids);
-  let flushTimer: NodeJS.Timeout | undefined;
-
-  const code = await new Promise<number>((resolve) => {
-    let session: ReturnType<typeof startTrace> | undefined;
-    const stop = (): void => session?.stop();
-    const onSignal = (): void => stop();
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    process.on('SIGHUP', onSignal);
-    // a traced process may exit without an event reaching us (e.g. attached after its threads were gone)
-    const poll = setInterval(() => {
-      for (const p of live) if (!processExists(p)) live.delete(p);
-      if (live.size === 0 && !s.follow) stop();
-    }, 500);
-    try {
-      session = startTrace(
-        { sensorPath: sensorPathFor(env), pids: s.pids, follow: s.follow, comm: s.comm, snaplen: s.snaplen, tls: s.tls, ringMb: s.ringMb },
-        {
-          data: (d) => {
-            events++;
-            tracker.data(d);
-          },
-          conn: (c) => {
-            events++;
-            tracker.conn(c);
-          },
-          proc: (p) => {
-            events++;
-            tracker.proc(p);
-            if (p.kind === 'fork' && s.follow && live.has(p.ppid)) live.add(p.pid);
-            if (p.kind === 'exit' && live.delete(p.pid) && live.size === 0) stop();
-          },
-          stats: (st) => {
-            kernelDrops = st.ringbufDrops;
-          },
-          ready: (info) => {
-            attached = true;
-            const pids = info.pids.length > 0 ? info.pids : s.pids;
-            stderrLine(`wirelog: tracing pid ${pids.join(',')} (tls: ${info.tlsBinaries} binaries)`);
-            // lines are coalesced; push them out while traffic is quiet
-            flushTimer = setInterval(() => writer.flush(), 200);
-          },
-          error: (m) => {
-            error ??= m;
-          },
-          info: () => {},
-          exit: (exitCode) => {
-            clearInterval(poll);
-            if (flushTimer !== undefined) clearInterval(flushTimer);
-            process.off('SIGINT', onSignal);
-            process.off('SIGTERM', onSignal);
-            process.off('SIGHUP', onSignal);
-            if (!attached && error === undefined) error = `sensor exited with code ${exitCode} before attaching`;
-            resolve(attached && exitCode === 0 ? 0 : 1);
-          },
-        },
-      );
-    } catch (err) {
-      clearInterval(poll);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGHUP', onSignal);
-      error = (err as Error).message;
-      resolve(1);
-    }
-  });
-
-  tracker.end();
+  // the pipeline (sensor client, tracker) is loaded only to run: --help and usage errors stay fast
+  const { runTrace } = await import('../pipelines/trace.js');
+  const r = await withStopSignals((signal) => runTrace({
+    sensorPath: sensorPath(env), pids: s.pids, follow: s.follow, comm: s.comm, snaplen: s.snaplen, tls: s.tls,
+    ringMb: s.ringMb, sink, writer, signal,
+    onReady: (info) => stderrLine(`wirelog: tracing pid ${info.pids.join(',')} (tls: ${info.tlsBinaries} binaries)`),
+  }));
   writer.close();
-  stderrLine(traceSummaryLine(tracker.stats, events, kernelDrops));
+  stderrLine(traceSummaryLine(r.stats, r.events, r.kernelDrops));
   if (writer.failure !== undefined) {
     stderrLine(`wirelog: error: ${writer.failure.message}`);
     return 1;
   }
-  if (error !== undefined && (code !== 0 || !attached)) {
-    stderrLine(`wirelog: error: ${error}`);
+  if (r.error !== undefined && (r.exitCode !== 0 || !r.attached)) {
+    stderrLine(`wirelog: error: ${r.error}`);
     return 1;
   }
-  if (error !== undefined) stderrLine(`wirelog: warning: ${error}`);
-  return code;
+  if (r.error !== undefined) stderrLine(`wirelog: warning: ${r.error}`);
+  return r.exitCode;
 }

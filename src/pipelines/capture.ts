@@ -1,5 +1,5 @@
 /**
- * The capture pipeline: source (capture file | live sensor) → decode → HTTP tracker → sink. Reusable by any
+ * `wirelog capture`'s pipeline: source (capture file | live sensor) → decode → HTTP tracker → sink. Reusable by any
  * command that wants HTTP events out of packets; the CLI adds flags, messages and exit codes around it.
  *
  * Stopping: on `count` packets, on a writer failure, when stdout's reader goes away, at end of file, or (live) on
@@ -8,15 +8,15 @@
  */
 import os from 'node:os';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
-import type { Frame, HttpEventSink, SensorStats, TransportSegment } from './records.js';
-import { readCaptureFile, readCaptureStream, type CaptureFileSummary } from './decode/capture-file.js';
-import { decodeFrame, newDecodeStats, type DecodeOptions } from './decode/frame.js';
-import { HttpTracker, type HttpGiveUp } from './correlate/http-tracker.js';
-import { startLiveCapture } from './source/live.js';
-import type { LogWriter } from './sinks/log-writer.js';
-import { TextSink } from './sinks/text.js';
-import { JsonlSink } from './sinks/jsonl.js';
+import type { Frame, HttpEventSink, SensorStats, TransportSegment } from '../records.js';
+import { readCaptureFile, readCaptureStream, type CaptureFileSummary } from '../decode/capture-file.js';
+import { decodeFrame, newDecodeStats, type DecodeOptions } from '../decode/frame.js';
+import { HttpTracker, type HttpGiveUp } from '../correlate/http-tracker.js';
+import { startLiveCapture } from '../source/live.js';
+import { sensorPath } from '../source/sensor-path.js';
+import type { LogWriter } from '../sinks/log-writer.js';
+import { TextSink } from '../sinks/text.js';
+import { JsonlSink } from '../sinks/jsonl.js';
 
 export type StopReason = 'end' | 'count' | 'signal' | 'output-closed' | 'error';
 
@@ -77,12 +77,8 @@ export interface PipelineResult {
 
 export const STATS_PREFIX = 'wirelog: stats';
 
-/** The default sensor: $WIRELOG_SENSOR, else build/wirelog-sensor next to dist/. */
-export function defaultSensorPath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.WIRELOG_SENSOR !== undefined && env.WIRELOG_SENSOR !== '') return env.WIRELOG_SENSOR;
-  // this file is dist/src/pipeline.js
-  return fileURLToPath(new URL('../../build/wirelog-sensor', import.meta.url));
-}
+/** The default sensor: $WIRELOG_SENSOR, else build/wirelog-sensor of this install. */
+export const defaultSensorPath = sensorPath;
 
 /** This host's addresses, as the decoders print them (scope ids dropped, RFC 5952 IPv6). */
 export function hostAddresses(): Set<string> {
