@@ -38,7 +38,6 @@
 
 #define MAX_PIDS 256
 #define MAX_UPROBE_BINS 64
-#define C_MAX 10 /* counters in trace.bpf.c */
 /* Trace mode's default ring (-b): a traced busy server emits several events per request, each with its payload
  * (HTTP heads: hundreds of bytes), and the agent parses them: 8 MiB (the capture default) filled during bursts
  * while the agent was descheduled on a 2-core host. */
@@ -225,20 +224,20 @@ static int on_event(void *ctx, void *data, size_t size)
 
 static void emit_stats(void)
 {
-	uint64_t c[C_MAX];
-	sum_percpu_counters(bpf_map__fd(skel->maps.counters), ncpus, c, C_MAX);
+	uint64_t c[WL_TRC_CNT_MAX]; /* indexed by enum wl_trace_counter */
+	sum_percpu_counters(bpf_map__fd(skel->maps.counters), ncpus, c, WL_TRC_CNT_MAX);
 	struct wl_trace_stats st = {
 		.ts_ns = (uint64_t)clock_ns(CLOCK_REALTIME),
-		.events_sent = c[0],
-		.ringbuf_drops = c[1],
-		.data_events = c[2],
-		.tls_events = c[3],
-		.conn_events = c[4],
-		.proc_events = c[5],
-		.nonsock_skipped = c[6],
-		.mmsg_calls = c[7],
-		.truncated = c[8],
-		.copy_failed = c[9],
+		.events_sent = c[WL_TRC_CNT_EVENTS_SENT],
+		.ringbuf_drops = c[WL_TRC_CNT_RINGBUF_DROPS],
+		.data_events = c[WL_TRC_CNT_DATA_EVENTS],
+		.tls_events = c[WL_TRC_CNT_TLS_EVENTS],
+		.conn_events = c[WL_TRC_CNT_CONN_EVENTS],
+		.proc_events = c[WL_TRC_CNT_PROC_EVENTS],
+		.nonsock_skipped = c[WL_TRC_CNT_NONSOCK_SKIPPED],
+		.mmsg_calls = c[WL_TRC_CNT_MMSG_CALLS],
+		.truncated = c[WL_TRC_CNT_TRUNCATED],
+		.copy_failed = c[WL_TRC_CNT_COPY_FAILED],
 	};
 	if (opt.s.text) {
 		records_written++;

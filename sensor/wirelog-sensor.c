@@ -42,7 +42,6 @@
 
 #define SENSOR_VERSION "0.1.0"
 #define MAX_PORTS 1024
-#define CNT_MAX 4
 
 /* ARPHRD_* link types whose AF_PACKET frames start at the network header (no link header) */
 static const unsigned l3_link_types[] = { 512 /* PPP */, 519 /* RAWIP */, 768 /* TUNNEL */, 769 /* TUNNEL6 */,
@@ -232,21 +231,16 @@ static int on_event(void *ctx, void *data, size_t size)
 
 /* ---- maps ---- */
 
-static void read_counters(uint64_t out[CNT_MAX])
-{
-	sum_percpu_counters(bpf_map__fd(skel->maps.counters), ncpus, out, CNT_MAX);
-}
-
 static void emit_stats(void)
 {
-	uint64_t c[CNT_MAX];
-	read_counters(c);
+	uint64_t c[WL_PKT_CNT_MAX]; /* indexed by enum wl_packet_counter */
+	sum_percpu_counters(bpf_map__fd(skel->maps.counters), ncpus, c, WL_PKT_CNT_MAX);
 	struct wl_stats st = {
 		.ts_ns = (uint64_t)clock_ns(CLOCK_REALTIME),
-		.packets_seen = c[0],
-		.packets_matched = c[1],
-		.packets_sent = c[2],
-		.ringbuf_drops = c[3],
+		.packets_seen = c[WL_PKT_CNT_PACKETS_SEEN],
+		.packets_matched = c[WL_PKT_CNT_PACKETS_MATCHED],
+		.packets_sent = c[WL_PKT_CNT_PACKETS_SENT],
+		.ringbuf_drops = c[WL_PKT_CNT_RINGBUF_DROPS],
 	};
 	if (opt.s.text) {
 		records_written++;
