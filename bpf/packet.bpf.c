@@ -36,13 +36,6 @@
 #define MAX_VLAN_TAGS   2
 #define MAX_IPV6_EXT    6
 
-/* counters[] indexes, per CPU; the sensor sums them */
-#define CNT_SEEN    0
-#define CNT_MATCHED 1
-#define CNT_SENT    2
-#define CNT_DROPS   3
-#define CNT_MAX     4
-
 /* Set before load by the sensor (rodata: fixed for the life of the program). */
 const volatile __u32 snaplen = 4096;
 const volatile __u32 lo_ifindex = 1;
@@ -81,7 +74,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CNT_MAX);
+	__uint(max_entries, WL_PKT_CNT_MAX); /* enum wl_packet_counter (wirelog_events.h), summed by the sensor */
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
@@ -104,8 +97,9 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024); /* the sensor resizes it before load (-b) */
 } events SEC(".maps");
 
-static __always_inline void count(__u32 idx)
+static __always_inline void count(enum wl_packet_counter c)
 {
+	__u32 idx = c;
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
 	if (v)
 		*v += 1;
@@ -184,10 +178,10 @@ static __always_inline void emit(struct __sk_buff *skb, struct scratch *s, __u32
 	 * agent pays for per read: wake it only when a batch is pending; the sensor polls every POLL_MS for the rest. */
 	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&events, s, size, flags) < 0) {
-		count(CNT_DROPS);
+		count(WL_PKT_CNT_RINGBUF_DROPS);
 		return;
 	}
-	count(CNT_SENT);
+	count(WL_PKT_CNT_PACKETS_SENT);
 }
 
 /* An event without transport fields (ICMP, ARP): ports, seq and flags zero. */
@@ -215,7 +209,7 @@ int wirelog_packet(struct __sk_buff *skb)
 	__u16 ip_flags = 0;
 	bool nofrag_l4 = true; /* false: non-first fragment, no transport header */
 
-	count(CNT_SEEN);
+	count(WL_PKT_CNT_PACKETS_SEEN);
 
 	/* Loopback shows each packet twice (outgoing, then incoming): keep the incoming copy only. */
 	if (skb->pkt_type == PACKET_OUTGOING && ifindex == lo_ifindex)
@@ -247,7 +241,7 @@ int wirelog_packet(struct __sk_buff *skb)
 	struct wl_packet_event *ev = &s->ev;
 
 	if (l3proto == ETH_P_ARP && keep_arp && whole_frame) {
-		count(CNT_MATCHED);
+		count(WL_PKT_CNT_PACKETS_MATCHED);
 		ev->family = 0;
 		__builtin_memset(ev->saddr, 0, 16);
 		__builtin_memset(ev->daddr, 0, 16);
@@ -326,7 +320,7 @@ int wirelog_packet(struct __sk_buff *skb)
 	}
 
 	if ((l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) && keep_icmp && whole_frame) {
-		count(CNT_MATCHED);
+		count(WL_PKT_CNT_PACKETS_MATCHED);
 		clear_l4(ev);
 		emit(skb, s, 0, skb_len, skb_len, l4proto, ip_flags);
 		return 0;
@@ -376,7 +370,7 @@ int wirelog_packet(struct __sk_buff *skb)
 		if (!bpf_map_lookup_elem(&ports, &sp) && !bpf_map_lookup_elem(&ports, &dp))
 			return 0;
 	}
-	count(CNT_MATCHED);
+	count(WL_PKT_CNT_PACKETS_MATCHED);
 
 	if (whole_frame) {
 		emit(skb, s, 0, skb_len, skb_len, l4proto, ip_flags);

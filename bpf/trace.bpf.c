@@ -35,19 +35,6 @@
  * chunk sizes, data, CRLFs, the last chunk with the trailers), so 8 cut their ends. */
 #define TRACE_IOVS  WL_TRACE_MAX_IOV
 
-/* counters[] indexes, per CPU; the sensor sums them (same order as struct wl_trace_stats from events_sent on) */
-#define C_SENT      0
-#define C_DROPS     1
-#define C_DATA      2
-#define C_TLS       3
-#define C_CONN      4
-#define C_PROC      5
-#define C_NONSOCK   6
-#define C_MMSG      7
-#define C_TRUNC     8
-#define C_COPYFAIL  9
-#define C_MAX       10
-
 /* set by the sensor before load */
 const volatile __u32 snaplen = 4096;
 const volatile __u32 self_tgid = 0;    /* the sensor itself is never traced */
@@ -170,7 +157,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, C_MAX);
+	__uint(max_entries, WL_TRC_CNT_MAX); /* enum wl_trace_counter (wirelog_events.h), summed by the sensor */
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
@@ -204,8 +191,9 @@ static __always_inline __u64 rb_flags(void)
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void count(__u32 idx)
+static __always_inline void count(enum wl_trace_counter c)
 {
+	__u32 idx = c;
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
 	if (v)
 		*v += 1;
@@ -382,7 +370,7 @@ static __always_inline __u32 copy_user(__u8 *payload, __u32 off, __u64 src, __u6
 	asm volatile("%0 &= 4095" : "+r"(o));
 	len += 1;
 	if (bpf_probe_read_user(payload + o, len, (const void *)src)) {
-		count(C_COPYFAIL);
+		count(WL_TRC_CNT_COPY_FAILED);
 		return 0;
 	}
 	return len;
@@ -422,7 +410,7 @@ static __always_inline __u32 copy_iov(__u8 *payload, struct iovec *iovs, __u64 i
 	/* one read for the whole array (n is 1..16, so 16..256 bytes) */
 	__u32 bytes = ((n - 1) & (TRACE_IOVS - 1)) * sizeof(struct iovec) + sizeof(struct iovec);
 	if (bpf_probe_read_user(iovs, bytes, (const void *)iov_ptr)) {
-		count(C_COPYFAIL);
+		count(WL_TRC_CNT_COPY_FAILED);
 		return 0;
 	}
 	struct iov_walk w = { .payload = payload, .iovs = iovs, .total = total, .off = 0, .n = n };
@@ -438,11 +426,11 @@ static __always_inline struct data_scratch *scratch_ev(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-static __always_inline void send_data(struct data_scratch *s, __u32 cap, __u32 counter)
+static __always_inline void send_data(struct data_scratch *s, __u32 cap, enum wl_trace_counter counter)
 {
 	s->ev.cap_len = cap;
 	if (cap < s->ev.len)
-		count(C_TRUNC);
+		count(WL_TRC_CNT_TRUNCATED);
 	__u64 size = sizeof(struct wl_data_event) + (__u64)(cap & (2 * WL_MAX_SNAPLEN - 1));
 	if (size > sizeof(struct data_scratch))
 		size = sizeof(struct data_scratch);
@@ -450,21 +438,21 @@ static __always_inline void send_data(struct data_scratch *s, __u32 cap, __u32 c
 	 * CPU): data events ask every 32nd time, which overshoots the wake threshold by at most 32 events */
 	__u64 flags = (++s->nsent & 31) ? BPF_RB_NO_WAKEUP : rb_flags();
 	if (bpf_ringbuf_output(&events, s, size, flags)) {
-		count(C_DROPS);
+		count(WL_TRC_CNT_RINGBUF_DROPS);
 		return;
 	}
-	count(C_SENT);
+	count(WL_TRC_CNT_EVENTS_SENT);
 	count(counter);
 }
 
 static __always_inline void send_conn(struct wl_conn_event *ev)
 {
 	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), rb_flags())) {
-		count(C_DROPS);
+		count(WL_TRC_CNT_RINGBUF_DROPS);
 		return;
 	}
-	count(C_SENT);
-	count(C_CONN);
+	count(WL_TRC_CNT_EVENTS_SENT);
+	count(WL_TRC_CNT_CONN_EVENTS);
 }
 
 /* ---- syscalls ---- */
@@ -544,7 +532,7 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx, __u16
 	if (fi) {
 		sk = (struct sock *)fi->sk;
 		if (!sk) {
-			count(C_NONSOCK);
+			count(WL_TRC_CNT_NONSOCK_SKIPPED);
 			return 0;
 		}
 	} else {
@@ -552,7 +540,7 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx, __u16
 		if (!sk) {
 			struct fd_info neg = { .gen = gen };
 			bpf_map_update_elem(&fd_cache, &fk, &neg, BPF_ANY);
-			count(C_NONSOCK);
+			count(WL_TRC_CNT_NONSOCK_SKIPPED);
 			return 0;
 		}
 	}
@@ -637,7 +625,7 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx, __u16
 		if (bpf_probe_read_user(&mh, sizeof(mh), (const void *)a.buf) == 0)
 			cap = copy_iov(s->payload, s->iov, (__u64)mh.msg_iov, mh.msg_iovlen, total);
 		else
-			count(C_COPYFAIL);
+			count(WL_TRC_CNT_COPY_FAILED);
 	} else if (a.sys != WL_SYS_SENDFILE) {
 		cap = copy_user(s->payload, 0, a.buf, total);
 	}
@@ -650,7 +638,7 @@ static __always_inline int exit_data(struct trace_event_raw_sys_exit *ctx, __u16
 			fi->tls = 1;
 		ev->flags |= WL_DF_TLS;
 	}
-	send_data(s, cap, C_DATA);
+	send_data(s, cap, WL_TRC_CNT_DATA_EVENTS);
 	return 0;
 }
 
@@ -702,7 +690,7 @@ SEC("tracepoint/syscalls/sys_enter_sendmmsg")
 int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	if (traced(bpf_get_current_pid_tgid() >> 32))
-		count(C_MMSG);
+		count(WL_TRC_CNT_MMSG_CALLS);
 	return 0;
 }
 
@@ -710,7 +698,7 @@ SEC("tracepoint/syscalls/sys_enter_recvmmsg")
 int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	if (traced(bpf_get_current_pid_tgid() >> 32))
-		count(C_MMSG);
+		count(WL_TRC_CNT_MMSG_CALLS);
 	return 0;
 }
 
@@ -947,11 +935,11 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	ev.ppid = ptgid;
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags())) {
-		count(C_DROPS);
+		count(WL_TRC_CNT_RINGBUF_DROPS);
 		return 0;
 	}
-	count(C_SENT);
-	count(C_PROC);
+	count(WL_TRC_CNT_EVENTS_SENT);
+	count(WL_TRC_CNT_PROC_EVENTS);
 	return 0;
 }
 
@@ -993,11 +981,11 @@ int on_exit(struct trace_event_raw_sched_process_exit *ctx)
 	bump_gen(st); /* the tgid may come back as another process */
 	*st &= PS_GEN;
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags())) {
-		count(C_DROPS);
+		count(WL_TRC_CNT_RINGBUF_DROPS);
 		return 0;
 	}
-	count(C_SENT);
-	count(C_PROC);
+	count(WL_TRC_CNT_EVENTS_SENT);
+	count(WL_TRC_CNT_PROC_EVENTS);
 	return 0;
 }
 
@@ -1101,7 +1089,7 @@ static __always_inline int ssl_exit(long ret)
 		__builtin_memset(ev->raddr, 0, 16);
 	}
 	__u32 cap = copy_user(s->payload, 0, c.buf, len);
-	send_data(s, cap, C_TLS);
+	send_data(s, cap, WL_TRC_CNT_TLS_EVENTS);
 	return 0;
 }
 

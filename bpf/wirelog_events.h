@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * wirelog wire ABI: shared by the kernel programs (bpf/*.bpf.c), the sensor (sensor/*.c) and the TypeScript
- * decoder (src/decode/sensor.ts). test/unit/sensor-abi.test.ts checks the TypeScript offsets against this file,
- * so change both together.
+ * decoder (src/decode/sensor.ts). test/unit/sensor-abi.test.ts checks the TypeScript offsets and counter indexes
+ * against this file, so change both together.
  *
  * The sensor writes to stdout a stream of records, each one:
  *     struct wl_rec_hdr  (8 bytes, little-endian host order)
@@ -72,6 +72,16 @@ struct wl_stats {
 	__u64 packets_sent;   /* events committed to the ring buffer */
 	__u64 ringbuf_drops;  /* events lost because the ring buffer was full */
 	__u64 records_written;/* records the sensor wrote to stdout */
+};
+
+/* Indexes of bpf/packet.bpf.c's per-CPU `counters` map; the sensor sums each over the CPUs into the struct wl_stats
+ * field it is named after (WL_PKT_CNT_<FIELD> fills <field>). ts_ns and records_written are the sensor's own. */
+enum wl_packet_counter {
+	WL_PKT_CNT_PACKETS_SEEN,
+	WL_PKT_CNT_PACKETS_MATCHED,
+	WL_PKT_CNT_PACKETS_SENT,
+	WL_PKT_CNT_RINGBUF_DROPS,
+	WL_PKT_CNT_MAX        /* number of counters: the map's max_entries */
 };
 
 /* ---- trace mode (wirelog-sensor trace): syscalls and TLS plaintext of chosen processes ----
@@ -184,6 +194,23 @@ struct wl_trace_stats {
 	__u64 mmsg_calls;      /* sendmmsg/recvmmsg calls counted, not copied */
 	__u64 truncated;       /* data events with cap_len < len */
 	__u64 copy_failed;     /* user-memory reads that failed (payload left short) */
+};
+
+/* Indexes of bpf/trace.bpf.c's per-CPU `counters` map; the sensor sums each over the CPUs into the struct
+ * wl_trace_stats field it is named after (WL_TRC_CNT_<FIELD> fills <field>). ts_ns and records_written are the
+ * sensor's own. */
+enum wl_trace_counter {
+	WL_TRC_CNT_EVENTS_SENT,
+	WL_TRC_CNT_RINGBUF_DROPS,
+	WL_TRC_CNT_DATA_EVENTS,
+	WL_TRC_CNT_TLS_EVENTS,
+	WL_TRC_CNT_CONN_EVENTS,
+	WL_TRC_CNT_PROC_EVENTS,
+	WL_TRC_CNT_NONSOCK_SKIPPED,
+	WL_TRC_CNT_MMSG_CALLS,
+	WL_TRC_CNT_TRUNCATED,
+	WL_TRC_CNT_COPY_FAILED,
+	WL_TRC_CNT_MAX        /* number of counters: the map's max_entries */
 };
 
 #endif /* WIRELOG_EVENTS_H */

@@ -50,6 +50,19 @@ void usage_error(const char *fmt, const char *arg)
 	exit(2);
 }
 
+void load_failed(const char *what, int err, const char *caps, bool verbose)
+{
+	if (err == EPERM)
+		errmsg("permission denied %s: run as root or with %s", what, caps);
+	else if (err == EACCES)
+		errmsg("the kernel verifier rejected the BPF program (%s)%s", what, verbose ? "" : ": run with -v for the verifier log");
+	else if (err == ENOSYS || err == EOPNOTSUPP)
+		errmsg("BPF is not available in this kernel (%s: %s)", what, strerror(err));
+	else
+		errmsg("failed %s: %s%s", what, strerror(err), verbose ? "" : " (run with -v for libbpf's log)");
+	exit(1);
+}
+
 long num_arg(const char *arg, long lo, long hi, const char *bad)
 {
 	char *end;

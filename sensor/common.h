@@ -45,6 +45,9 @@ void stream_opts_end(int argc, char **argv, struct stream_opts *o);
 void errmsg(const char *fmt, ...);
 /* errmsg(fmt with arg) + " (try --help)", then exit 2. */
 __attribute__((noreturn)) void usage_error(const char *fmt, const char *arg);
+/* Setting up BPF failed while doing `what` (err: an errno value): one line on stderr naming the likely fix, then
+ * exit 1. EPERM: run as root or with `caps` (the mode's capability list); -v (verbose) adds libbpf's log. */
+__attribute__((noreturn)) void load_failed(const char *what, int err, const char *caps, bool verbose);
 /* A whole-number option value in [lo, hi], else usage_error(bad, arg). */
 long num_arg(const char *arg, long lo, long hi, const char *bad);
 

@@ -38,7 +38,6 @@
 
 #define MAX_PIDS 256
 #define MAX_UPROBE_BINS 64
-#define C_MAX 10 /* counters in trace.bpf.c */
 /* Trace mode's default ring (-b): a traced busy server emits several events per request, each with its payload
  * (HTTP heads: hundreds of bytes), and the agent parses them: 8 MiB (the capture default) filled during bursts
  * while the agent was descheduled on a 2-core host. */
@@ -225,20 +224,20 @@ static int on_event(void *ctx, void *data, size_t size)
 
 static void emit_stats(void)
 {
-	uint64_t c[C_MAX];
-	sum_percpu_counters(bpf_map__fd(skel->maps.counters), ncpus, c, C_MAX);
+	uint64_t c[WL_TRC_CNT_MAX]; /* indexed by enum wl_trace_counter */
+	sum_percpu_counters(bpf_map__fd(skel->maps.counters), ncpus, c, WL_TRC_CNT_MAX);
 	struct wl_trace_stats st = {
 		.ts_ns = (uint64_t)clock_ns(CLOCK_REALTIME),
-		.events_sent = c[0],
-		.ringbuf_drops = c[1],
-		.data_events = c[2],
-		.tls_events = c[3],
-		.conn_events = c[4],
-		.proc_events = c[5],
-		.nonsock_skipped = c[6],
-		.mmsg_calls = c[7],
-		.truncated = c[8],
-		.copy_failed = c[9],
+		.events_sent = c[WL_TRC_CNT_EVENTS_SENT],
+		.ringbuf_drops = c[WL_TRC_CNT_RINGBUF_DROPS],
+		.data_events = c[WL_TRC_CNT_DATA_EVENTS],
+		.tls_events = c[WL_TRC_CNT_TLS_EVENTS],
+		.conn_events = c[WL_TRC_CNT_CONN_EVENTS],
+		.proc_events = c[WL_TRC_CNT_PROC_EVENTS],
+		.nonsock_skipped = c[WL_TRC_CNT_NONSOCK_SKIPPED],
+		.mmsg_calls = c[WL_TRC_CNT_MMSG_CALLS],
+		.truncated = c[WL_TRC_CNT_TRUNCATED],
+		.copy_failed = c[WL_TRC_CNT_COPY_FAILED],
 	};
 	if (opt.s.text) {
 		records_written++;
@@ -327,16 +326,8 @@ static void parse_args(int argc, char **argv)
 		usage_error("--follow needs -p PID%s", "");
 }
 
-static __attribute__((noreturn)) void load_failed(const char *what, int err)
-{
-	if (err == EPERM)
-		errmsg("permission denied %s: run as root or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (uprobes)", what);
-	else if (err == EACCES)
-		errmsg("the kernel verifier rejected the BPF program (%s)%s", what, opt.s.verbose ? "" : ": run with -v for the verifier log");
-	else
-		errmsg("failed %s: %s%s", what, strerror(err), opt.s.verbose ? "" : " (run with -v for libbpf's log)");
-	exit(1);
-}
+/* what load_failed() tells a user without root to grant */
+static const char load_caps[] = "CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (uprobes)";
 
 static const char *tracefs_root(void)
 {
@@ -545,7 +536,7 @@ int trace_main(int argc, char **argv)
 
 	skel = trace_bpf__open();
 	if (!skel)
-		load_failed("opening the BPF object", errno);
+		load_failed("opening the BPF object", errno, load_caps, opt.s.verbose);
 	skel->rodata->snaplen = opt.s.snaplen;
 	skel->rodata->self_tgid = (uint32_t)getpid();
 	skel->rodata->filter_pids = opt.npids > 0;
@@ -572,7 +563,7 @@ int trace_main(int argc, char **argv)
 
 	int err = trace_bpf__load(skel);
 	if (err)
-		load_failed("loading the BPF programs", -err);
+		load_failed("loading the BPF programs", -err, load_caps, opt.s.verbose);
 
 	/* the pid set goes in before anything is attached: no event of a traced process is missed after "attached".
 	 * One state byte per tgid, 8 to a word; bit 7 (PS_ON in trace.bpf.c) = traced. */
@@ -581,19 +572,19 @@ int trace_main(int argc, char **argv)
 		uint32_t k = (uint32_t)opt.pids[i], w = k >> 3;
 		uint64_t word = 0;
 		if (bpf_map_lookup_elem(pfd, &w, &word))
-			load_failed("reading the pid map (pid above pid_max?)", errno);
+			load_failed("reading the pid map (pid above pid_max?)", errno, load_caps, opt.s.verbose);
 		((uint8_t *)&word)[k & 7] |= 0x80;
 		if (bpf_map_update_elem(pfd, &w, &word, BPF_ANY))
-			load_failed("filling the pid map", errno);
+			load_failed("filling the pid map", errno, load_caps, opt.s.verbose);
 	}
 
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
 	if (!rb)
-		load_failed("creating the ring buffer reader", errno);
+		load_failed("creating the ring buffer reader", errno, load_caps, opt.s.verbose);
 
 	err = trace_bpf__attach(skel);
 	if (err)
-		load_failed("attaching the tracepoints", -err);
+		load_failed("attaching the tracepoints", -err, load_caps, opt.s.verbose);
 	if (opt.tls)
 		attach_tls();
 

@@ -42,7 +42,6 @@
 
 #define SENSOR_VERSION "0.1.0"
 #define MAX_PORTS 1024
-#define CNT_MAX 4
 
 /* ARPHRD_* link types whose AF_PACKET frames start at the network header (no link header) */
 static const unsigned l3_link_types[] = { 512 /* PPP */, 519 /* RAWIP */, 768 /* TUNNEL */, 769 /* TUNNEL6 */,
@@ -232,21 +231,16 @@ static int on_event(void *ctx, void *data, size_t size)
 
 /* ---- maps ---- */
 
-static void read_counters(uint64_t out[CNT_MAX])
-{
-	sum_percpu_counters(bpf_map__fd(skel->maps.counters), ncpus, out, CNT_MAX);
-}
-
 static void emit_stats(void)
 {
-	uint64_t c[CNT_MAX];
-	read_counters(c);
+	uint64_t c[WL_PKT_CNT_MAX]; /* indexed by enum wl_packet_counter */
+	sum_percpu_counters(bpf_map__fd(skel->maps.counters), ncpus, c, WL_PKT_CNT_MAX);
 	struct wl_stats st = {
 		.ts_ns = (uint64_t)clock_ns(CLOCK_REALTIME),
-		.packets_seen = c[0],
-		.packets_matched = c[1],
-		.packets_sent = c[2],
-		.ringbuf_drops = c[3],
+		.packets_seen = c[WL_PKT_CNT_PACKETS_SEEN],
+		.packets_matched = c[WL_PKT_CNT_PACKETS_MATCHED],
+		.packets_sent = c[WL_PKT_CNT_PACKETS_SENT],
+		.ringbuf_drops = c[WL_PKT_CNT_RINGBUF_DROPS],
 	};
 	if (opt.s.text) {
 		records_written++;
@@ -416,18 +410,8 @@ static void parse_args(int argc, char **argv)
 	}
 }
 
-static __attribute__((noreturn)) void load_failed(const char *what, int err)
-{
-	if (err == EPERM)
-		errmsg("permission denied %s: run as root or with CAP_BPF, CAP_PERFMON, CAP_NET_RAW and CAP_NET_ADMIN", what);
-	else if (err == EACCES)
-		errmsg("the kernel verifier rejected the BPF program (%s)%s", what, opt.s.verbose ? "" : ": run with -v for the verifier log");
-	else if (err == ENOSYS || err == EOPNOTSUPP)
-		errmsg("BPF is not available in this kernel (%s: %s)", what, strerror(err));
-	else
-		errmsg("failed %s: %s%s", what, strerror(err), opt.s.verbose ? "" : " (run with -v for libbpf's log)");
-	exit(1);
-}
+/* what load_failed() tells a user without root to grant */
+static const char load_caps[] = "CAP_BPF, CAP_PERFMON, CAP_NET_RAW and CAP_NET_ADMIN";
 
 int main(int argc, char **argv)
 {
@@ -452,7 +436,7 @@ int main(int argc, char **argv)
 
 	skel = packet_bpf__open();
 	if (!skel)
-		load_failed("opening the BPF object", errno);
+		load_failed("opening the BPF object", errno, load_caps, opt.s.verbose);
 	skel->rodata->snaplen = opt.s.snaplen;
 	skel->rodata->lo_ifindex = if_nametoindex("lo");
 	skel->rodata->whole_frame = opt.frames;
@@ -463,29 +447,29 @@ int main(int argc, char **argv)
 
 	int err = packet_bpf__load(skel);
 	if (err)
-		load_failed("loading the BPF program", -err);
+		load_failed("loading the BPF program", -err, load_caps, opt.s.verbose);
 
 	err = apply_ports(opt.any_port, opt.ports, opt.nports);
 	if (err)
-		load_failed("setting the port map", -err);
+		load_failed("setting the port map", -err, load_caps, opt.s.verbose);
 	mark_l3_interfaces();
 
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
 	if (!rb)
-		load_failed("creating the ring buffer reader", errno);
+		load_failed("creating the ring buffer reader", errno, load_caps, opt.s.verbose);
 
 	/* Protocol 0 receives nothing until bind(): the filter is attached before the first packet can queue. */
 	int sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (sock < 0)
-		load_failed("opening an AF_PACKET socket", errno);
+		load_failed("opening an AF_PACKET socket", errno, load_caps, opt.s.verbose);
 	int prog_fd = bpf_program__fd(skel->progs.wirelog_packet);
 	if (setsockopt(sock, SOL_SOCKET, SO_ATTACH_BPF, &prog_fd, sizeof(prog_fd)))
-		load_failed("attaching the socket filter", errno);
+		load_failed("attaching the socket filter", errno, load_caps, opt.s.verbose);
 	int small = 1;
 	setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)); /* never read: the filter keeps nothing */
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = (int)opt.ifindex };
 	if (bind(sock, (struct sockaddr *)&sll, sizeof(sll)))
-		load_failed("binding the AF_PACKET socket", errno);
+		load_failed("binding the AF_PACKET socket", errno, load_caps, opt.s.verbose);
 
 	int sfd = stop_signal_fd();
 	if (sfd < 0)

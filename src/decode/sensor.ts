@@ -53,6 +53,14 @@ export const WL_STATS = {
   ringbuf_drops: 32,
   records_written: 40,
 } as const;
+/** enum wl_packet_counter: bpf/packet.bpf.c's per-CPU counters in index order (WL_PKT_CNT_PACKETS_SEEN = 0, ...),
+ * each named after the struct wl_stats field the sensor fills from it; WL_PKT_CNT_MAX is the length. */
+export const WL_PACKET_COUNTERS = [
+  'packets_seen',
+  'packets_matched',
+  'packets_sent',
+  'ringbuf_drops',
+] as const satisfies ReadonlyArray<keyof typeof WL_STATS>;
 
 // ---- trace mode (wirelog-sensor trace) ----
 export const WL_REC_DATA = 4;
@@ -145,6 +153,20 @@ export const WL_TRACE_STATS = {
   truncated: 80,
   copy_failed: 88,
 } as const;
+/** enum wl_trace_counter: bpf/trace.bpf.c's per-CPU counters in index order (WL_TRC_CNT_EVENTS_SENT = 0, ...), each
+ * named after the struct wl_trace_stats field the sensor fills from it; WL_TRC_CNT_MAX is the length. */
+export const WL_TRACE_COUNTERS = [
+  'events_sent',
+  'ringbuf_drops',
+  'data_events',
+  'tls_events',
+  'conn_events',
+  'proc_events',
+  'nonsock_skipped',
+  'mmsg_calls',
+  'truncated',
+  'copy_failed',
+] as const satisfies ReadonlyArray<keyof typeof WL_TRACE_STATS>;
 
 const SYSCALL_NAMES: Record<number, TraceSyscall> = {
   [WL_SYS_READ]: 'read', [WL_SYS_WRITE]: 'write', [WL_SYS_READV]: 'readv', [WL_SYS_WRITEV]: 'writev',

@@ -1,7 +1,8 @@
 /**
  * The sensor's wire ABI, checked against the C compiler: a small C program built from bpf/wirelog_events.h prints
- * offsetof/sizeof of every field (field lists parsed from the header, not from the TypeScript), and synthetic
- * records laid out with those C offsets are fed to SensorRecordReader split at every byte boundary.
+ * offsetof/sizeof of every field and the value of every counter enumerator (field and enumerator lists parsed from
+ * the header, not from the TypeScript), and synthetic records laid out with those C offsets are fed to
+ * SensorRecordReader split at every byte boundary.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +23,8 @@ type CLayout = Map<string, { size: number; fields: Map<string, CField> }>;
 
 let layout: CLayout;
 let defines: Map<string, number>;
+/** enum name → enumerator → value, as the C compiler numbers them */
+let enums: Map<string, Map<string, number>>;
 let dir: string;
 
 /** struct name → field names, from the header text */
@@ -32,6 +35,16 @@ function parseStructs(src: string): Map<string, string[]> {
     const fields: string[] = [];
     for (const f of m[2].matchAll(/__(?:u|s)(?:8|16|32|64)\s+(\w+)\s*(?:\[\s*\d+\s*\])?\s*;/g)) fields.push(f[1]);
     out.set(m[1], fields);
+  }
+  return out;
+}
+
+/** enum name → enumerator names, from the header text (the per-CPU counter indexes) */
+function parseEnums(src: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const noComments = src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+  for (const m of noComments.matchAll(/enum\s+(wl_\w+)\s*\{([^}]*)\}\s*;/g)) {
+    out.set(m[1], [...m[2].matchAll(/\b(WL_\w+)\b\s*(?:=[^,]*)?(?:,|$)/g)].map((e) => e[1]));
   }
   return out;
 }
@@ -50,15 +63,24 @@ before(() => {
       c += `  printf("F ${s} ${f} %zu %zu\\n", offsetof(struct ${s}, ${f}), sizeof(((struct ${s} *)0)->${f}));\n`;
     }
   }
+  const enumNames = parseEnums(src);
+  assert.ok(enumNames.size >= 2, `expected the two counter enums in ${header}, found ${[...enumNames.keys()]}`);
+  for (const [e, names] of enumNames) {
+    for (const n of names) c += `  printf("E ${e} ${n} %d\\n", (int)${n});\n`;
+  }
   c += '  return 0;\n}\n';
   dir = mkdtempSync(path.join(tmpdir(), 'wl-abi-'));
   writeFileSync(path.join(dir, 'abi.c'), c);
   execFileSync('cc', ['-Wno-comment', '-I', path.dirname(header), '-o', path.join(dir, 'abi'), path.join(dir, 'abi.c')]);
   const out = execFileSync(path.join(dir, 'abi'), { encoding: 'utf8' });
   layout = new Map();
+  enums = new Map();
   for (const line of out.trim().split('\n')) {
     const p = line.split(' ');
-    if (p[0] === 'S') layout.set(p[1], { size: Number(p[2]), fields: new Map() });
+    if (p[0] === 'E') {
+      if (!enums.has(p[1])) enums.set(p[1], new Map());
+      enums.get(p[1])!.set(p[2], Number(p[3]));
+    } else if (p[0] === 'S') layout.set(p[1], { size: Number(p[2]), fields: new Map() });
     else layout.get(p[1])!.fields.set(p[2], { offset: Number(p[3]), size: Number(p[4]) });
   }
 });
@@ -97,6 +119,49 @@ test('#define constants match', () => {
   assert.ok(defines.size >= 35, `expected the trace-mode defines too, found ${defines.size}`);
   for (const [name, value] of defines) {
     assert.equal((abi as unknown as Record<string, number>)[name], value, name);
+  }
+});
+
+// ---- per-CPU counter indexes: one enum per program, each enumerator named after the stats field it fills ----
+
+const counterEnums = [
+  { name: 'wl_packet_counter', prefix: 'WL_PKT_CNT_', struct: 'wl_stats', ts: abi.WL_PACKET_COUNTERS,
+    bpf: 'bpf/packet.bpf.c', sensor: 'sensor/wirelog-sensor.c' },
+  { name: 'wl_trace_counter', prefix: 'WL_TRC_CNT_', struct: 'wl_trace_stats', ts: abi.WL_TRACE_COUNTERS,
+    bpf: 'bpf/trace.bpf.c', sensor: 'sensor/trace.c' },
+];
+
+test('counter enums: dense from 0, each named after a u64 stats field, in the order of src/decode/sensor.ts', () => {
+  assert.deepEqual([...enums.keys()].sort(), counterEnums.map((e) => e.name).sort());
+  for (const { name, prefix, struct, ts } of counterEnums) {
+    const values = enums.get(name)!;
+    const max = `${prefix}MAX`;
+    assert.ok(values.has(max), `${max} in enum ${name}`);
+    const counters = [...values].filter(([n]) => n !== max).sort((a, b) => a[1] - b[1]);
+    assert.deepEqual(counters.map(([, v]) => v), counters.map((_, i) => i), `enum ${name} numbers its counters 0, 1, 2, ...`);
+    assert.equal(values.get(max), counters.length, `${max} counts the counters of enum ${name}`);
+    const fields = counters.map(([n]) => {
+      assert.ok(n.startsWith(prefix), `${n} has the prefix ${prefix}`);
+      const f = n.slice(prefix.length).toLowerCase();
+      assert.equal(layout.get(struct)!.fields.get(f)?.size, 8, `${n} names a __u64 field of struct ${struct}`);
+      return f;
+    });
+    // index i of the TypeScript list is the enumerator whose value is i: a reordered counter fails here
+    assert.deepEqual([...ts], fields, `enum ${name} against src/decode/sensor.ts`);
+  }
+});
+
+test('counter enums: the BPF programs size their counters map with them and count by name; the sensor fills each stats field from its own counter', () => {
+  for (const { name, prefix, struct, ts, bpf, sensor } of counterEnums) {
+    const prog = readFileSync(path.join(repoRoot, bpf), 'utf8');
+    assert.match(prog, new RegExp(`max_entries,\\s*${prefix}MAX\\b`), `${bpf}: counters map sized by ${prefix}MAX`);
+    assert.match(prog, new RegExp(`count\\(enum ${name} `), `${bpf}: count() takes an enum ${name}`);
+    assert.doesNotMatch(prog, /\bcount\(\s*\d/, `${bpf}: no counter by number`);
+    const src = readFileSync(path.join(repoRoot, sensor), 'utf8');
+    const fills = [...src.matchAll(/\.(\w+)\s*=\s*\w+\[\s*(WL_\w+_CNT_\w+)\s*\]/g)].map((m) => [m[1], m[2]]);
+    assert.deepEqual(
+      fills.map(([f]) => f).sort(), [...ts].sort(), `${sensor}: every struct ${struct} counter field filled once`);
+    for (const [f, e] of fills) assert.equal(e, `${prefix}${f.toUpperCase()}`, `${sensor}: .${f} read from its own counter`);
   }
 });
 
