@@ -74,7 +74,7 @@ build_bpf packet
 build_bpf trace
 
 # 3. the sensor
-SENSOR_SRC=(sensor/wirelog-sensor.c sensor/trace.c sensor/conntrack.c sensor/common.c)
+SENSOR_SRC=(sensor/main.c sensor/packet.c sensor/trace.c sensor/conntrack.c sensor/common.c)
 SENSOR_DEPS=("${SENSOR_SRC[@]}" bpf/wirelog_events.h "$B/packet.skel.h" "$B/trace.skel.h")
 for h in sensor/*.h; do [ -e "$h" ] && SENSOR_DEPS+=("$h"); done
 if stale "$B/wirelog-sensor" "${SENSOR_DEPS[@]}"; then

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the packet mode (wirelog-sensor.c) and the trace mode (trace.c) share: diagnostics on stderr, the buffered
+ * What the packet mode (packet.c) and the trace mode (trace.c) share: diagnostics on stderr, the buffered
  * stdout of framed records or text lines, the clocks, and the poll loop that drains the ring buffer until a stop
  * signal or a closed stdout. Each mode keeps its own options, events and stats.
  */

@@ -28,7 +28,7 @@
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "common.h"
-#include "conntrack.h"
+#include "modes.h"
 
 /* nettrace's ConntrackFlags: enum ip_conntrack_status bits 0..14 */
 static const char *const status_names[] = {

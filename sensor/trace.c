@@ -34,7 +34,7 @@
 #include "wirelog_events.h"
 #include "trace.skel.h"
 #include "common.h"
-#include "trace.h"
+#include "modes.h"
 
 #define MAX_PIDS 256
 #define MAX_UPROBE_BINS 64

@@ -126,7 +126,7 @@ test('#define constants match', () => {
 
 const counterEnums = [
   { name: 'wl_packet_counter', prefix: 'WL_PKT_CNT_', struct: 'wl_stats', ts: abi.WL_PACKET_COUNTERS,
-    bpf: 'bpf/packet.bpf.c', sensor: 'sensor/wirelog-sensor.c' },
+    bpf: 'bpf/packet.bpf.c', sensor: 'sensor/packet.c' },
   { name: 'wl_trace_counter', prefix: 'WL_TRC_CNT_', struct: 'wl_trace_stats', ts: abi.WL_TRACE_COUNTERS,
     bpf: 'bpf/trace.bpf.c', sensor: 'sensor/trace.c' },
 ];

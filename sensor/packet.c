@@ -1,15 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * wirelog-sensor: the privileged half of wirelog. Loads bpf/packet.bpf.c as a socket filter on an AF_PACKET
- * socket, reads its ring buffer and writes the framed records of bpf/wirelog_events.h to stdout (or, with --text,
- * one readable line per packet). Commands on stdin change the port set at run time.
+ * wirelog-sensor's packet mode (the default; sensor/main.c dispatches): loads bpf/packet.bpf.c as a socket filter
+ * on an AF_PACKET socket, reads its ring buffer and writes the framed records of bpf/wirelog_events.h to stdout
+ * (or, with --text, one readable line per packet). Commands on stdin change the port set at run time.
  *
  *   wirelog-sensor packet [-i IFNAME] [-p PORTS|any] [-s SNAPLEN] [-b RING_MB] [--stats-ms N] [--text|--binary] [-v]
  *   wirelog-sensor packet ... --frames [--icmp] [--arp]   (whole frames: the traced client's packet capture)
- *   wirelog-sensor trace -p PID ...   (sensor/trace.c: syscall and TLS tracing)
- *   wirelog-sensor conntrack          (sensor/conntrack.c: conntrack entries for tuples read on stdin)
- *
- * Exit codes: 0 clean stop (SIGINT/SIGTERM/SIGHUP, stdout closed), 1 runtime failure (permissions, BPF), 2 usage.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -37,8 +33,7 @@
 #include "wirelog_events.h"
 #include "packet.skel.h"
 #include "common.h"
-#include "trace.h"
-#include "conntrack.h"
+#include "modes.h"
 
 #define SENSOR_VERSION "0.1.0"
 #define MAX_PORTS 1024
@@ -413,12 +408,8 @@ static void parse_args(int argc, char **argv)
 /* what load_failed() tells a user without root to grant */
 static const char load_caps[] = "CAP_BPF, CAP_PERFMON, CAP_NET_RAW and CAP_NET_ADMIN";
 
-int main(int argc, char **argv)
+int packet_main(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "trace") == 0)
-		return trace_main(argc - 1, argv + 1); /* sensor/trace.c */
-	if (argc >= 2 && strcmp(argv[1], "conntrack") == 0)
-		return conntrack_main(argc - 1, argv + 1); /* sensor/conntrack.c */
 	parse_args(argc, argv);
 	sensor_setup(opt.s.verbose);
 
