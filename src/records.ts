@@ -325,3 +325,24 @@ export interface TraceSink {
   trailers?(ev: TraceTrailersEvent): void;
   transaction(tx: TraceTransaction): void;
 }
+
+/** The trace tracker's counters, for the summary line. */
+export interface TraceTrackerStats {
+  dataEvents: number;
+  connEvents: number;
+  procEvents: number;
+  requests: number;
+  responses: number;
+  transactions: number;
+  connections: number;
+  /** syscall bytes of TLS connections (ciphertext), not parsed */
+  tlsCiphertextBytes: number;
+  /** bytes not parsed: no protocol recognised, undecidable role, or after a parser stopped */
+  unparsedBytes: number;
+  /** bytes the snaplen cut from events (a gap in the stream) */
+  truncatedBytes: number;
+  /** HTTP/1 and HTTP/2 parse errors */
+  parseErrors: number;
+  /** pending bytes dropped while waiting for a protocol decision (limit reached) */
+  pendingDropped: number;
+}

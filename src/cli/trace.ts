@@ -11,8 +11,7 @@ import { parseHeaderMode, type HeaderMode } from '../sinks/redact.js';
 import { parseH2ologTypes, H2ologSink, type H2ologType } from '../sinks/h2olog.js';
 import { TraceJsonlSink } from '../sinks/trace-jsonl.js';
 import { parseTraceFilter, filterTraceSink, TraceFilterError, type TraceFilter } from '../sinks/filter.js';
-import type { TraceTrackerStats } from '../correlate/trace-tracker.js';
-import type { TraceSink } from '../records.js';
+import type { TraceSink, TraceTrackerStats } from '../records.js';
 import { processExists } from '../source/processes.js';
 import { sensorPath } from '../source/sensor-path.js';
 

@@ -17,7 +17,7 @@
  */
 import type {
   HeaderList, TraceConnInfo, TraceProtocol, TraceRequest, TraceRequestEvent, TraceResponse, TraceRole, TraceSink,
-  TraceTrailersEvent, TraceTransaction,
+  TraceTrailersEvent, TraceTrackerStats, TraceTransaction,
 } from '../records.js';
 import type { TraceConn, TraceData, TraceProc } from '../decode/sensor.js';
 import { Http1Parser, looksLikeHttpStart, HTTP_START_REQUEST, HTTP_START_RESPONSE, type Http1Handler } from '../proto/http1/index.js';
@@ -25,26 +25,6 @@ import {
   Http2Parser, pairHttp2Parsers, matchHttp2Preface, looksLikeHttp2ServerStart,
   FRAME_HEADER_LEN, type Http2Handler, type Http2Headers,
 } from '../proto/http2.js';
-
-export interface TraceTrackerStats {
-  dataEvents: number;
-  connEvents: number;
-  procEvents: number;
-  requests: number;
-  responses: number;
-  transactions: number;
-  connections: number;
-  /** syscall bytes of TLS connections (ciphertext), not parsed */
-  tlsCiphertextBytes: number;
-  /** bytes not parsed: no protocol recognised, undecidable role, or after a parser stopped */
-  unparsedBytes: number;
-  /** bytes the snaplen cut from events (a gap in the stream) */
-  truncatedBytes: number;
-  /** HTTP/1 and HTTP/2 parse errors */
-  parseErrors: number;
-  /** pending bytes dropped while waiting for a protocol decision (limit reached) */
-  pendingDropped: number;
-}
 
 export interface TraceTrackerOptions {
   /** bytes held per connection while its protocol or role is undecided (default 256 KiB) */
