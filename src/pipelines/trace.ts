@@ -4,7 +4,7 @@
  * CLI turns that into lines and an exit code.
  */
 import type { TraceSink, TraceTrackerStats } from '../records.js';
-import { TraceTracker } from '../correlate/trace-tracker.js';
+import { TraceTracker } from '../correlate/trace/tracker.js';
 import type { LogWriter } from '../sinks/log-writer.js';
 import { startTrace } from '../source/trace.js';
 import { processExists } from '../source/processes.js';

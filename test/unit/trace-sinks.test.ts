@@ -10,7 +10,7 @@ import { H2ologSink, h2ologLine, parseH2ologTypes } from '../../src/sinks/h2olog
 import { TraceJsonlSink, toTraceRecord } from '../../src/sinks/trace-jsonl.js';
 import { applyHeaderMode, isSecretHeader, REDACTED } from '../../src/sinks/redact.js';
 import { HTTP_RECORD_FIELDS } from '../../src/sinks/schema.js';
-import { TraceTracker } from '../../src/correlate/trace-tracker.js';
+import { TraceTracker } from '../../src/correlate/trace/tracker.js';
 import { filterTraceSink, parseTraceFilter, TraceFilterError } from '../../src/sinks/filter.js';
 import { resolveTrace } from '../../src/cli/trace.js';
 import { UsageError } from '../../src/cli/args.js';

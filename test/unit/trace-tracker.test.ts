@@ -12,7 +12,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { TraceConn, TraceData } from '../../src/decode/sensor.js';
 import type { TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTransaction } from '../../src/records.js';
-import { TraceTracker } from '../../src/correlate/trace-tracker.js';
+import { TraceTracker } from '../../src/correlate/trace/tracker.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // synthetic events
