@@ -222,3 +222,127 @@ export interface DecodeErrorInfo {
   actual?: number;
   message: string;
 }
+
+/* `wirelog trace`: what the trace tracker makes of one process's syscall and TLS events, and the sinks it feeds. */
+
+export type TraceRole = 'server' | 'client';
+export type TraceProtocol = 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2.0';
+
+/** One traced connection, client → server addresses whatever the role. */
+export interface TraceConnInfo {
+  connId: number;
+  pid: number;
+  comm: string;
+  fd: number;
+  role: TraceRole;
+  tls: boolean;
+  /** 'HTTP/2.0' for HTTP/2 connections; HTTP/1 connections take the first request's version */
+  protocol: TraceProtocol;
+  family: 0 | 4 | 6;
+  clientIp: string;
+  clientPort: number;
+  serverIp: string;
+  serverPort: number;
+  /** the connection's start was not seen */
+  midStream: boolean;
+}
+
+export interface TraceRequest {
+  tsUs: number;
+  protocol: TraceProtocol;
+  /** HTTP/2 stream id, else undefined */
+  streamId?: number;
+  method?: string;
+  /** request target (`:path`) */
+  path?: string;
+  /** Host, or `:authority` */
+  authority?: string;
+  /** `:scheme`; for HTTP/1 'https' on TLS, else 'http' */
+  scheme?: string;
+  /** every other header in order received, names as sent (HTTP/1 Host left out; HTTP/2 pseudo-headers left out,
+   *  unknown names as `:missing-N`) */
+  headers: HeaderList;
+  userAgent?: string;
+  contentLength?: number;
+  contentType?: string;
+  /** trailer fields (HTTP/2 trailing HEADERS, HTTP/1 chunked trailers), names as sent, once received */
+  trailers?: HeaderList;
+}
+
+export interface TraceResponse {
+  tsUs: number;
+  protocol: TraceProtocol;
+  streamId?: number;
+  status?: number;
+  reason: string;
+  /** non-pseudo headers in order */
+  headers: HeaderList;
+  contentLength?: number;
+  contentType?: string;
+  trailers?: HeaderList;
+}
+
+export interface TraceRequestEvent {
+  conn: TraceConnInfo;
+  /** HTTP/1: request number on the connection from 1; HTTP/2: the stream id */
+  reqId: number;
+  req: TraceRequest;
+}
+
+export interface TraceResponseEvent {
+  conn: TraceConnInfo;
+  reqId: number;
+  req?: TraceRequest;
+  res: TraceResponse;
+}
+
+/** Trailer fields of a request (`request: true`) or a response, after its body. */
+export interface TraceTrailersEvent {
+  conn: TraceConnInfo;
+  reqId: number;
+  request: boolean;
+  req?: TraceRequest;
+  res?: TraceResponse;
+  trailers: HeaderList;
+}
+
+export interface TraceTransaction {
+  conn: TraceConnInfo;
+  reqId: number;
+  req?: TraceRequest;
+  res?: TraceResponse;
+  interim: number[];
+  latencyMs?: number;
+  incomplete?: string;
+  reqBodyBytes: number;
+  resBodyBytes: number;
+}
+
+export interface TraceSink {
+  request(ev: TraceRequestEvent): void;
+  response(ev: TraceResponseEvent): void;
+  /** optional: a sink without it sees trailers only in the transaction's req/res */
+  trailers?(ev: TraceTrailersEvent): void;
+  transaction(tx: TraceTransaction): void;
+}
+
+/** The trace tracker's counters, for the summary line. */
+export interface TraceTrackerStats {
+  dataEvents: number;
+  connEvents: number;
+  procEvents: number;
+  requests: number;
+  responses: number;
+  transactions: number;
+  connections: number;
+  /** syscall bytes of TLS connections (ciphertext), not parsed */
+  tlsCiphertextBytes: number;
+  /** bytes not parsed: no protocol recognised, undecidable role, or after a parser stopped */
+  unparsedBytes: number;
+  /** bytes the snaplen cut from events (a gap in the stream) */
+  truncatedBytes: number;
+  /** HTTP/1 and HTTP/2 parse errors */
+  parseErrors: number;
+  /** pending bytes dropped while waiting for a protocol decision (limit reached) */
+  pendingDropped: number;
+}

@@ -10,9 +10,8 @@ import { StdoutWriter, type LogWriter } from '../sinks/log-writer.js';
 import { parseHeaderMode, type HeaderMode } from '../sinks/redact.js';
 import { parseH2ologTypes, H2ologSink, type H2ologType } from '../sinks/h2olog.js';
 import { TraceJsonlSink } from '../sinks/trace-jsonl.js';
-import {
-  parseTraceFilter, filterTraceSink, TraceFilterError, type TraceFilter, type TraceSink, type TraceTrackerStats,
-} from '../correlate/trace-tracker.js';
+import { parseTraceFilter, filterTraceSink, TraceFilterError, type TraceFilter } from '../sinks/filter.js';
+import type { TraceSink, TraceTrackerStats } from '../records.js';
 import { processExists } from '../source/processes.js';
 import { sensorPath } from '../source/sensor-path.js';
 

@@ -3,7 +3,8 @@
  * `signal` aborts or every traced process has exited (children too with `follow`), and returns what happened; the
  * CLI turns that into lines and an exit code.
  */
-import { TraceTracker, type TraceSink, type TraceTrackerStats } from '../correlate/trace-tracker.js';
+import type { TraceSink, TraceTrackerStats } from '../records.js';
+import { TraceTracker } from '../correlate/trace/tracker.js';
 import type { LogWriter } from '../sinks/log-writer.js';
 import { startTrace } from '../source/trace.js';
 import { processExists } from '../source/processes.js';

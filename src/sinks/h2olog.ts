@@ -11,8 +11,7 @@
  * headers in order received, names lower-cased. Lines go through a LineSink (the log writer coalesces them).
  */
 import { isByteLineSink, type ByteLineSink, type LineSink } from './log-writer.js';
-import type { LineKind } from '../records.js';
-import type { TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTrailersEvent, TraceTransaction } from '../correlate/trace-tracker.js';
+import type { LineKind, TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTrailersEvent, TraceTransaction } from '../records.js';
 import { shownValue, type HeaderMode } from './redact.js';
 
 export const H2OLOG_TYPES = ['RxProtocol', 'RxHeader', 'TxStatus', 'TxHeader', 'TxProtocol', 'RxStatus'] as const;

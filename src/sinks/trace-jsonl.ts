@@ -5,10 +5,9 @@
  * --headers mode).
  */
 import type { LineSink } from './log-writer.js';
-import type { TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTransaction } from '../correlate/trace-tracker.js';
 import { IsoTimeFormatter } from './local-time.js';
 import { applyHeaderMode, type HeaderMode } from './redact.js';
-import type { HeaderList } from '../records.js';
+import type { HeaderList, TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTransaction } from '../records.js';
 import { connectionFields, type HttpRecord } from './schema.js';
 
 /** The docs/schema.md record (src/sinks/schema.ts), then the trace-only fields. */

@@ -4,16 +4,14 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import type { LineKind } from '../../src/records.js';
+import type { LineKind, TraceConnInfo, TraceRequest, TraceResponse, TraceSink } from '../../src/records.js';
 import type { LineSink } from '../../src/sinks/log-writer.js';
 import { H2ologSink, h2ologLine, parseH2ologTypes } from '../../src/sinks/h2olog.js';
 import { TraceJsonlSink, toTraceRecord } from '../../src/sinks/trace-jsonl.js';
 import { applyHeaderMode, isSecretHeader, REDACTED } from '../../src/sinks/redact.js';
 import { HTTP_RECORD_FIELDS } from '../../src/sinks/schema.js';
-import {
-  TraceTracker, filterTraceSink, parseTraceFilter, TraceFilterError,
-  type TraceConnInfo, type TraceRequest, type TraceResponse, type TraceSink,
-} from '../../src/correlate/trace-tracker.js';
+import { TraceTracker } from '../../src/correlate/trace/tracker.js';
+import { filterTraceSink, parseTraceFilter, TraceFilterError } from '../../src/sinks/filter.js';
 import { resolveTrace } from '../../src/cli/trace.js';
 import { UsageError } from '../../src/cli/args.js';
 

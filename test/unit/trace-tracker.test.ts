@@ -11,9 +11,8 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { TraceConn, TraceData } from '../../src/decode/sensor.js';
-import {
-  TraceTracker, type TraceRequestEvent, type TraceResponseEvent, type TraceSink, type TraceTransaction,
-} from '../../src/correlate/trace-tracker.js';
+import type { TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTransaction } from '../../src/records.js';
+import { TraceTracker } from '../../src/correlate/trace/tracker.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // synthetic events

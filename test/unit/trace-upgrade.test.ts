@@ -7,9 +7,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import type { TraceConn, TraceData } from '../../src/decode/sensor.js';
-import {
-  TraceTracker, filterTraceSink, parseTraceFilter, type TraceRequestEvent, type TraceResponseEvent, type TraceSink, type TraceTrailersEvent, type TraceTransaction,
-} from '../../src/correlate/trace-tracker.js';
+import type { TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTrailersEvent, TraceTransaction } from '../../src/records.js';
+import { TraceTracker } from '../../src/correlate/trace/tracker.js';
+import { filterTraceSink, parseTraceFilter } from '../../src/sinks/filter.js';
 
 const SRV = { addr: '127.0.0.1', port: 8080 };
 const CLI = { addr: '127.0.0.1', port: 40001 };
