@@ -267,6 +267,8 @@ export interface TraceRequest {
   contentType?: string;
   /** trailer fields (HTTP/2 trailing HEADERS, HTTP/1 chunked trailers), names as sent, once received */
   trailers?: HeaderList;
+  /** HttpAnomaly bits (HTTP/1) */
+  anomalies?: number;
 }
 
 export interface TraceResponse {
@@ -280,6 +282,8 @@ export interface TraceResponse {
   contentLength?: number;
   contentType?: string;
   trailers?: HeaderList;
+  /** HttpAnomaly bits (HTTP/1) */
+  anomalies?: number;
 }
 
 export interface TraceRequestEvent {

@@ -7,7 +7,7 @@
 import type { LineSink } from './log-writer.js';
 import { IsoTimeFormatter } from './local-time.js';
 import { applyHeaderMode, type HeaderMode } from './redact.js';
-import type { HeaderList, TraceRequestEvent, TraceResponseEvent, TraceSink, TraceTransaction } from '../records.js';
+import { anomalyNames, type HeaderList, type TraceRequestEvent, type TraceResponseEvent, type TraceSink, type TraceTransaction } from '../records.js';
 import { connectionFields, type HttpRecord } from './schema.js';
 
 /** The docs/schema.md record (src/sinks/schema.ts), then the trace-only fields. */
@@ -56,7 +56,7 @@ export function toTraceRecord(tx: TraceTransaction, mode: HeaderMode = 'redacted
     interim: tx.interim,
     gap_bytes: 0,
     incomplete: n(tx.incomplete),
-    anomalies: [], // process tracing does not carry HTTP/1 anomalies to its records yet
+    anomalies: anomalyNames(res?.anomalies ?? 0, anomalyNames(req?.anomalies ?? 0)),
     tls: conn.tls,
     protocol: h2 ? 'HTTP/2.0' : 'HTTP/1.1',
     role: conn.role,

@@ -342,3 +342,16 @@ test('HTTP/2 picked up mid-connection: fields equal the full parse or are marked
   assert.ok(marked > 0, 'some fields are marked missing');
   t0.diagnostic(`mid-stream: ${checked} header fields checked, ${marked} marked missing`);
 });
+
+test('HTTP/1 anomalies reach the trace record: the head\'s, and those of its body found after the head was reported', async () => {
+  const c = new Collect();
+  const t = new TraceTracker(c);
+  t.conn(connEv('accept'));
+  // obs-fold and TE+CL in the request; a chunk size with garbage after its digits in the response body
+  t.data(data({ dir: 'in', bytes: 'POST /up HTTP/1.1\r\nHost: example.test\r\nX-F: a\r\n b\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' }));
+  t.data(data({ dir: 'out', bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5z\r\nhello\r\n0\r\n\r\n' }));
+  t.conn(connEv('close'));
+  const { toTraceRecord } = await import('../../src/sinks/trace-jsonl.js');
+  const rec = toTraceRecord(c.txs[0]!);
+  assert.deepEqual([rec.uri, rec.status, rec.anomalies], ['/up', 200, ['obs-fold', 'te-and-cl', 'bad-chunk']]);
+});

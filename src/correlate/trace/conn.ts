@@ -6,6 +6,7 @@ import type {
   TraceConnInfo, TraceRequest, TraceResponse, TraceRole, TraceSink, TraceTrackerStats, TraceTransaction,
 } from '../../records.js';
 import type { Http1Parser } from '../../proto/http1/index.js';
+import type { HttpRequestHead, HttpResponseHead } from '../../records.js';
 import type { Http2Parser } from '../../proto/http2.js';
 
 /** What a connection's bytes are: not yet known (held as pending), HTTP/1.x, HTTP/2, or given up on. */
@@ -36,6 +37,9 @@ export interface H1Txn extends TxnState {
   h2cUpgrade?: boolean;
   /** a 101 accepted the h2c upgrade */
   switched?: boolean;
+  /** the parsed heads: the parser adds the anomalies of their bodies' framing to them after they were reported */
+  reqHead?: HttpRequestHead;
+  resHead?: HttpResponseHead;
 }
 
 export interface H2Stream extends TxnState {

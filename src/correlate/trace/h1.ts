@@ -23,7 +23,9 @@ export function makeH1(out: TraceOutput, c: Conn, midStream: boolean): void {
       txn.req = {
         tsUs: head.tsUs, protocol, method: head.method, path: head.uri ?? undefined, authority: head.host, scheme: scheme(),
         headers, userAgent: head.userAgent, contentLength: head.contentLength, contentType: head.contentType,
+        anomalies: head.anomalies,
       };
+      txn.reqHead = head;
       c.h1Queue.push(txn);
       if (!c.info.tls && protocol === 'HTTP/1.1' && asksH2cUpgrade(head.headers)) {
         // printed once the answer says in which protocol it is served (101: HTTP/2 stream 1, as h2o logs it)
@@ -81,7 +83,9 @@ export function makeH1(out: TraceOutput, c: Conn, midStream: boolean): void {
       t.res = {
         tsUs: head.tsUs, protocol: h1Protocol(head.version), status, reason: head.reason,
         headers: head.headers.slice(), contentLength: head.contentLength, contentType: head.contentType,
+        anomalies: head.anomalies,
       };
+      t.resHead = head;
       out.stats.responses++;
       out.sink.response({ conn: c.info, reqId: t.reqId, req: t.req, res: t.res });
       return t.req?.method;
@@ -176,6 +180,9 @@ function upgradeH2c(out: TraceOutput, c: Conn, t: H1Txn): void {
 }
 
 function h1Emit(out: TraceOutput, c: Conn, t: H1Txn, incomplete: string | undefined): void {
+  // anomalies the parser found in the bodies after their heads were reported
+  if (t.req !== undefined && t.reqHead !== undefined) t.req.anomalies = t.reqHead.anomalies;
+  if (t.res !== undefined && t.resHead !== undefined) t.res.anomalies = t.resHead.anomalies;
   emitTransaction(out, c, t.reqId, t, incomplete);
 }
 
