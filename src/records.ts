@@ -76,6 +76,11 @@ export interface ConnInfo {
   netns?: number;
   /** how the client side was decided: 'syn' (handshake seen), 'port' (service port), 'content' (who spoke a request) */
   decidedBy: 'syn' | 'port' | 'content';
+  /**
+   * `<client SYN seq>_<server SYN-ACK seq>` when the handshake was seen: the same on every device the connection
+   * crosses, NAT included (NAT rewrites addresses, not sequence numbers)
+   */
+  connTraceId?: string;
 }
 
 export type HeaderList = Array<[name: string, value: string]>;
@@ -141,6 +146,10 @@ export interface HttpRequestHead {
   headLen: number;
   /** HttpAnomaly bits; framing facts (TE not chunked last, bad Content-Length) are among them */
   anomalies?: number;
+  /** offset of the head's first byte in its direction's byte stream (stream parsers; gaps counted) */
+  streamOffset?: number;
+  /** TCP sequence number of the head's first byte, when the stream's sequence space is known */
+  seq?: number;
 }
 
 export interface HttpResponseHead {
@@ -157,6 +166,9 @@ export interface HttpResponseHead {
   headLen: number;
   /** HttpAnomaly bits */
   anomalies?: number;
+  /** see HttpRequestHead */
+  streamOffset?: number;
+  seq?: number;
 }
 
 /** A request as it is seen (text sink: CQ/SQ line). */

@@ -188,10 +188,17 @@ class Side implements StreamConsumer, Http1Handler {
   onEnd(): void {
     this.parser.end(this.c.resetting);
   }
+  /** the TCP sequence number of a byte of this stream (its offset 0 is just after the SYN, or the first segment seen) */
+  seqAt(streamOffset: number): number {
+    const st = this.stream;
+    return (st.isn + (st.synSeen ? 1 : 0) + streamOffset) >>> 0;
+  }
   onRequest(head: HttpRequestHead): void {
+    if (head.streamOffset !== undefined) head.seq = this.seqAt(head.streamOffset);
     this.t._request(this.c, this.idx, head);
   }
   onResponse(head: HttpResponseHead): string | undefined {
+    if (head.streamOffset !== undefined) head.seq = this.seqAt(head.streamOffset);
     return this.t._response(this.c, this.idx, head);
   }
   onBody(bytes: number): void {
@@ -469,6 +476,9 @@ export class HttpTracker {
       info = makeConnInfo(
         this.nextConnId++, c.a, c.b, c.clientSide as 0 | 1, c.family, c.decidedBy, this.opts.localAddrs, c.ifname, c.netns,
       );
+      const client = c.clientSide as 0 | 1;
+      const syn = c.synSeq[client], synAck = c.synSeq[1 - client]!;
+      if (syn !== -1 && synAck !== -1) info.connTraceId = `${syn}_${synAck}`;
       c.info = info;
     }
     return info;

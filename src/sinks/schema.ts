@@ -38,6 +38,10 @@ export interface HttpRecord {
   gap_bytes: number;
   incomplete: string | null;
   anomalies: string[];
+  req_seq: number | null;
+  resp_seq: number | null;
+  l7_trace_id: string | null;
+  conn_trace_id: string | null;
 }
 
 /** The documented field order (docs/schema.md). */
@@ -46,8 +50,17 @@ export const HTTP_RECORD_FIELDS: ReadonlyArray<keyof HttpRecord> = [
   'method', 'uri', 'version', 'host', 'user_agent', 'status', 'reason', 'content_length', 'content_type',
   'latency_ms', 'ifname', 'netns', 'pid', 'comm',
   'res_ts', 'res_version', 'req_content_length', 'req_content_type', 'req_body_bytes', 'res_body_bytes',
-  'interim', 'gap_bytes', 'incomplete', 'anomalies',
+  'interim', 'gap_bytes', 'incomplete', 'anomalies', 'req_seq', 'resp_seq', 'l7_trace_id', 'conn_trace_id',
 ];
+
+/**
+ * `<req_seq>_<resp_seq>`: the TCP sequence numbers of the request's and the response's first bytes, equal on every
+ * device the exchange crosses (Guance's l7_traceid); null unless both are known.
+ */
+export function l7TraceId(tx: HttpTransaction): string | null {
+  const q = tx.req?.seq, r = tx.res?.seq;
+  return q === undefined || r === undefined ? null : `${q}_${r}`;
+}
 
 /**
  * The anomaly names of a transaction (docs/http1.md): its request's, then its response's, then those of a message
@@ -133,6 +146,10 @@ export function toHttpRecord(tx: HttpTransaction, iso: IsoTimeFormatter = new Is
     gap_bytes: tx.gapBytes,
     incomplete: tx.incomplete ?? null,
     anomalies: transactionAnomalies(tx),
+    req_seq: req?.seq ?? null,
+    resp_seq: res?.seq ?? null,
+    l7_trace_id: l7TraceId(tx),
+    conn_trace_id: conn.connTraceId ?? null,
   };
 }
 
@@ -174,6 +191,8 @@ export function serializeTransaction(tx: HttpTransaction, iso: IsoTimeFormatter)
     `,"res_ts":${res !== undefined ? `"${iso.format(res.tsUs)}"` : 'null'},"res_version":${str(res?.version)}` +
     `,"req_content_length":${num(req?.contentLength)},"req_content_type":${str(req?.contentType)}` +
     `,"req_body_bytes":${num(tx.reqBodyBytes)},"res_body_bytes":${num(tx.resBodyBytes)},"interim":${interim}` +
-    `,"gap_bytes":${num(tx.gapBytes)},"incomplete":${str(tx.incomplete)},"anomalies":${anomalies}}`
+    `,"gap_bytes":${num(tx.gapBytes)},"incomplete":${str(tx.incomplete)},"anomalies":${anomalies}` +
+    `,"req_seq":${num(req?.seq)},"resp_seq":${num(res?.seq)},"l7_trace_id":${str(l7TraceId(tx) ?? undefined)}` +
+    `,"conn_trace_id":${str(conn.connTraceId)}}`
   );
 }

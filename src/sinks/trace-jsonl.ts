@@ -57,6 +57,11 @@ export function toTraceRecord(tx: TraceTransaction, mode: HeaderMode = 'redacted
     gap_bytes: 0,
     incomplete: n(tx.incomplete),
     anomalies: anomalyNames(res?.anomalies ?? 0, anomalyNames(req?.anomalies ?? 0)),
+    // process tracing sees the socket's bytes, not TCP's sequence numbers
+    req_seq: null,
+    resp_seq: null,
+    l7_trace_id: null,
+    conn_trace_id: null,
     tls: conn.tls,
     protocol: h2 ? 'HTTP/2.0' : 'HTTP/1.1',
     role: conn.role,

@@ -13,7 +13,7 @@ import { Scope, runOk } from '../helpers/proc.js';
 import { startNginx, sendMix } from '../helpers/nginx.js';
 import { createNetnsPair } from '../helpers/netns.js';
 import { startTcpdump, tsharkHttp, expectedFromTshark, linkType, pcapRecords, toPcapng } from '../helpers/tshark.js';
-import { runWirelog, parseTextLines, parseSummary, expectedFromMix, assertTextMatches, type Expected } from '../helpers/wirelog.js';
+import { runWirelog, parseTextLines, parseSummary, parseJsonLines, expectedFromMix, assertTextMatches, type Expected } from '../helpers/wirelog.js';
 
 const scope = new Scope();
 let dir = '';
@@ -140,6 +140,33 @@ test('file: tcpdump -i lo (Ethernet) read back matches tshark, nginx and curl', 
   const rother = await runWirelog(['capture', '-r', lo, '-p', '9']);
   assert.equal(rother.code, 0, rother.stderr);
   assert.equal(rother.stdout, '', 'lines for a port not asked for');
+});
+
+test('file: each connection\'s first exchange carries the handshake\'s sequence numbers as tshark reads them', async (t) => {
+  if (!ready(t)) return;
+  const r = await runWirelog(['capture', '-r', lo, '--format', 'jsonl']);
+  assert.equal(r.code, 0, r.stderr);
+  const recs = parseJsonLines(r.stdout);
+  // tshark's SYN and SYN-ACK of every connection: raw sequence numbers, by the client's port
+  const rows = (await runOk('tshark', ['-r', lo, '-n', '-Y', 'tcp.flags.syn == 1', '-T', 'fields', '-E', 'separator=/t',
+    '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'tcp.flags.ack', '-e', 'tcp.seq_raw'])).stdout.trim().split('\n').map((l) => l.split('\t'));
+  const syn = new Map<number, number>(), synAck = new Map<number, number>();
+  for (const [sp, dp, ack, seq] of rows) {
+    if (ack === '0' || ack === 'False') syn.set(Number(sp), Number(seq));
+    else synAck.set(Number(dp), Number(seq));
+  }
+  const firsts = recs.filter((x) => x.req_id === 1 && x.method !== null && x.status !== null);
+  assert.ok(firsts.length >= 5, `${firsts.length} first exchanges`);
+  for (const x of firsts) {
+    const c = syn.get(x.src_port), s = synAck.get(x.src_port);
+    assert.ok(c !== undefined && s !== undefined, `tshark has no handshake for port ${x.src_port}`);
+    assert.equal(x.conn_trace_id, `${c}_${s}`, `conn_trace_id of ${x.src_port}`);
+    assert.equal(x.req_seq, (c + 1) % 2 ** 32, `req_seq of ${x.src_port}`);
+    // the final response's first byte: right after the SYN-ACK, unless interim responses (100 Continue) came first
+    if ((x.interim ?? []).length === 0) assert.equal(x.resp_seq, (s + 1) % 2 ** 32, `resp_seq of ${x.src_port}`);
+    else assert.ok(x.resp_seq !== null && (x.resp_seq - (s + 1) + 2 ** 32) % 2 ** 32 >= 25 * x.interim!.length, `resp_seq of ${x.src_port} after its interim responses`);
+    assert.equal(x.l7_trace_id, `${x.req_seq}_${x.resp_seq}`);
+  }
 });
 
 test('file: tcpdump -i any (LINUX_SLL2) read back matches tshark, nginx and curl', async (t) => {

@@ -52,7 +52,8 @@ test('one GET/200: fields, pairing, latency, connection info', () => {
   assert.equal(q.req.headLen, REQ1.length);
   assert.equal(q.req.tsUs, conv.segs[3].tsUs);
   assert.equal(q.reqId, 1);
-  assert.deepEqual(q.conn, { connId: 1, clientIp: CLIENT.ip, clientPort: CLIENT.port, serverIp: SERVER.ip, serverPort: 80, family: 4, kind: 'CQ', decidedBy: 'syn' });
+  // Conv's default ISNs are 1000 (client) and 5000 (server): the handshake gives the connection's trace id
+  assert.deepEqual(q.conn, { connId: 1, clientIp: CLIENT.ip, clientPort: CLIENT.port, serverIp: SERVER.ip, serverPort: 80, family: 4, kind: 'CQ', decidedBy: 'syn', connTraceId: '1000_5000' });
   const s = r.responses[0];
   assert.equal(s.res.status, 200);
   assert.equal(s.res.reason, 'OK');
@@ -514,4 +515,28 @@ test('transactions carry the response body size: Content-Length, chunked, HEAD, 
   );
   // the text lines do not wait for bodies: every response line is out before the transactions end
   assert.equal(r.responses.length, 4);
+});
+
+test('req_seq, resp_seq, l7_trace_id and conn_trace_id are the TCP sequence numbers of each message\'s first byte', async () => {
+  const { toHttpRecord } = await import('../../src/sinks/schema.js');
+  const isn: [number, number] = [0xfffffff0, 123456]; // the client's sequence space wraps inside the first request
+  const conv = new Conv(CLIENT, SERVER, isn).handshake().c(REQ1, 7).s(RES1).c(REQ2).s(RES2).lose(0, 'lost!').c(REQ3).s(RES3).close();
+  const recs = run(conv.segs).r.txs.map((x) => toHttpRecord(x));
+  const c0 = (isn[0] + 1) >>> 0, s0 = (isn[1] + 1) >>> 0;
+  const len = (x: string): number => Buffer.byteLength(x, 'latin1');
+  const want = [
+    [c0, s0],
+    [(c0 + len(REQ1)) >>> 0, (s0 + len(RES1)) >>> 0],
+    [(c0 + len(REQ1) + len(REQ2) + 5) >>> 0, (s0 + len(RES1) + len(RES2)) >>> 0], // 5 lost bytes still take sequence space
+  ];
+  assert.deepEqual(recs.map((r) => [r.req_seq, r.resp_seq]), want);
+  assert.deepEqual(recs.map((r) => r.l7_trace_id), want.map(([q, s]) => `${q}_${s}`));
+  for (const r of recs) assert.equal(r.conn_trace_id, `${isn[0]}_${isn[1]}`);
+  // picked up mid-way: sequence numbers from the first segment seen, no handshake so no connection id
+  const mid = new Conv(CLIENT, SERVER, [7000, 9000]).c(REQ1).s(RES1);
+  const m = run(mid.segs).r.txs.map((x) => toHttpRecord(x));
+  assert.deepEqual(m.map((r) => [r.req_seq, r.resp_seq, r.conn_trace_id]), [[7000, 9000, null]]);
+  // httplog mode reads no stream: no sequence numbers
+  const nr = run(new Conv(CLIENT, SERVER).handshake().c(REQ1).s(RES1).close().segs, { reassembly: false }).r.txs.map((x) => toHttpRecord(x));
+  assert.deepEqual(nr.map((r) => [r.req_seq, r.resp_seq, r.l7_trace_id]), [[null, null, null]]);
 });

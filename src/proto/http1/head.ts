@@ -307,6 +307,8 @@ abstract class LazyHeaderList {
 
 /** A parsed request head (see LazyHeaderList). */
 export class ParsedRequestHead extends LazyHeaderList implements HttpRequestHead {
+  declare streamOffset?: number;
+  declare seq?: number;
   declare host?: string;
   declare userAgent?: string;
   declare contentLength?: number;
@@ -343,6 +345,8 @@ export class ParsedRequestHead extends LazyHeaderList implements HttpRequestHead
 
 /** A parsed response head (see LazyHeaderList). */
 export class ParsedResponseHead extends LazyHeaderList implements HttpResponseHead {
+  declare streamOffset?: number;
+  declare seq?: number;
   declare contentLength?: number;
   declare contentType?: string;
   readonly #clText: string | undefined;

@@ -576,6 +576,7 @@ export class Http1Parser {
   private simpleResponse(buf: Buffer, pos: number, end: number, tsUs: number): boolean {
     if (startLineState(buf, pos, end, 2, false) !== SL_NO) return false;
     const h = simpleResponseHead(tsUs);
+    h.streamOffset = this.offset + pos;
     h.anomalies |= this.pendingBits;
     this.pendingBits = 0;
     this.messages++;
@@ -695,6 +696,7 @@ export class Http1Parser {
       const h = parseRequestHead(b, s, e, this.headTs, true);
       if (h === undefined) return -1;
       this.sawStartLine = true;
+      h.streamOffset = this.headStart;
       h.anomalies = (h.anomalies ?? 0) | this.pendingBits;
       this.pendingBits = 0;
       const mode = requestBodyMode(h);
@@ -716,6 +718,7 @@ export class Http1Parser {
     const h = parseResponseHead(b, s, e, this.headTs, true);
     if (h === undefined) return -1;
     this.sawStartLine = true;
+    h.streamOffset = this.headStart;
     h.anomalies = (h.anomalies ?? 0) | this.pendingBits;
     this.pendingBits = 0;
     this.role = 2;
@@ -739,6 +742,7 @@ export class Http1Parser {
     this.restMode = BODY_NONE;
     this.restLength = 0;
     if (h === undefined) return; // (the start line was checked complete; nothing to report if the parser differs)
+    h.streamOffset = this.headStart;
     h.anomalies = (h.anomalies ?? 0) | this.pendingBits | A.HEAD_TOO_LARGE;
     this.pendingBits = 0;
     this.messages++;
@@ -804,6 +808,7 @@ export class Http1Parser {
     if (kind === 1) {
       const h = parseRequestHead(b, 0, len, this.headTs, false);
       if (h === undefined) return;
+      h.streamOffset = this.headStart;
       h.anomalies = (h.anomalies ?? 0) | this.pendingBits;
       this.pendingBits = 0;
       this.role = 1;
@@ -812,6 +817,7 @@ export class Http1Parser {
     } else {
       const h = parseResponseHead(b, 0, len, this.headTs, false);
       if (h === undefined) return;
+      h.streamOffset = this.headStart;
       h.anomalies = (h.anomalies ?? 0) | this.pendingBits;
       this.pendingBits = 0;
       this.role = 2;
