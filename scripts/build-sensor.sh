@@ -56,7 +56,7 @@ fi
 # 2. the kernel programs and their skeletons: packet mode (socket filter) and trace mode (tracepoints, uprobes)
 build_bpf() {
   local name=$1
-  if stale "$B/$name.bpf.o" "bpf/$name.bpf.c" bpf/wirelog_events.h "$B/vmlinux.h"; then
+  if stale "$B/$name.bpf.o" "bpf/$name.bpf.c" bpf/*.h "$B/vmlinux.h"; then
     echo "build-sensor: compiling bpf/$name.bpf.c"
     "$CLANG" -g -O2 -Wall -Wno-comment -target bpf -D__TARGET_ARCH_$ARCH -I"$B" -Ibpf \
       -c "bpf/$name.bpf.c" -o "$B/$name.bpf.o.tmp" || die "clang failed on bpf/$name.bpf.c"
