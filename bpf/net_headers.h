@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
 /* Protocol numbers and the on-wire IPv4/IPv6/TCP/UDP headers the kernel programs parse (bpf/packet.bpf.c,
- * and the programs to come). Multi-byte fields are network byte order. */
+ * bpf/netdev.bpf.c). Multi-byte fields are network byte order. */
 #ifndef WIRELOG_NET_HEADERS_H
 #define WIRELOG_NET_HEADERS_H
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the packet mode (packet.c) and the trace mode (trace.c) share: diagnostics on
+ * What the packet mode (packet.c), the trace mode (trace.c) and the netdev mode (netdev.c) share: diagnostics on
  * stderr, the buffered stdout of framed records or text lines, the clocks, the poll loop that drains the ring
  * buffer until a stop signal or a closed stdout, the port set and the pieces of text lines. Each mode keeps its own
  * options, events and stats.

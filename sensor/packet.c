@@ -65,7 +65,8 @@ static void usage(FILE *f)
 		"  --arp          with --frames: also ARP frames\n"
 		"stdin commands: 'ports 80,8080' | 'ports any' | 'stats'\n"
 		"       " PROG " trace -p PID [...]: syscall and TLS tracing (" PROG " trace --help)\n"
-		"       " PROG " conntrack: conntrack entries for 'tcp|udp SRC SPORT DST DPORT' lines on stdin\n",
+		"       " PROG " conntrack: conntrack entries for 'tcp|udp SRC SPORT DST DPORT' lines on stdin\n"
+		"       " PROG " netdev [...]: packets at every device of every network namespace (" PROG " netdev --help)\n",
 		WL_MAX_SNAPLEN, WL_MAX_SNAPLEN);
 }
 
@@ -264,7 +265,7 @@ static void parse_args(int argc, char **argv)
 		exit(0);
 	}
 	if (argc < 2 || strcmp(argv[1], "packet") != 0)
-		usage_error("expected a mode: packet, trace or conntrack%s", "");
+		usage_error("expected a mode: packet, trace, conntrack or netdev%s", "");
 	argc--;
 	argv++;
 	opterr = 0;
