@@ -21,20 +21,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "wirelog_events.h"
+#include "net_headers.h"
+#include "event_out.h"
 
-#define ETH_HLEN        14
-#define ETH_P_IP        0x0800
-#define ETH_P_IPV6      0x86DD
-#define ETH_P_8021Q     0x8100
-#define ETH_P_8021AD    0x88A8
-#define ETH_P_ARP       0x0806
-#define IPPROTO_ICMP    1
-#define IPPROTO_ICMPV6  58
-#define IPPROTO_TCP     6
-#define IPPROTO_UDP     17
 #define PACKET_OUTGOING 4
 #define MAX_VLAN_TAGS   2
-#define MAX_IPV6_EXT    6
 
 /* Set before load by the sensor (rodata: fixed for the life of the program). */
 const volatile __u32 snaplen = 4096;
@@ -48,8 +39,6 @@ struct wl_config {
 	__u32 any_port; /* 1: keep every TCP/UDP packet, ignore `ports` */
 };
 
-#define WAKE_BYTES (256 * 1024) /* pending ring-buffer bytes that wake the sensor at once */
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -57,12 +46,7 @@ struct {
 	__type(value, struct wl_config);
 } settings SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u16);  /* port, host byte order */
-	__type(value, __u8);
-} ports SEC(".maps");
+WL_PORTS_MAP(ports);
 
 /* Interfaces whose packets start at the network header (no link header). */
 struct {
@@ -79,23 +63,7 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* The event is built here, not on the 512-byte BPF stack, then copied to the ring buffer with its real size. */
-struct scratch {
-	struct wl_packet_event ev;
-	__u8 payload[WL_MAX_SNAPLEN];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 * 1024 * 1024); /* the sensor resizes it before load (-b) */
-} events SEC(".maps");
+WL_EVENT_MAPS(wl_packet_event);
 
 static __always_inline void count(enum wl_packet_counter c)
 {
@@ -104,45 +72,6 @@ static __always_inline void count(enum wl_packet_counter c)
 	if (v)
 		*v += 1;
 }
-
-struct wl_ip4 {
-	__u8 ver_ihl;
-	__u8 tos;
-	__be16 tot_len;
-	__be16 id;
-	__be16 frag_off;
-	__u8 ttl;
-	__u8 protocol;
-	__be16 check;
-	__u8 saddr[4];
-	__u8 daddr[4];
-};
-
-struct wl_ip6 {
-	__be32 ver_tc_flow;
-	__be16 payload_len;
-	__u8 nexthdr;
-	__u8 hop_limit;
-	__u8 saddr[16];
-	__u8 daddr[16];
-};
-
-struct wl_tcp {
-	__be16 source;
-	__be16 dest;
-	__be32 seq;
-	__be32 ack_seq;
-	__u8 doff_res; /* data offset in the high nibble */
-	__u8 flags;
-	__be16 window;
-};
-
-struct wl_udp {
-	__be16 source;
-	__be16 dest;
-	__be16 len;
-	__be16 check;
-};
 
 /* Copies cap bytes from off, fills the common event fields and commits the event to the ring buffer. */
 static __always_inline void emit(struct __sk_buff *skb, struct scratch *s, __u32 off, __u32 cap, __u32 payload_len,
@@ -162,37 +91,15 @@ static __always_inline void emit(struct __sk_buff *skb, struct scratch *s, __u32
 	ev->payload_len = payload_len;
 	ev->_pad = 0;
 
-	/* Bounded copy: the verifier needs 1 <= len <= sizeof(payload). For cap in 1..4096, ((cap - 1) & 4095) + 1
-	 * == cap, and the mask+add form gives the verifier those bounds on the very register passed to the helper. */
-	if (cap > 0) {
-		__u32 len = ((cap - 1) & (WL_MAX_SNAPLEN - 1)) + 1;
-		if (bpf_skb_load_bytes(skb, off, s->payload, len) < 0)
-			cap = 0;
-	}
+	if (cap > 0 && bpf_skb_load_bytes(skb, off, s->payload, wl_copy_len(cap)) < 0)
+		cap = 0;
 	ev->cap_len = cap;
 
-	__u64 size = sizeof(struct wl_packet_event) + (__u64)cap;
-	if (size > sizeof(struct scratch))
-		size = sizeof(struct scratch);
-	/* Waking the reader per packet costs an IPI (microseconds in a VM) and makes the sensor write tiny chunks the
-	 * agent pays for per read: wake it only when a batch is pending; the sensor polls every POLL_MS for the rest. */
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, s, size, flags) < 0) {
+	if (wl_send(&events, s, sizeof(struct wl_packet_event) + (__u64)cap, sizeof(struct scratch)) < 0) {
 		count(WL_PKT_CNT_RINGBUF_DROPS);
 		return;
 	}
 	count(WL_PKT_CNT_PACKETS_SENT);
-}
-
-/* An event without transport fields (ICMP, ARP): ports, seq and flags zero. */
-static __always_inline void clear_l4(struct wl_packet_event *ev)
-{
-	ev->seq = 0;
-	ev->ack = 0;
-	ev->window = 0;
-	ev->tcp_flags = 0;
-	ev->sport = 0;
-	ev->dport = 0;
 }
 
 SEC("socket")
@@ -245,7 +152,7 @@ int wirelog_packet(struct __sk_buff *skb)
 		ev->family = 0;
 		__builtin_memset(ev->saddr, 0, 16);
 		__builtin_memset(ev->daddr, 0, 16);
-		clear_l4(ev);
+		WL_CLEAR_L4(ev);
 		emit(skb, s, 0, skb_len, skb_len, 0, 0);
 		return 0;
 	}
@@ -259,11 +166,7 @@ int wirelog_packet(struct __sk_buff *skb)
 		__u32 ihl = (ip.ver_ihl & 0x0f) * 4;
 		if (ihl < 20)
 			return 0;
-		__u16 frag = bpf_ntohs(ip.frag_off);
-		if (frag & 0x3fff) /* MF or offset */
-			ip_flags |= 1;
-		if (frag & 0x1fff)
-			nofrag_l4 = false;
+		wl_ip4_frag(&ip, &ip_flags, &nofrag_l4);
 		__u32 tot = bpf_ntohs(ip.tot_len);
 		/* tot_len 0: a GSO super-packet above 64 KiB (BIG TCP); trust the skb */
 		ip_end = tot ? off + tot : skb_len;
@@ -271,10 +174,7 @@ int wirelog_packet(struct __sk_buff *skb)
 			ip_end = skb_len;
 		l4proto = ip.protocol;
 		ev->family = 4;
-		__builtin_memcpy(ev->saddr, ip.saddr, 4);
-		__builtin_memcpy(ev->daddr, ip.daddr, 4);
-		__builtin_memset(ev->saddr + 4, 0, 12);
-		__builtin_memset(ev->daddr + 4, 0, 12);
+		WL_SET_IP4_ADDRS(ev, &ip);
 		l4off = off + ihl;
 	} else if (l3proto == ETH_P_IPV6) {
 		struct wl_ip6 ip6;
@@ -289,27 +189,11 @@ int wirelog_packet(struct __sk_buff *skb)
 #pragma unroll
 		for (int i = 0; i < MAX_IPV6_EXT; i++) {
 			__u8 ext[4];
-			if (nh == 0 || nh == 43 || nh == 60) { /* hop-by-hop, routing, destination options */
-				if (bpf_skb_load_bytes(skb, l4off, ext, 2) < 0)
-					return 0;
-				nh = ext[0];
-				l4off += ((__u32)ext[1] + 1) * 8;
-			} else if (nh == 51) { /* authentication header: length in 4-byte units minus 2 */
-				if (bpf_skb_load_bytes(skb, l4off, ext, 2) < 0)
-					return 0;
-				nh = ext[0];
-				l4off += ((__u32)ext[1] + 2) * 4;
-			} else if (nh == 44) { /* fragment */
-				if (bpf_skb_load_bytes(skb, l4off, ext, 4) < 0)
-					return 0;
-				nh = ext[0];
-				ip_flags |= 1;
-				if (((((__u16)ext[2]) << 8 | ext[3]) & 0xfff8) != 0)
-					nofrag_l4 = false;
-				l4off += 8;
-			} else {
+			if (!wl_ipv6_is_ext(nh))
 				break;
-			}
+			if (bpf_skb_load_bytes(skb, l4off, ext, 4) < 0)
+				return 0;
+			nh = wl_ipv6_ext_next(nh, ext, &l4off, &ip_flags, &nofrag_l4);
 		}
 		l4proto = nh;
 		ev->family = 6;
@@ -321,7 +205,7 @@ int wirelog_packet(struct __sk_buff *skb)
 
 	if ((l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) && keep_icmp && whole_frame) {
 		count(WL_PKT_CNT_PACKETS_MATCHED);
-		clear_l4(ev);
+		WL_CLEAR_L4(ev);
 		emit(skb, s, 0, skb_len, skb_len, l4proto, ip_flags);
 		return 0;
 	}
@@ -331,12 +215,7 @@ int wirelog_packet(struct __sk_buff *skb)
 	struct wl_config *cfg = bpf_map_lookup_elem(&settings, &zero);
 	bool any = cfg && cfg->any_port;
 
-	ev->seq = 0;
-	ev->ack = 0;
-	ev->window = 0;
-	ev->tcp_flags = 0;
-	ev->sport = 0;
-	ev->dport = 0;
+	WL_CLEAR_L4(ev);
 	if (!nofrag_l4) {
 		/* non-first fragment: no ports to filter on */
 		if (!any)
@@ -349,12 +228,7 @@ int wirelog_packet(struct __sk_buff *skb)
 		__u32 doff = (th.doff_res >> 4) * 4;
 		if (doff < 20)
 			return 0;
-		ev->sport = bpf_ntohs(th.source);
-		ev->dport = bpf_ntohs(th.dest);
-		ev->seq = bpf_ntohl(th.seq);
-		ev->ack = bpf_ntohl(th.ack_seq);
-		ev->window = bpf_ntohs(th.window);
-		ev->tcp_flags = th.flags;
+		WL_SET_TCP(ev, &th);
 		l4end = l4off + doff;
 	} else {
 		struct wl_udp uh;
@@ -365,11 +239,8 @@ int wirelog_packet(struct __sk_buff *skb)
 		l4end = l4off + 8;
 	}
 
-	if (!any && nofrag_l4) {
-		__u16 sp = ev->sport, dp = ev->dport;
-		if (!bpf_map_lookup_elem(&ports, &sp) && !bpf_map_lookup_elem(&ports, &dp))
-			return 0;
-	}
+	if (!any && nofrag_l4 && !wl_port_kept(&ports, ev->sport, ev->dport))
+		return 0;
 	count(WL_PKT_CNT_PACKETS_MATCHED);
 
 	if (whole_frame) {

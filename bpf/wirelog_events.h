@@ -213,4 +213,83 @@ enum wl_trace_counter {
 	WL_TRC_CNT_MAX        /* number of counters: the map's max_entries */
 };
 
+/* ---- netdev mode (wirelog-sensor netdev): packets at every network device of every network namespace ----
+ * tp_btf programs: net:net_dev_start_xmit, or net:net_dev_queue (a packet leaving a device: "tx", WL_DIR_OUT), and
+ * net:netif_receive_skb (a packet handed to the stack by a device: "rx", WL_DIR_IN). A netdev stream starts with
+ * WL_REC_HELLO (ifindex 0, netns_ino the sensor's own); each stats time brings a WL_REC_NETDEV_DROPS (only when
+ * some device lost events) then a WL_REC_NETDEV_STATS. */
+#define WL_REC_NETDEV_PACKET 8  /* body: struct wl_netdev_event + cap_len payload bytes */
+#define WL_REC_NETDEV_STATS  9  /* body: struct wl_netdev_stats */
+#define WL_REC_NETDEV_DROPS  10 /* body: struct wl_netdev_drops + count struct wl_netdev_dev_drops */
+
+/* wl_netdev_event.ip_flags */
+#define WL_NDV_FRAGMENT 1       /* IP fragment (IPv4 MF or offset; IPv6 fragment header) */
+#define WL_NDV_PAGED    2       /* part of the snaplen-wanted payload was in page fragments, not copied */
+
+/* One TCP or UDP packet at one device. Timestamps: wall clock after the sensor converted them. */
+struct wl_netdev_event {
+	__u64 ts_ns;
+	__u64 netns_ino;     /* inode of the device's network namespace */
+	__u32 ifindex;       /* within that namespace */
+	__u8  direction;     /* WL_DIR_OUT: tx (net_dev_start_xmit or net_dev_queue), WL_DIR_IN: rx (netif_receive_skb) */
+	__u8  family;        /* 4 or 6 */
+	__u8  l4proto;       /* 6 = TCP, 17 = UDP */
+	__u8  tcp_flags;     /* as in wl_packet_event */
+	__u8  ifname[16];    /* the device's name when the packet passed, NUL-padded */
+	__u8  saddr[16];     /* IPv4: first 4 bytes */
+	__u8  daddr[16];
+	__u16 sport;         /* host byte order */
+	__u16 dport;
+	__u32 seq;
+	__u32 ack;
+	__u16 window;        /* raw, unscaled */
+	__u16 ip_flags;      /* WL_NDV_* */
+	__u32 ip_len;        /* IP datagram length from the header (IPv4 tot_len, IPv6 40 + payload_len); 0 for BIG TCP */
+	__u32 payload_len;   /* L4 payload length (from the IP length fields; from skb->len when they are 0) */
+	__u32 cap_len;       /* payload bytes that follow this struct (<= snaplen, linear data only) */
+	__u32 skb_len;       /* skb->len at the tracepoint (tx: link header included) */
+	/* __u8 payload[cap_len]; */
+};
+
+/* Netdev-mode counters since the sensor started; about once a second and once at exit. */
+struct wl_netdev_stats {
+	__u64 ts_ns;
+	__u64 packets_seen;      /* skbs of the chosen namespaces the programs ran on (both tracepoints) */
+	__u64 packets_matched;   /* TCP/UDP packets of the configured ports */
+	__u64 packets_sent;      /* events committed to the ring buffer */
+	__u64 ringbuf_drops;     /* events lost because the ring buffer was full (per device: WL_REC_NETDEV_DROPS) */
+	__u64 no_network_header; /* tx skbs whose network header was unset: skipped */
+	__u64 nonlinear_headers; /* IP/TCP/UDP headers not all in the linear data: skipped */
+	__u64 paged_payload;     /* events whose payload copy stopped at the end of the linear data (WL_NDV_PAGED) */
+	__u64 records_written;   /* records (or text lines) the sensor wrote */
+};
+
+/* Indexes of bpf/netdev.bpf.c's per-CPU `counters` map; the sensor sums each over the CPUs into the struct
+ * wl_netdev_stats field it is named after (WL_NDV_CNT_<FIELD> fills <field>). */
+enum wl_netdev_counter {
+	WL_NDV_CNT_PACKETS_SEEN,
+	WL_NDV_CNT_PACKETS_MATCHED,
+	WL_NDV_CNT_PACKETS_SENT,
+	WL_NDV_CNT_RINGBUF_DROPS,
+	WL_NDV_CNT_NO_NETWORK_HEADER,
+	WL_NDV_CNT_NONLINEAR_HEADERS,
+	WL_NDV_CNT_PAGED_PAYLOAD,
+	WL_NDV_CNT_MAX        /* number of counters: the map's max_entries */
+};
+
+/* Ring-buffer drops of one device since the sensor started (bpf/netdev.bpf.c's `dev_drops` map). */
+struct wl_netdev_drops {
+	__u64 ts_ns;
+	__u32 count;         /* struct wl_netdev_dev_drops entries that follow */
+	__u32 _pad;
+};
+
+struct wl_netdev_dev_drops {
+	__u64 netns_ino;
+	__u64 drops;
+	__u32 ifindex;
+	__u32 _pad;
+	__u8  ifname[16];
+};
+
 #endif /* WIRELOG_EVENTS_H */

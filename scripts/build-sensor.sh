@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the eBPF sensor: build/vmlinux.h → build/{packet,trace}.bpf.o → build/{packet,trace}.skel.h →
+# Builds the eBPF sensor: build/vmlinux.h → build/{packet,trace,netdev}.bpf.o → build/{packet,trace,netdev}.skel.h →
 # build/wirelog-sensor (sensor/*.c).
 # Run from anywhere (npm run build runs it after tsc). Idempotent: each step runs only when one of its inputs is
 # newer than its output. Exits non-zero with a one-line reason on failure.
@@ -53,10 +53,11 @@ if stale "$B/vmlinux.h" "$BTF"; then
   mv "$B/vmlinux.h.tmp" "$B/vmlinux.h"
 fi
 
-# 2. the kernel programs and their skeletons: packet mode (socket filter) and trace mode (tracepoints, uprobes)
+# 2. the kernel programs and their skeletons: packet mode (socket filter), trace mode (tracepoints, uprobes) and
+#    netdev mode (tp_btf on net_dev_queue and netif_receive_skb)
 build_bpf() {
   local name=$1
-  if stale "$B/$name.bpf.o" "bpf/$name.bpf.c" bpf/wirelog_events.h "$B/vmlinux.h"; then
+  if stale "$B/$name.bpf.o" "bpf/$name.bpf.c" bpf/*.h "$B/vmlinux.h"; then
     echo "build-sensor: compiling bpf/$name.bpf.c"
     "$CLANG" -g -O2 -Wall -Wno-comment -target bpf -D__TARGET_ARCH_$ARCH -I"$B" -Ibpf \
       -c "bpf/$name.bpf.c" -o "$B/$name.bpf.o.tmp" || die "clang failed on bpf/$name.bpf.c"
@@ -72,10 +73,11 @@ build_bpf() {
 }
 build_bpf packet
 build_bpf trace
+build_bpf netdev
 
 # 3. the sensor
-SENSOR_SRC=(sensor/main.c sensor/packet.c sensor/trace.c sensor/conntrack.c sensor/common.c)
-SENSOR_DEPS=("${SENSOR_SRC[@]}" bpf/wirelog_events.h "$B/packet.skel.h" "$B/trace.skel.h")
+SENSOR_SRC=(sensor/main.c sensor/packet.c sensor/trace.c sensor/conntrack.c sensor/netdev.c sensor/common.c)
+SENSOR_DEPS=("${SENSOR_SRC[@]}" bpf/wirelog_events.h "$B/packet.skel.h" "$B/trace.skel.h" "$B/netdev.skel.h")
 for h in sensor/*.h; do [ -e "$h" ] && SENSOR_DEPS+=("$h"); done
 if stale "$B/wirelog-sensor" "${SENSOR_DEPS[@]}"; then
   echo "build-sensor: linking $B/wirelog-sensor"

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -373,4 +374,141 @@ void drain(struct ring_buffer *rb, void (*emit_stats)(void))
 		emit_stats();
 		out_flush();
 	}
+}
+
+/* ---- ports ---- */
+
+/* Parses "80,8080" or "any" into ports/any. Returns false on a bad list. */
+bool parse_ports(const char *s, uint16_t *ports, int *nports, bool *any)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	if (strncmp(s, "any", 3) == 0 && (s[3] == 0 || isspace((unsigned char)s[3]))) {
+		*any = true;
+		return true;
+	}
+	const char *p = s;
+	while (*p && !isspace((unsigned char)*p)) {
+		char *end;
+		errno = 0;
+		long v = strtol(p, &end, 10);
+		if (end == p || errno || v < 1 || v > 65535 || (*end && *end != ',' && !isspace((unsigned char)*end)))
+			return false;
+		bool dup = false;
+		for (int i = 0; i < *nports; i++)
+			dup |= ports[i] == v;
+		if (!dup) {
+			if (*nports >= MAX_PORTS)
+				return false;
+			ports[(*nports)++] = (uint16_t)v;
+		}
+		p = end;
+		if (*p == ',')
+			p++;
+	}
+	return *nports > 0 || *any;
+}
+
+void format_ports(char *buf, size_t n, bool any, const uint16_t *ports, int nports)
+{
+	if (any) {
+		snprintf(buf, n, "any");
+		return;
+	}
+	size_t o = 0;
+	buf[0] = 0;
+	for (int i = 0; i < nports && o + 7 < n; i++)
+		o += snprintf(buf + o, n - o, "%s%u", i ? "," : "", ports[i]);
+}
+
+int replace_ports(int pfd, bool any, const uint16_t *ports, int nports, int (*set_any)(bool any))
+{
+	uint8_t one = 1;
+	for (int i = 0; i < nports && !any; i++)
+		if (bpf_map_update_elem(pfd, &ports[i], &one, BPF_ANY))
+			return -errno;
+	int err = set_any(any);
+	if (err)
+		return err;
+	uint16_t key, next, stale[MAX_PORTS];
+	int nstale = 0;
+	void *prev = NULL;
+	while (bpf_map_get_next_key(pfd, prev, &next) == 0) {
+		bool keep = false;
+		for (int i = 0; i < nports && !any; i++)
+			keep |= ports[i] == next;
+		if (!keep && nstale < MAX_PORTS)
+			stale[nstale++] = next;
+		key = next;
+		prev = &key;
+	}
+	for (int i = 0; i < nstale; i++)
+		bpf_map_delete_elem(pfd, &stale[i]);
+	return 0;
+}
+
+void port_set_arg(struct port_set *ps, const char *arg)
+{
+	if (!parse_ports(arg, ps->ports, &ps->n, &ps->any))
+		usage_error("bad port list: %s", arg);
+	ps->given = true;
+}
+
+void port_set_default(struct port_set *ps)
+{
+	if (!ps->given) {
+		ps->ports[0] = 80;
+		ps->n = 1;
+	}
+}
+
+bool ports_command(char *line, int (*apply)(bool any, const uint16_t *ports, int nports))
+{
+	if (strncmp(line, "ports", 5) != 0 || (line[5] != ' ' && line[5] != '\t'))
+		return false;
+	uint16_t ports[MAX_PORTS];
+	int nports = 0;
+	bool any = false;
+	if (!parse_ports(line + 6, ports, &nports, &any)) {
+		errmsg("bad ports command: %s", line);
+		return true;
+	}
+	int err = apply(any, ports, nports);
+	if (err) {
+		errmsg("failed to update ports: %s", strerror(-err));
+		return true;
+	}
+	char list[MAX_PORTS * 6 + 8];
+	format_ports(list, sizeof(list), any, ports, nports);
+	errmsg("ports now %s", list);
+	return true;
+}
+
+/* ---- text lines ---- */
+
+void text_clock(char *buf, size_t n, int64_t real_ns)
+{
+	time_t sec = (time_t)(real_ns / 1000000000LL);
+	struct tm tm;
+	localtime_r(&sec, &tm);
+	size_t o = strftime(buf, n, "%H:%M:%S", &tm);
+	snprintf(buf + o, n - o, ".%06lld", (long long)(real_ns % 1000000000LL) / 1000);
+}
+
+void tcp_flag_letters(uint8_t flags, char out[9])
+{
+	static const char names[] = "FSRP.UEW"; /* tcpdump letters, ACK as '.' */
+	int f = 0;
+	for (int i = 0; i < 8; i++)
+		if (flags & (1 << i))
+			out[f++] = names[i];
+	out[f] = 0;
+}
+
+void text_preview(const unsigned char *payload, uint32_t cap, char out[65])
+{
+	uint32_t pn = cap < 64 ? cap : 64;
+	for (uint32_t i = 0; i < pn; i++)
+		out[i] = payload[i] >= 0x20 && payload[i] < 0x7f ? (char)payload[i] : '.';
+	out[pn] = 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the packet mode (packet.c) and the trace mode (trace.c) share: diagnostics on stderr, the buffered
- * stdout of framed records or text lines, the clocks, and the poll loop that drains the ring buffer until a stop
- * signal or a closed stdout. Each mode keeps its own options, events and stats.
+ * What the packet mode (packet.c), the trace mode (trace.c) and the netdev mode (netdev.c) share: diagnostics on
+ * stderr, the buffered stdout of framed records or text lines, the clocks, the poll loop that drains the ring
+ * buffer until a stop signal or a closed stdout, the port set and the pieces of text lines. Each mode keeps its own
+ * options, events and stats.
  */
 #ifndef WIRELOG_SENSOR_COMMON_H
 #define WIRELOG_SENSOR_COMMON_H
@@ -33,6 +34,15 @@ struct stream_opts {
 	bool verbose;
 };
 #define STREAM_OPTS_DEFAULT { .snaplen = WL_MAX_SNAPLEN, .ring_mb = 8, .stats_ms = 1000, .text = -1 }
+/* The --help lines of -s, -b, --stats-ms, --text, --binary and -v for a mode whose events are `what` ("packet"):
+ * printf arguments WL_MAX_SNAPLEN, WL_MAX_SNAPLEN follow the format. */
+#define STREAM_OPTS_HELP(what)                                                                                  \
+	"  -s SNAPLEN     payload bytes copied per " what ", 0..%d (default %d)\n"                                \
+	"  -b RING_MB     ring buffer size in MiB, rounded up to a power of two (default 8)\n"                     \
+	"  --stats-ms N   stats record interval in ms, 0 = only at exit (default 1000)\n"                          \
+	"  --text         one readable line per " what " (default when stdout is a terminal)\n"                   \
+	"  --binary       framed binary records (default otherwise)\n"                                             \
+	"  -v             libbpf debug output on stderr\n"
 /* getopt_long values of the long-only stream options; a mode numbers its own from OPT_MODE */
 enum { OPT_STATS = 1000, OPT_TEXT, OPT_BINARY, OPT_MODE };
 /* Applies a getopt_long result the mode did not handle: a stream option (exit 2 on a bad value), -h (usage on
@@ -96,5 +106,39 @@ int stop_signal_fd(void);
 void run_loop(struct ring_buffer *rb, int sfd, long stats_ms, void (*emit_stats)(void), bool (*read_commands)(void));
 /* After the events are stopped: drain every committed event, then the final stats record. */
 void drain(struct ring_buffer *rb, void (*emit_stats)(void));
+
+
+/* ---- the TCP/UDP port set (packet and netdev modes) ---- */
+
+#define MAX_PORTS 1024
+/* Parses "80,8080" or "any" into ports/any (appending to *nports, duplicates skipped). False on a bad list. */
+bool parse_ports(const char *s, uint16_t *ports, int *nports, bool *any);
+/* "any" or "80,8080" into buf. */
+void format_ports(char *buf, size_t n, bool any, const uint16_t *ports, int nports);
+/* Replaces the set in the hash map pfd (key: u16 port, value: u8): adds the new ports, calls set_any(any) (a
+ * negative errno on failure), then removes stale ports, so that a port in both sets is never briefly missing. */
+int replace_ports(int pfd, bool any, const uint16_t *ports, int nports, int (*set_any)(bool any));
+/* The -p option: ports or any, `given` once -p was seen. */
+struct port_set {
+	bool any;
+	bool given;
+	int n;
+	uint16_t ports[MAX_PORTS];
+};
+/* One -p LIST|any (repeatable): exit 2 on a bad list. */
+void port_set_arg(struct port_set *ps, const char *arg);
+/* After the options: port 80 when -p was not given. */
+void port_set_default(struct port_set *ps);
+/* The "ports LIST|any" command: apply(...) and "ports now ..." on stderr. False when line is another command. */
+bool ports_command(char *line, int (*apply)(bool any, const uint16_t *ports, int nports));
+
+/* ---- text lines ---- */
+
+/* "HH:MM:SS.uuuuuu" (local time) of a wall-clock ns value. */
+void text_clock(char *buf, size_t n, int64_t real_ns);
+/* tcpdump's flag letters (FSRP.UEW, ACK as '.'), NUL-terminated. */
+void tcp_flag_letters(uint8_t flags, char out[9]);
+/* The first 64 payload bytes, non-printable ones as '.', NUL-terminated. */
+void text_preview(const unsigned char *payload, uint32_t cap, char out[65]);
 
 #endif

@@ -5,6 +5,7 @@
  *   wirelog-sensor [packet] [-i IFNAME] [-p PORTS|any] ...   (sensor/packet.c: packets of chosen ports, AF_PACKET)
  *   wirelog-sensor trace -p PID ...                          (sensor/trace.c: syscall and TLS tracing)
  *   wirelog-sensor conntrack                                 (sensor/conntrack.c: conntrack entries for tuples on stdin)
+ *   wirelog-sensor netdev [--netns all|INODE,...] ...        (sensor/netdev.c: packets at every device of chosen netns)
  *
  * Exit codes: 0 clean stop (SIGINT/SIGTERM/SIGHUP, stdout closed), 1 runtime failure (permissions, BPF), 2 usage.
  */
@@ -18,5 +19,7 @@ int main(int argc, char **argv)
 		return trace_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "conntrack") == 0)
 		return conntrack_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "netdev") == 0)
+		return netdev_main(argc - 1, argv + 1);
 	return packet_main(argc, argv);
 }

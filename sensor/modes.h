@@ -9,5 +9,7 @@ int packet_main(int argc, char **argv);
 int trace_main(int argc, char **argv);
 /* `wirelog-sensor conntrack` (sensor/conntrack.c): argv[0] is "conntrack". */
 int conntrack_main(int argc, char **argv);
+/* `wirelog-sensor netdev ...` (sensor/netdev.c): argv[0] is "netdev". */
+int netdev_main(int argc, char **argv);
 
 #endif

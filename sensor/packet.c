@@ -36,7 +36,6 @@
 #include "modes.h"
 
 #define SENSOR_VERSION "0.1.0"
-#define MAX_PORTS 1024
 
 /* ARPHRD_* link types whose AF_PACKET frames start at the network header (no link header) */
 static const unsigned l3_link_types[] = { 512 /* PPP */, 519 /* RAWIP */, 768 /* TUNNEL */, 769 /* TUNNEL6 */,
@@ -45,10 +44,7 @@ static const unsigned l3_link_types[] = { 512 /* PPP */, 519 /* RAWIP */, 768 /*
 static struct {
 	const char *ifname;
 	unsigned ifindex;
-	bool any_port;
-	uint16_t ports[MAX_PORTS];
-	int nports;
-	bool ports_given;
+	struct port_set ports;
 	bool frames, icmp, arp;
 	struct stream_opts s;
 } opt = { .s = STREAM_OPTS_DEFAULT };
@@ -63,62 +59,15 @@ static void usage(FILE *f)
 		"                      [--frames [--icmp] [--arp]]\n"
 		"  -i IFNAME      capture on this interface only (default: every interface of the network namespace)\n"
 		"  -p PORTS|any   comma-separated TCP/UDP ports, repeatable, or 'any' (default 80)\n"
-		"  -s SNAPLEN     payload bytes copied per packet, 0..%d (default %d)\n"
-		"  -b RING_MB     ring buffer size in MiB, rounded up to a power of two (default 8)\n"
-		"  --stats-ms N   stats record interval in ms, 0 = only at exit (default 1000)\n"
-		"  --text         one readable line per packet (default when stdout is a terminal)\n"
-		"  --binary       framed binary records (default otherwise)\n"
-		"  -v             libbpf debug output on stderr\n"
+		STREAM_OPTS_HELP("packet")
 		"  --frames       copy whole frames (link header on, SNAPLEN bytes of the frame) instead of the payload\n"
 		"  --icmp         with --frames: also ICMP and ICMPv6 packets\n"
 		"  --arp          with --frames: also ARP frames\n"
 		"stdin commands: 'ports 80,8080' | 'ports any' | 'stats'\n"
 		"       " PROG " trace -p PID [...]: syscall and TLS tracing (" PROG " trace --help)\n"
-		"       " PROG " conntrack: conntrack entries for 'tcp|udp SRC SPORT DST DPORT' lines on stdin\n",
+		"       " PROG " conntrack: conntrack entries for 'tcp|udp SRC SPORT DST DPORT' lines on stdin\n"
+		"       " PROG " netdev [...]: packets at every device of every network namespace (" PROG " netdev --help)\n",
 		WL_MAX_SNAPLEN, WL_MAX_SNAPLEN);
-}
-
-/* Parses "80,8080" or "any" into ports/any. Returns false on a bad list. */
-static bool parse_ports(const char *s, uint16_t *ports, int *nports, bool *any)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	if (strncmp(s, "any", 3) == 0 && (s[3] == 0 || isspace((unsigned char)s[3]))) {
-		*any = true;
-		return true;
-	}
-	const char *p = s;
-	while (*p && !isspace((unsigned char)*p)) {
-		char *end;
-		errno = 0;
-		long v = strtol(p, &end, 10);
-		if (end == p || errno || v < 1 || v > 65535 || (*end && *end != ',' && !isspace((unsigned char)*end)))
-			return false;
-		bool dup = false;
-		for (int i = 0; i < *nports; i++)
-			dup |= ports[i] == v;
-		if (!dup) {
-			if (*nports >= MAX_PORTS)
-				return false;
-			ports[(*nports)++] = (uint16_t)v;
-		}
-		p = end;
-		if (*p == ',')
-			p++;
-	}
-	return *nports > 0 || *any;
-}
-
-static void format_ports(char *buf, size_t n, bool any, const uint16_t *ports, int nports)
-{
-	if (any) {
-		snprintf(buf, n, "any");
-		return;
-	}
-	size_t o = 0;
-	buf[0] = 0;
-	for (int i = 0; i < nports && o + 7 < n; i++)
-		o += snprintf(buf + o, n - o, "%s%u", i ? "," : "", ports[i]);
 }
 
 /* ---- text mode ---- */
@@ -139,38 +88,24 @@ static const char *ifname_of(unsigned ifindex)
 
 static void text_packet(const struct wl_packet_event *ev, const unsigned char *payload, uint32_t cap, int64_t real_ns)
 {
-	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], flags[10], when[32], preview[65];
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], flags[9] = "", when[32], preview[65];
 	int af = ev->family == 6 ? AF_INET6 : AF_INET;
 	inet_ntop(af, ev->saddr, src, sizeof(src));
 	inet_ntop(af, ev->daddr, dst, sizeof(dst));
-	time_t sec = (time_t)(real_ns / 1000000000LL);
-	struct tm tm;
-	localtime_r(&sec, &tm);
-	strftime(when, sizeof(when), "%H:%M:%S", &tm);
-
-	int f = 0;
-	if (ev->l4proto == 6) {
-		static const char names[] = "FSRP.UEW"; /* tcpdump letters, ACK as '.' */
-		for (int i = 0; i < 8; i++)
-			if (ev->tcp_flags & (1 << i))
-				flags[f++] = names[i];
-	}
-	flags[f] = 0;
-	uint32_t pn = cap < 64 ? cap : 64;
-	for (uint32_t i = 0; i < pn; i++)
-		preview[i] = payload[i] >= 0x20 && payload[i] < 0x7f ? (char)payload[i] : '.';
-	preview[pn] = 0;
+	text_clock(when, sizeof(when), real_ns);
+	if (ev->l4proto == 6)
+		tcp_flag_letters(ev->tcp_flags, flags);
+	text_preview(payload, cap, preview);
 
 	const char *dir = ev->direction == WL_DIR_OUT ? "out" : "in";
-	long long usec = (long long)(real_ns % 1000000000LL) / 1000;
 	if (ev->family == 0) { /* --arp: no IP header */
-		out_text("%s.%06lld %s(%u) %-3s ARP len %u cap %u\n", when, usec, ifname_of(ev->ifindex), ev->ifindex, dir,
+		out_text("%s %s(%u) %-3s ARP len %u cap %u\n", when, ifname_of(ev->ifindex), ev->ifindex, dir,
 			 ev->payload_len, cap);
 		records_written++;
 		return;
 	}
 	if (ev->l4proto != 6 && ev->l4proto != 17) { /* --icmp */
-		out_text("%s.%06lld %s(%u) %-3s ICMP%s %s > %s len %u cap %u\n", when, usec, ifname_of(ev->ifindex),
+		out_text("%s %s(%u) %-3s ICMP%s %s > %s len %u cap %u\n", when, ifname_of(ev->ifindex),
 			 ev->ifindex, dir, ev->family == 6 ? "6" : "", src, dst, ev->payload_len, cap);
 		records_written++;
 		return;
@@ -180,15 +115,12 @@ static void text_packet(const struct wl_packet_event *ev, const unsigned char *p
 	snprintf(s_ep, sizeof(s_ep), fmt6, src, ev->sport);
 	snprintf(d_ep, sizeof(d_ep), fmt6, dst, ev->dport);
 	if (ev->l4proto == 6)
-		out_text("%s.%06lld %s(%u) %-3s TCP %s > %s [%s] seq %u ack %u win %u len %u cap %u%s \"%s\"\n", when,
-			 (long long)(real_ns % 1000000000LL) / 1000, ifname_of(ev->ifindex), ev->ifindex,
-			 ev->direction == WL_DIR_OUT ? "out" : "in", s_ep, d_ep, flags, ev->seq, ev->ack, ev->window,
+		out_text("%s %s(%u) %-3s TCP %s > %s [%s] seq %u ack %u win %u len %u cap %u%s \"%s\"\n", when,
+			 ifname_of(ev->ifindex), ev->ifindex, dir, s_ep, d_ep, flags, ev->seq, ev->ack, ev->window,
 			 ev->payload_len, cap, ev->ip_flags & 1 ? " frag" : "", preview);
 	else
-		out_text("%s.%06lld %s(%u) %-3s UDP %s > %s len %u cap %u%s \"%s\"\n", when,
-			 (long long)(real_ns % 1000000000LL) / 1000, ifname_of(ev->ifindex), ev->ifindex,
-			 ev->direction == WL_DIR_OUT ? "out" : "in", s_ep, d_ep, ev->payload_len, cap,
-			 ev->ip_flags & 1 ? " frag" : "", preview);
+		out_text("%s %s(%u) %-3s UDP %s > %s len %u cap %u%s \"%s\"\n", when, ifname_of(ev->ifindex),
+			 ev->ifindex, dir, s_ep, d_ep, ev->payload_len, cap, ev->ip_flags & 1 ? " frag" : "", preview);
 	records_written++;
 }
 
@@ -250,33 +182,15 @@ static void emit_stats(void)
 	}
 }
 
-/* Replaces the port set: add the new ports, switch the any-port flag, then remove stale ports, so that a port in
- * both sets is never briefly missing. */
+static int set_any_port(bool any)
+{
+	uint32_t zero = 0, anyv = any;
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.settings), &zero, &anyv, BPF_ANY) ? -errno : 0;
+}
+
 static int apply_ports(bool any, const uint16_t *ports, int nports)
 {
-	int pfd = bpf_map__fd(skel->maps.ports), cfd = bpf_map__fd(skel->maps.settings);
-	uint8_t one = 1;
-	for (int i = 0; i < nports && !any; i++)
-		if (bpf_map_update_elem(pfd, &ports[i], &one, BPF_ANY))
-			return -errno;
-	uint32_t zero = 0, anyv = any;
-	if (bpf_map_update_elem(cfd, &zero, &anyv, BPF_ANY))
-		return -errno;
-	uint16_t key, next, stale[MAX_PORTS];
-	int nstale = 0;
-	void *prev = NULL;
-	while (bpf_map_get_next_key(pfd, prev, &next) == 0) {
-		bool keep = false;
-		for (int i = 0; i < nports && !any; i++)
-			keep |= ports[i] == next;
-		if (!keep && nstale < MAX_PORTS)
-			stale[nstale++] = next;
-		key = next;
-		prev = &key;
-	}
-	for (int i = 0; i < nstale; i++)
-		bpf_map_delete_elem(pfd, &stale[i]);
-	return 0;
+	return replace_ports(bpf_map__fd(skel->maps.ports), any, ports, nports, set_any_port);
 }
 
 static void mark_l3_interfaces(void)
@@ -319,25 +233,8 @@ static size_t cmd_len;
 /* one trimmed, non-empty line */
 static void run_command(char *line)
 {
-	if (strncmp(line, "ports", 5) == 0 && (line[5] == ' ' || line[5] == '\t')) {
-		uint16_t ports[MAX_PORTS];
-		int nports = 0;
-		bool any = false;
-		if (!parse_ports(line + 6, ports, &nports, &any)) {
-			errmsg("bad ports command: %s", line);
-			return;
-		}
-		int err = apply_ports(any, ports, nports);
-		if (err) {
-			errmsg("failed to update ports: %s", strerror(-err));
-			return;
-		}
-		char list[MAX_PORTS * 6 + 8];
-		format_ports(list, sizeof(list), any, ports, nports);
-		errmsg("ports now %s", list);
-	} else {
+	if (!ports_command(line, apply_ports))
 		stats_command(line, emit_stats);
-	}
 }
 
 static bool read_commands(void)
@@ -368,7 +265,7 @@ static void parse_args(int argc, char **argv)
 		exit(0);
 	}
 	if (argc < 2 || strcmp(argv[1], "packet") != 0)
-		usage_error("expected a mode: packet, trace or conntrack%s", "");
+		usage_error("expected a mode: packet, trace, conntrack or netdev%s", "");
 	argc--;
 	argv++;
 	opterr = 0;
@@ -379,9 +276,7 @@ static void parse_args(int argc, char **argv)
 			opt.ifname = optarg;
 			break;
 		case 'p':
-			if (!parse_ports(optarg, opt.ports, &opt.nports, &opt.any_port))
-				usage_error("bad port list: %s", optarg);
-			opt.ports_given = true;
+			port_set_arg(&opt.ports, optarg);
 			break;
 		case OPT_FRAMES:
 			opt.frames = true;
@@ -399,10 +294,7 @@ static void parse_args(int argc, char **argv)
 	stream_opts_end(argc, argv, &opt.s);
 	if ((opt.icmp || opt.arp) && !opt.frames)
 		usage_error("%s needs --frames (ICMP and ARP packets have no TCP/UDP payload to copy)", opt.icmp ? "--icmp" : "--arp");
-	if (!opt.ports_given) {
-		opt.ports[0] = 80;
-		opt.nports = 1;
-	}
+	port_set_default(&opt.ports);
 }
 
 /* what load_failed() tells a user without root to grant */
@@ -440,7 +332,7 @@ int packet_main(int argc, char **argv)
 	if (err)
 		load_failed("loading the BPF program", -err, load_caps, opt.s.verbose);
 
-	err = apply_ports(opt.any_port, opt.ports, opt.nports);
+	err = apply_ports(opt.ports.any, opt.ports.ports, opt.ports.n);
 	if (err)
 		load_failed("setting the port map", -err, load_caps, opt.s.verbose);
 	mark_l3_interfaces();
@@ -469,7 +361,7 @@ int packet_main(int argc, char **argv)
 	mono_to_real_ns = measure_clock_offset();
 
 	char list[MAX_PORTS * 6 + 8];
-	format_ports(list, sizeof(list), opt.any_port, opt.ports, opt.nports);
+	format_ports(list, sizeof(list), opt.ports.any, opt.ports.ports, opt.ports.n);
 	if (opt.s.text) {
 		out_text("wirelog-sensor: abi %d iface %s snaplen %u ring %u MiB netns %llu\n", WL_ABI_VERSION,
 			 opt.ifname ? opt.ifname : "any", opt.s.snaplen, ring_bytes >> 20, (unsigned long long)netns_ino());

@@ -168,6 +168,65 @@ export const WL_TRACE_COUNTERS = [
   'copy_failed',
 ] as const satisfies ReadonlyArray<keyof typeof WL_TRACE_STATS>;
 
+// ---- netdev mode (wirelog-sensor netdev): packets at every device of chosen network namespaces ----
+export const WL_REC_NETDEV_PACKET = 8;
+export const WL_REC_NETDEV_STATS = 9;
+export const WL_REC_NETDEV_DROPS = 10;
+export const WL_NDV_FRAGMENT = 1;
+export const WL_NDV_PAGED = 2;
+/** struct wl_netdev_event (payload follows at `size`) */
+export const WL_NETDEV_EVENT = {
+  size: 104,
+  ts_ns: 0,
+  netns_ino: 8,
+  ifindex: 16,
+  direction: 20,
+  family: 21,
+  l4proto: 22,
+  tcp_flags: 23,
+  ifname: 24,
+  saddr: 40,
+  daddr: 56,
+  sport: 72,
+  dport: 74,
+  seq: 76,
+  ack: 80,
+  window: 84,
+  ip_flags: 86,
+  ip_len: 88,
+  payload_len: 92,
+  cap_len: 96,
+  skb_len: 100,
+} as const;
+/** struct wl_netdev_stats */
+export const WL_NETDEV_STATS = {
+  size: 72,
+  ts_ns: 0,
+  packets_seen: 8,
+  packets_matched: 16,
+  packets_sent: 24,
+  ringbuf_drops: 32,
+  no_network_header: 40,
+  nonlinear_headers: 48,
+  paged_payload: 56,
+  records_written: 64,
+} as const;
+/** struct wl_netdev_drops (count struct wl_netdev_dev_drops follow at `size`) */
+export const WL_NETDEV_DROPS = { size: 16, ts_ns: 0, count: 8, _pad: 12 } as const;
+/** struct wl_netdev_dev_drops */
+export const WL_NETDEV_DEV_DROPS = { size: 40, netns_ino: 0, drops: 8, ifindex: 16, _pad: 20, ifname: 24 } as const;
+/** enum wl_netdev_counter: bpf/netdev.bpf.c's per-CPU counters in index order, each named after the struct
+ * wl_netdev_stats field the sensor fills from it; WL_NDV_CNT_MAX is the length. */
+export const WL_NETDEV_COUNTERS = [
+  'packets_seen',
+  'packets_matched',
+  'packets_sent',
+  'ringbuf_drops',
+  'no_network_header',
+  'nonlinear_headers',
+  'paged_payload',
+] as const satisfies ReadonlyArray<keyof typeof WL_NETDEV_STATS>;
+
 const SYSCALL_NAMES: Record<number, TraceSyscall> = {
   [WL_SYS_READ]: 'read', [WL_SYS_WRITE]: 'write', [WL_SYS_READV]: 'readv', [WL_SYS_WRITEV]: 'writev',
   [WL_SYS_RECVFROM]: 'recvfrom', [WL_SYS_SENDTO]: 'sendto', [WL_SYS_RECVMSG]: 'recvmsg', [WL_SYS_SENDMSG]: 'sendmsg',

@@ -13,6 +13,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { repoRoot } from '../helpers/paths.js';
 import * as abi from '../../src/decode/sensor.js';
+import { readNetdevStream } from '../../src/decode/sensor-netdev.js';
 import type { DecodeErrorInfo, SensorStats, TransportSegment } from '../../src/records.js';
 import { ipv6Format, ipv6ToString } from '../../src/decode/addr.js';
 
@@ -64,7 +65,7 @@ before(() => {
     }
   }
   const enumNames = parseEnums(src);
-  assert.ok(enumNames.size >= 2, `expected the two counter enums in ${header}, found ${[...enumNames.keys()]}`);
+  assert.ok(enumNames.size >= 3, `expected the three counter enums in ${header}, found ${[...enumNames.keys()]}`);
   for (const [e, names] of enumNames) {
     for (const n of names) c += `  printf("E ${e} ${n} %d\\n", (int)${n});\n`;
   }
@@ -98,6 +99,10 @@ const tsLayouts: Record<string, Record<string, number>> = {
   wl_conn_event: abi.WL_CONN_EVENT,
   wl_proc_event: abi.WL_PROC_EVENT,
   wl_trace_stats: abi.WL_TRACE_STATS,
+  wl_netdev_event: abi.WL_NETDEV_EVENT,
+  wl_netdev_stats: abi.WL_NETDEV_STATS,
+  wl_netdev_drops: abi.WL_NETDEV_DROPS,
+  wl_netdev_dev_drops: abi.WL_NETDEV_DEV_DROPS,
 };
 
 test('every C struct and field has the same offset and size in src/decode/sensor.ts', () => {
@@ -129,6 +134,8 @@ const counterEnums = [
     bpf: 'bpf/packet.bpf.c', sensor: 'sensor/packet.c' },
   { name: 'wl_trace_counter', prefix: 'WL_TRC_CNT_', struct: 'wl_trace_stats', ts: abi.WL_TRACE_COUNTERS,
     bpf: 'bpf/trace.bpf.c', sensor: 'sensor/trace.c' },
+  { name: 'wl_netdev_counter', prefix: 'WL_NDV_CNT_', struct: 'wl_netdev_stats', ts: abi.WL_NETDEV_COUNTERS,
+    bpf: 'bpf/netdev.bpf.c', sensor: 'sensor/netdev.c' },
 ];
 
 test('counter enums: dense from 0, each named after a u64 stats field, in the order of src/decode/sensor.ts', () => {
@@ -507,4 +514,37 @@ test('trace reader: repeated and colliding comm / sock_id / ssl values decode ex
   });
   r.push(Buffer.concat(recs));
   assert.deepEqual(got, comms.map((c, i) => ({ comm: c, sockId: ids[i], ssl: ids[(i + 3) % ids.length] })));
+});
+
+test('netdev records (packet, drops, stats) decode with the C offsets; other record types are skipped', () => {
+  const pkt = record(abi.WL_REC_NETDEV_PACKET, 'wl_netdev_event', {
+    ts_ns: 1763880000123456789n, netns_ino: 4026532001, ifindex: 7, direction: abi.WL_DIR_OUT, family: 6, l4proto: 6,
+    tcp_flags: 0x18, ifname: Buffer.from('veth-a'), saddr: ip6Bytes('fd00:200::1'), daddr: ip6Bytes('fd00:200::2'),
+    sport: 40000, dport: 80, seq: 0xfffffff0, ack: 7, window: 502, ip_flags: abi.WL_NDV_PAGED, ip_len: 140,
+    payload_len: 100, cap_len: 3, skb_len: 154,
+  }, Buffer.from('GET'));
+  const dev = Buffer.alloc(layout.get('wl_netdev_dev_drops')!.size);
+  put(dev, 'wl_netdev_dev_drops', 'netns_ino', 4026532001, 0);
+  put(dev, 'wl_netdev_dev_drops', 'ifindex', 7, 0);
+  put(dev, 'wl_netdev_dev_drops', 'drops', 2n ** 33n, 0);
+  put(dev, 'wl_netdev_dev_drops', 'ifname', Buffer.from('0123456789abcdef'), 0); // 16 bytes, no NUL
+  const drops = record(abi.WL_REC_NETDEV_DROPS, 'wl_netdev_drops', { ts_ns: 5n, count: 1 }, dev);
+  const statFields: Record<string, bigint> = {};
+  abi.WL_NETDEV_COUNTERS.forEach((k, i) => (statFields[k] = BigInt(i + 1)));
+  const stats = record(abi.WL_REC_NETDEV_STATS, 'wl_netdev_stats', { ...statFields, ts_ns: 9n, records_written: 4n });
+  const other = record(abi.WL_REC_STATS, 'wl_stats', { ts_ns: 1n });
+  const s = readNetdevStream(Buffer.concat([pkt, other, drops, stats, pkt.subarray(0, 20)]));
+  assert.equal(s.rest, 20);
+  assert.equal(s.packets.length, 1);
+  const p = s.packets[0];
+  assert.deepEqual({ ...p, payload: p.payload.toString() }, {
+    tsNs: 1763880000123456789n, netns: 4026532001, ifindex: 7, ifname: 'veth-a', direction: 'tx', family: 6, proto: 6,
+    src: 'fd00:200::1', dst: 'fd00:200::2', sport: 40000, dport: 80, seq: 0xfffffff0, ack: 7, flags: 0x18, window: 502,
+    fragment: false, paged: true, ipLen: 140, payloadLen: 100, skbLen: 154, payload: 'GET',
+  });
+  assert.deepEqual(s.drops, [[{ netns: 4026532001, ifindex: 7, ifname: '0123456789abcdef', drops: 2 ** 33 }]]);
+  assert.equal(s.stats.length, 1);
+  assert.equal(s.stats[0].tsNs, 9n);
+  assert.equal(s.stats[0].records_written, 4);
+  abi.WL_NETDEV_COUNTERS.forEach((k, i) => assert.equal(s.stats[0][k], i + 1, k));
 });
