@@ -221,11 +221,21 @@ export interface L4Packet {
 
 export type L4ConnSide = 'client' | 'server' | 'unknown';
 
+/** Packet, payload-byte and retransmission counts of a chunk, transmitted and received by the local end. */
+export interface L4Counters {
+  txPackets: number;
+  rxPackets: number;
+  txBytes: number;
+  rxBytes: number;
+  txRetrans: number;
+  rxRetrans: number;
+}
+
 /**
  * One chunk of one connection on one device (netns + ifindex + 5-tuple): the L4 record of docs/schema.md.
  * Counters and packets are the chunk's; the handshake times and ids are the connection's, as known so far.
  */
-export interface L4Chunk {
+export interface L4Chunk extends L4Counters {
   proto: 'tcp' | 'udp';
   clientIp: string;
   clientPort: number;
@@ -245,12 +255,6 @@ export interface L4Chunk {
   chunkSyn: boolean;
   chunkFin: boolean;
   packets: L4Packet[];
-  txPackets: number;
-  rxPackets: number;
-  txBytes: number;
-  rxBytes: number;
-  txRetrans: number;
-  rxRetrans: number;
   txSeqMin: number | null;
   txSeqMax: number | null;
   rxSeqMin: number | null;

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN,
-  type L4Chunk, type L4ConnSide, type L4Packet, type L4Sink, type TransportSegment,
+  type L4Chunk, type L4ConnSide, type L4Counters, type L4Packet, type L4Sink, type TransportSegment,
 } from '../records.js';
 import { ConnTable, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, type ConnEntry } from '../track/conntable.js';
 import { flowKey, sideOf, type Endpoint } from '../track/flow.js';
@@ -104,16 +104,10 @@ interface Entry extends ConnEntry {
   ended: boolean;
 }
 
-interface Chunk {
+interface Chunk extends L4Counters {
   packets: L4Packet[];
   syn: boolean;
   fin: boolean;
-  txPackets: number;
-  rxPackets: number;
-  txBytes: number;
-  rxBytes: number;
-  txRetrans: number;
-  rxRetrans: number;
   /** per direction (0 tx, 1 rx): the first seq of the chunk and min/max as signed offsets from it */
   seqRef: [number, number];
   seqMin: [number, number];
