@@ -11,10 +11,12 @@ export { startLiveCapture, type LiveCapture, type LiveCaptureHandlers, type Live
 
 // track + correlate
 export { HttpTracker, type HttpTrackerOptions, type TrackerStats } from './correlate/http-tracker.js';
+export { L4Tracker, type L4TrackerOptions, type L4TrackerStats } from './correlate/l4.js';
 
 // sinks
 export { TextSink, TextFormatter, responseKind } from './sinks/text.js';
 export { JsonlSink } from './sinks/jsonl.js';
+export { L4JsonlSink, serializeL4, L4_RECORD_FIELDS } from './sinks/l4-jsonl.js';
 export { toHttpRecord, serializeTransaction, transactionTsUs, HTTP_RECORD_FIELDS, type HttpRecord } from './sinks/schema.js';
 export {
   StdoutWriter, DirWriter, createLogWriter, logFileName, LogDirError,
@@ -24,7 +26,7 @@ export { LocalTimeFormatter, IsoTimeFormatter, systemOffset, fixedOffset, type O
 
 // pipeline
 export {
-  runPipeline, createHttpSink, hostAddresses, defaultSensorPath, statsLine, summaryLine,
+  runPipeline, createHttpSink, createL4Sink, hostAddresses, defaultSensorPath, statsLine, summaryLine,
   type PipelineOptions, type PipelineResult, type FileSource, type LiveSource, type StopReason,
 } from './pipelines/capture.js';
 

@@ -216,6 +216,73 @@ export interface HttpEventSink {
   transaction(tx: HttpTransaction): void;
 }
 
+/** One packet of an L4 record: its header fields as this device saw them. */
+export interface L4Packet {
+  tsUs: number;
+  /** transmitted by this device (the local end sent it), else received */
+  tx: boolean;
+  /** TCP flag bits; -1 for UDP */
+  flags: number;
+  seq: number;
+  ack: number;
+  /** payload bytes on the wire */
+  len: number;
+  /** raw (unscaled) TCP window */
+  win: number;
+}
+
+export type L4ConnSide = 'client' | 'server' | 'unknown';
+
+/** Packet, payload-byte and retransmission counts of a chunk, transmitted and received by the local end. */
+export interface L4Counters {
+  txPackets: number;
+  rxPackets: number;
+  txBytes: number;
+  rxBytes: number;
+  txRetrans: number;
+  rxRetrans: number;
+}
+
+/**
+ * One chunk of one connection on one device (netns + ifindex + 5-tuple): the L4 record of docs/schema.md.
+ * Counters and packets are the chunk's; the handshake times and ids are the connection's, as known so far.
+ */
+export interface L4Chunk extends L4Counters {
+  proto: 'tcp' | 'udp';
+  clientIp: string;
+  clientPort: number;
+  serverIp: string;
+  serverPort: number;
+  /** the local end (docs/schema.md "L4 records") */
+  srcIp: string;
+  srcPort: number;
+  dstIp: string;
+  dstPort: number;
+  /** the local end's role */
+  connSide: L4ConnSide;
+  ifname?: string;
+  ifindex: number;
+  netns?: number;
+  chunkId: number;
+  chunkSyn: boolean;
+  chunkFin: boolean;
+  packets: L4Packet[];
+  txSeqMin: number | null;
+  txSeqMax: number | null;
+  rxSeqMin: number | null;
+  rxSeqMax: number | null;
+  rttUs: number | null;
+  handshakeUs: number | null;
+  closeUs: number | null;
+  connTraceId: string | null;
+  innerTraceId: string;
+}
+
+/** Where the L4 tracker sends its records. */
+export interface L4Sink {
+  l4(chunk: L4Chunk): void;
+}
+
 /** Counters from the sensor (live capture). */
 export interface SensorStats {
   tsUs: number;

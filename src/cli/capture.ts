@@ -92,6 +92,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
         }
       : { kind: 'file', path: settings.readFile as string },
     sink,
+    l4Sink: settings.l4 ? pipeline.createL4Sink(writer) : undefined,
     writer,
     ports: settings.ports,
     reassembly: settings.reassembly,

@@ -32,6 +32,8 @@ export const CAPTURE_OPTIONS: readonly OptionSpec[] = [
     help: 'read a pcap or pcapng file instead of capturing (no privileges needed); - = stdin' },
   { name: 'format', value: true, env: 'WIRELOG_FORMAT', inFile: true, valueName: 'F',
     help: 'text (default, httplog lines) | jsonl (one JSON record per transaction, docs/schema.md)' },
+  { name: 'l4', value: false, negatable: true, env: 'WIRELOG_L4', inFile: true,
+    help: 'also write L4 records: every packet header of every connection, in chunks (needs --format jsonl)' },
   { name: 'no-reassembly', value: false, negatedBy: 'reassembly', env: 'WIRELOG_NO_REASSEMBLY', inFile: true,
     help: 'parse only packets that begin an HTTP message, like httplog (fastest)' },
   { name: 'local-addr', value: true, multiple: true, env: 'WIRELOG_LOCAL_ADDR', inFile: true, valueName: 'A,B',
@@ -57,6 +59,8 @@ export interface CaptureSettings {
   logSplit: boolean;
   logEvery?: number;
   format: OutputFormat;
+  /** L4 records beside the HTTP records (jsonl only) */
+  l4: boolean;
   reassembly: boolean;
   /** undefined: the addresses of this host's interfaces */
   localAddrs?: string[];
@@ -266,6 +270,10 @@ export function resolveCapture(
     return r === undefined ? dflt : parseBool(r);
   };
   const localR = get('local-addr');
+  const l4 = bool('l4', false);
+  const l4R = get('l4');
+  if (l4 && format !== 'jsonl')
+    throw new UsageError(`${l4R?.where}: L4 records are JSON lines only: --l4 needs --format jsonl`, l4R?.where);
 
   return {
     action: 'run',
@@ -280,6 +288,7 @@ export function resolveCapture(
       logSplit: bool('log-split', false),
       logEvery: num('log-every', 1, Number.MAX_SAFE_INTEGER, 'log-every'),
       format,
+      l4,
       reassembly: !bool('no-reassembly', false),
       localAddrs: localR !== undefined ? parseAddrs(localR) : undefined,
       verbose: bool('verbose', false),

@@ -1,5 +1,6 @@
 /**
- * `wirelog capture`'s pipeline: source (capture file | live sensor) → decode → HTTP tracker → sink. Reusable by any
+ * `wirelog capture`'s pipeline: source (capture file | live sensor) → decode → HTTP tracker (and, with an L4 sink, the
+ * L4 tracker beside it) → sink. Reusable by any
  * command that wants HTTP events out of packets; the CLI adds flags, messages and exit codes around it.
  *
  * Stopping: on `count` packets, on a writer failure, when stdout's reader goes away, at end of file, or (live) on
@@ -8,15 +9,17 @@
  */
 import os from 'node:os';
 import net from 'node:net';
-import type { Frame, HttpEventSink, SensorStats, TransportSegment } from '../records.js';
+import type { Frame, HttpEventSink, L4Sink, SensorStats, TransportSegment } from '../records.js';
 import { readCaptureFile, readCaptureStream, type CaptureFileSummary } from '../decode/capture-file.js';
 import { decodeFrame, newDecodeStats, type DecodeOptions } from '../decode/frame.js';
 import { HttpTracker, type HttpGiveUp } from '../correlate/http-tracker.js';
+import { L4Tracker } from '../correlate/l4.js';
 import { startLiveCapture } from '../source/live.js';
 import { sensorPath } from '../source/sensor-path.js';
 import type { LogWriter } from '../sinks/log-writer.js';
 import { TextSink } from '../sinks/text.js';
 import { JsonlSink } from '../sinks/jsonl.js';
+import { L4JsonlSink } from '../sinks/l4-jsonl.js';
 
 export type StopReason = 'end' | 'count' | 'signal' | 'output-closed' | 'error';
 
@@ -37,6 +40,8 @@ export interface LiveSource {
 export interface PipelineOptions {
   source: FileSource | LiveSource;
   sink: HttpEventSink;
+  /** L4 records (`--l4`): an L4 tracker is fed every segment, pure ACKs included */
+  l4Sink?: L4Sink;
   /** the sink's writer: flushed periodically and at the end; its failures stop the run */
   writer?: LogWriter;
   ports: number[] | 'any';
@@ -70,6 +75,8 @@ export interface PipelineResult {
   messagesSkipped: number;
   bytesSkipped: number;
   parseErrors: Record<string, number>;
+  /** L4 records written; present only when an L4 sink was given */
+  l4Records?: number;
   stoppedBy: StopReason;
   /** one line, for `wirelog: error: …` */
   error?: { code: string; message: string };
@@ -94,6 +101,11 @@ export function hostAddresses(): Set<string> {
 
 export function createHttpSink(format: 'text' | 'jsonl', writer: LogWriter): HttpEventSink {
   return format === 'jsonl' ? new JsonlSink(writer) : new TextSink(writer);
+}
+
+/** The L4 records' sink: JSON lines through the same writer as the HTTP records. */
+export function createL4Sink(writer: LogWriter): L4Sink {
+  return new L4JsonlSink(writer);
 }
 
 /** Packet-time interval between tracker.tick() calls in file mode. */
@@ -148,7 +160,8 @@ export function summaryLine(r: PipelineResult): string {
   const errors = Object.values(r.parseErrors).reduce((a, b) => a + b, 0);
   return `wirelog: ${r.packets} packets, ${r.requests} requests, ${r.responses} responses, ${r.transactions} transactions, ${r.kernelDrops} dropped by kernel, ${r.gaps} reassembly gaps (${r.gapBytes} bytes)` +
     `, ${r.notHttp} not HTTP, ${r.messagesSkipped} messages skipped (${r.bytesSkipped} bytes), ${errors} parse errors` +
-    (errors > 0 ? ` (${byCode(r.parseErrors, ' ')})` : '');
+    (errors > 0 ? ` (${byCode(r.parseErrors, ' ')})` : '') +
+    (r.l4Records !== undefined ? `, ${r.l4Records} L4 records` : '');
 }
 
 /** One --verbose line per give-up: the connection, whose stream, where, and why. */
@@ -174,7 +187,39 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     },
     opts.sink,
   );
-  return opts.source.kind === 'file' ? runFile(opts, opts.source, tracker) : runLive(opts, opts.source, tracker);
+  const l4 = opts.l4Sink === undefined ? undefined
+    : new L4Tracker({ servicePorts: opts.ports === 'any' ? 'any' : new Set(opts.ports), localAddrs: opts.localAddrs }, opts.l4Sink);
+  const trackers = l4 === undefined ? tracker : new Both(tracker, l4);
+  const r = await (opts.source.kind === 'file' ? runFile(opts, opts.source, trackers) : runLive(opts, opts.source, trackers));
+  if (l4 !== undefined) r.l4Records = l4.stats.records;
+  return r;
+}
+
+/** What the run loops drive: the HTTP tracker, or it and the L4 tracker together. */
+interface Trackers {
+  readonly stats: TrackerStats;
+  onSegment(seg: TransportSegment): void;
+  tick(nowUs: number): void;
+  finish(): void;
+}
+
+class Both implements Trackers {
+  constructor(private readonly http: HttpTracker, private readonly l4: L4Tracker) {}
+  get stats(): TrackerStats {
+    return this.http.stats;
+  }
+  onSegment(seg: TransportSegment): void {
+    this.http.onSegment(seg);
+    this.l4.onSegment(seg);
+  }
+  tick(nowUs: number): void {
+    this.http.tick(nowUs);
+    this.l4.tick(nowUs);
+  }
+  finish(): void {
+    this.http.finish();
+    this.l4.finish();
+  }
 }
 
 function writerError(w: LogWriter | undefined): PipelineResult['error'] {
@@ -190,7 +235,7 @@ function portFilter(ports: number[] | 'any'): Uint8Array | undefined {
   return t;
 }
 
-async function runFile(opts: PipelineOptions, src: FileSource, tracker: HttpTracker): Promise<PipelineResult> {
+async function runFile(opts: PipelineOptions, src: FileSource, tracker: Trackers): Promise<PipelineResult> {
   const { writer, count, logEvery, log } = opts;
   const dstats = newDecodeStats();
   let packets = 0;
@@ -198,8 +243,9 @@ async function runFile(opts: PipelineOptions, src: FileSource, tracker: HttpTrac
   let nextTickUs = -1;
 
   // -p filters a file as the kernel filters a live capture: packets of other ports are not counted or parsed.
-  // The tracker does not look at pure ACKs, so the decoder skips them before building a segment.
-  const decodeOpts: DecodeOptions = { skipPureAcks: true, ports: portFilter(opts.ports) };
+  // The HTTP tracker does not look at pure ACKs, so the decoder skips them before building a segment; the L4
+  // tracker logs every packet.
+  const decodeOpts: DecodeOptions = { skipPureAcks: opts.l4Sink === undefined, ports: portFilter(opts.ports) };
   const onFrame = (f: Frame): void => {
     if (stop !== undefined) throw STOP;
     const filtered = dstats.portFiltered;
@@ -254,7 +300,7 @@ async function runFile(opts: PipelineOptions, src: FileSource, tracker: HttpTrac
   return result(packets, 0, tracker.stats, stop ?? 'end');
 }
 
-function runLive(opts: PipelineOptions, src: LiveSource, tracker: HttpTracker): Promise<PipelineResult> {
+function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers): Promise<PipelineResult> {
   const { writer, count, logEvery, log } = opts;
   return new Promise<PipelineResult>((resolve) => {
     let packets = 0;

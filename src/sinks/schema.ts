@@ -157,7 +157,7 @@ export function toHttpRecord(tx: HttpTransaction, iso: IsoTimeFormatter = new Is
  * JSON text of a string: JSON.stringify's own output, skipped when nothing needs escaping (no quote, backslash,
  * control character or surrogate): most fields are plain ASCII and the check costs half the call.
  */
-function str(s: string | undefined): string {
+export function str(s: string | undefined): string {
   if (s === undefined) return 'null';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -165,7 +165,7 @@ function str(s: string | undefined): string {
   }
   return '"' + s + '"';
 }
-const num = (n: number | undefined | null): string =>
+export const num = (n: number | undefined | null): string =>
   n === undefined || n === null || !Number.isFinite(n) ? 'null' : String(n);
 
 /**

@@ -83,6 +83,11 @@ export class ConnTable<T extends ConnEntry> {
     return n;
   }
 
+  /** Every entry, oldest first (entries must not be added or removed meanwhile). */
+  forEach(fn: (e: T, key: string) => void): void {
+    for (const [k, e] of this.map) fn(e, k);
+  }
+
   /** Remove every entry, handing each to `onRemove` (end of input). */
   drain(onRemove: (e: T, key: string) => void): void {
     for (const [k, e] of this.map) {

@@ -165,9 +165,11 @@ export interface Summary {
   parseErrors: number;
   /** give-ups by code */
   errors: Record<string, number>;
+  /** L4 records written (only with --l4) */
+  l4Records?: number;
 }
 
-const SUMMARY_RE = /^wirelog: (\d+) packets, (\d+) requests, (\d+) responses, (\d+) transactions, (\d+) dropped by kernel, (\d+) reassembly gaps \((\d+) bytes\), (\d+) not HTTP, (\d+) messages skipped \((\d+) bytes\), (\d+) parse errors(?: \(([A-Z_0-9= ]+)\))?$/m;
+const SUMMARY_RE = /^wirelog: (\d+) packets, (\d+) requests, (\d+) responses, (\d+) transactions, (\d+) dropped by kernel, (\d+) reassembly gaps \((\d+) bytes\), (\d+) not HTTP, (\d+) messages skipped \((\d+) bytes\), (\d+) parse errors(?: \(([A-Z_0-9= ]+)\))?(?:, (\d+) L4 records)?$/m;
 
 export function parseSummary(stderr: string): Summary | undefined {
   const m = SUMMARY_RE.exec(stderr);
@@ -178,10 +180,12 @@ export function parseSummary(stderr: string): Summary | undefined {
     const [k, v] = kv.split('=');
     errors[k!] = Number(v);
   }
-  return {
+  const s: Summary = {
     packets: n[0]!, requests: n[1]!, responses: n[2]!, transactions: n[3]!, kernelDrops: n[4]!, gaps: n[5]!, gapBytes: n[6]!,
     notHttp: n[7]!, messagesSkipped: n[8]!, bytesSkipped: n[9]!, parseErrors: n[10]!, errors,
   };
+  if (m[13] !== undefined) s.l4Records = Number(m[13]);
+  return s;
 }
 
 export interface StatsLine { packets: number; requests: number; responses: number; kernelDrops: number; gaps: number }
