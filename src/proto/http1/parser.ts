@@ -576,11 +576,8 @@ export class Http1Parser {
   private simpleResponse(buf: Buffer, pos: number, end: number, tsUs: number): boolean {
     if (startLineState(buf, pos, end, 2, false) !== SL_NO) return false;
     const h = simpleResponseHead(tsUs);
-    h.streamOffset = this.offset + pos;
-    h.anomalies |= this.pendingBits;
-    this.pendingBits = 0;
-    this.messages++;
-    this.current = h;
+    this.headStart = this.offset + pos;
+    this.adopt(h, 2);
     this.handler.onResponse(h);
     if (this.state === S_START) this.state = S_UNTIL_CLOSE;
     return true;
@@ -624,7 +621,7 @@ export class Http1Parser {
         this.eol = st >= 0 ? 0 : -st - 1;
         const len = this.headLen;
         this.headLen = 0;
-        this.truncatedHead(this.headBuf!, len);
+        this.truncatedHead(len);
         this.report(WL_ERR_HTTP_HEAD_TOO_LARGE, A.HEAD_TOO_LARGE, pos + take, `message head over ${MAX_HEAD_BYTES} bytes: logged from its beginning, the rest skipped`, false, MAX_HEAD_BYTES, actual);
         return pos + take;
       }
@@ -695,14 +692,8 @@ export class Http1Parser {
     if (kind === 1) {
       const h = parseRequestHead(b, s, e, this.headTs, true);
       if (h === undefined) return -1;
-      this.sawStartLine = true;
-      h.streamOffset = this.headStart;
-      h.anomalies = (h.anomalies ?? 0) | this.pendingBits;
-      this.pendingBits = 0;
+      this.adopt(h, 1);
       const mode = requestBodyMode(h);
-      this.role = 1;
-      this.messages++;
-      this.current = h;
       this.handler.onRequest(h);
       const consumed = s + h.headLen;
       if (this.state !== S_HEAD) return consumed; // handler stopped us
@@ -717,13 +708,7 @@ export class Http1Parser {
     }
     const h = parseResponseHead(b, s, e, this.headTs, true);
     if (h === undefined) return -1;
-    this.sawStartLine = true;
-    h.streamOffset = this.headStart;
-    h.anomalies = (h.anomalies ?? 0) | this.pendingBits;
-    this.pendingBits = 0;
-    this.role = 2;
-    this.messages++;
-    this.current = h;
+    this.adopt(h, 2);
     const method = this.handler.onResponse(h);
     if (this.state !== S_HEAD) return e;
     this.bodyAfterHead(responseBodyMode(h, method), h.contentLength ?? 0);
@@ -734,29 +719,45 @@ export class Http1Parser {
    * A head longer than MAX_HEAD_BYTES: report it from the complete lines of its first MAX_HEAD_BYTES (flagged),
    * then skip its rest (S_HEAD_REST); the body is framed by what was kept.
    */
-  private truncatedHead(b: Buffer, len: number): void {
-    let kind = this.role;
-    if (kind === 0) kind = isHttpSlash(b, 0, len) ? 2 : 1;
-    const h = kind === 1 ? parseRequestHead(b, 0, len, this.headTs, false) : parseResponseHead(b, 0, len, this.headTs, false);
+  private truncatedHead(len: number): void {
     this.state = S_HEAD_REST;
-    this.restMode = BODY_NONE;
-    this.restLength = 0;
-    if (h === undefined) return; // (the start line was checked complete; nothing to report if the parser differs)
+    const mode = this.reportCutHead(len, A.HEAD_TOO_LARGE);
+    this.restMode = mode ?? BODY_NONE;
+    this.restLength = mode === undefined ? 0 : this.current?.contentLength ?? 0;
+  }
+
+  /**
+   * Report the head in headBuf[0..len), cut before its blank line (by the size bound, a gap or the stream's end):
+   * the complete lines are what was sent. Returns its body's framing, or undefined when it is not a head after all.
+   */
+  private reportCutHead(len: number, anomalies: number): BodyMode | undefined {
+    const b = this.headBuf!;
+    const kind = this.role !== 0 ? this.role : isHttpSlash(b, 0, len) ? 2 : 1;
+    if (kind === 1) {
+      const h = parseRequestHead(b, 0, len, this.headTs, false);
+      if (h === undefined) return undefined;
+      this.adopt(h, 1, anomalies);
+      this.handler.onRequest(h);
+      return requestBodyMode(h);
+    }
+    const h = parseResponseHead(b, 0, len, this.headTs, false);
+    if (h === undefined) return undefined;
+    this.adopt(h, 2, anomalies);
+    return responseBodyMode(h, this.handler.onResponse(h));
+  }
+
+  /**
+   * A head the parser is about to report becomes this stream's current message: it starts at headStart, carries the
+   * anomalies noted before it (bytes skipped) and `anomalies`, and shows the stream speaks HTTP.
+   */
+  private adopt(h: HttpRequestHead | HttpResponseHead, role: 1 | 2, anomalies = 0): void {
     h.streamOffset = this.headStart;
-    h.anomalies = (h.anomalies ?? 0) | this.pendingBits | A.HEAD_TOO_LARGE;
+    h.anomalies = (h.anomalies ?? 0) | this.pendingBits | anomalies;
     this.pendingBits = 0;
+    this.sawStartLine = true;
+    this.role = role;
     this.messages++;
     this.current = h;
-    if (kind === 1) {
-      this.role = 1;
-      this.handler.onRequest(h as HttpRequestHead);
-      this.restMode = requestBodyMode(h as HttpRequestHead);
-    } else {
-      this.role = 2;
-      const method = this.handler.onResponse(h as HttpResponseHead);
-      this.restMode = responseBodyMode(h as HttpResponseHead, method);
-    }
-    this.restLength = h.contentLength ?? 0;
   }
 
   /** The head is done (ending at headEnd in the current chunk): follow its body, or stop where HTTP stops. */
@@ -798,33 +799,11 @@ export class Http1Parser {
     }
   }
 
-  /** a gap cut the head: report the complete fields, then resync (body framing is unknown) */
+  /** a gap or the stream's end cut the head: report the complete fields (body framing is unknown) */
   private emitPartialHead(): void {
-    const b = this.headBuf!;
     const len = this.headLen;
     this.headLen = 0;
-    let kind = this.role;
-    if (kind === 0) kind = isHttpSlash(b, 0, len) ? 2 : 1;
-    if (kind === 1) {
-      const h = parseRequestHead(b, 0, len, this.headTs, false);
-      if (h === undefined) return;
-      h.streamOffset = this.headStart;
-      h.anomalies = (h.anomalies ?? 0) | this.pendingBits;
-      this.pendingBits = 0;
-      this.role = 1;
-      this.messages++;
-      this.handler.onRequest(h);
-    } else {
-      const h = parseResponseHead(b, 0, len, this.headTs, false);
-      if (h === undefined) return;
-      h.streamOffset = this.headStart;
-      h.anomalies = (h.anomalies ?? 0) | this.pendingBits;
-      this.pendingBits = 0;
-      this.role = 2;
-      this.messages++;
-      this.handler.onResponse(h);
-    }
-    if (this.state === S_HEAD) this.handler.onMessageEnd();
+    if (this.reportCutHead(len, 0) !== undefined && this.state === S_HEAD) this.handler.onMessageEnd();
   }
 }
 
