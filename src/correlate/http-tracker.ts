@@ -219,7 +219,7 @@ class Side implements StreamConsumer, Http1Handler {
     this.t._skipped(this.c, bytes);
   }
   onNotHttp(): void {
-    this.t._notHttp(this.c, this.idx);
+    this.t._notHttp(this.c);
   }
   expectsSimpleResponse(): boolean {
     return this.c.pending[0]?.req?.version === 'HTTP/0.9';
@@ -488,7 +488,7 @@ export class HttpTracker {
    * @internal a direction skipped NOT_HTTP_SKIP_LIMIT bytes before any start line (its parser has stopped): with no
    * message in either direction, the connection is not HTTP and nothing more of it is parsed
    */
-  _notHttp(c: Conn, _idx: 0 | 1): void {
+  _notHttp(c: Conn): void {
     if (c.hadMessage) return; // the other direction speaks HTTP: only this one is given up (its bytes are counted)
     this.judgeNotHttp(c, NOT_HTTP_SKIP_LIMIT);
   }
@@ -512,6 +512,14 @@ export class HttpTracker {
     }
   }
 
+  /**
+   * Is stream idx the client's (its messages requests)? Before the client is known, a stream that has not shown
+   * responses is taken as the client's.
+   */
+  private isRequestStream(c: Conn, idx: 0 | 1): boolean {
+    return c.clientSide !== -1 ? idx === c.clientSide : c.sides?.[idx]?.parser.role !== 2;
+  }
+
   /** client and server as far as known (a → b when not decided) */
   private endpoints(c: Conn): [Endpoint, Endpoint] {
     return c.clientSide === 1 ? [c.b, c.a] : [c.a, c.b];
@@ -527,9 +535,7 @@ export class HttpTracker {
   /** @internal a parser gave up on a message or on its framing (it resynchronises) */
   _giveUp(c: Conn, idx: 0 | 1, err: Http1Error): void {
     if (err.messageSkipped) {
-      // which stream is it? Before the client is known, a stream that has not shown responses is taken as the client's
-      const requestStream = c.clientSide !== -1 ? idx === c.clientSide : c.sides?.[idx]?.parser.role !== 2;
-      if (requestStream) {
+      if (this.isRequestStream(c, idx)) {
         // a request the server received but we could not parse: it keeps its place for the server's answer
         if (c.pending.length >= MAX_PENDING) this.flushOldest(c);
         c.pending.push({ reqId: ++c.nextReqId, interim: [], gapAt: c.gapTotal, reqBodyBytes: 0, skipped: err.anomaly });
@@ -552,8 +558,8 @@ export class HttpTracker {
     const onGiveUp = this.opts.onGiveUp;
     if (onGiveUp !== undefined) {
       const [client, server] = this.endpoints(c);
-      const side = c.clientSide === -1 ? (idx === 0 ? 'request' : 'response') : idx === c.clientSide ? 'request' : 'response';
-      onGiveUp({ kind: 'skip', client, server, stream: side, offset: err.offset, code: err.code, message: err.message });
+      const stream = this.isRequestStream(c, idx) ? 'request' : 'response';
+      onGiveUp({ kind: 'skip', client, server, stream, offset: err.offset, code: err.code, message: err.message });
     }
   }
 
