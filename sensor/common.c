@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The pieces both sensor modes use: see common.h. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -503,6 +504,17 @@ void tcp_flag_letters(uint8_t flags, char out[9])
 		if (flags & (1 << i))
 			out[f++] = names[i];
 	out[f] = 0;
+}
+
+void text_ends(uint8_t family, const uint8_t saddr[16], uint16_t sport, const uint8_t daddr[16], uint16_t dport,
+	       struct text_ends *out)
+{
+	int af = family == 6 ? AF_INET6 : AF_INET;
+	inet_ntop(af, saddr, out->src, sizeof(out->src));
+	inet_ntop(af, daddr, out->dst, sizeof(out->dst));
+	const char *fmt = af == AF_INET6 ? "[%s]:%u" : "%s:%u";
+	snprintf(out->src_ep, sizeof(out->src_ep), fmt, out->src, sport);
+	snprintf(out->dst_ep, sizeof(out->dst_ep), fmt, out->dst, dport);
 }
 
 void text_preview(const unsigned char *payload, uint32_t cap, char out[65])

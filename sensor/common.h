@@ -141,4 +141,14 @@ void tcp_flag_letters(uint8_t flags, char out[9]);
 /* The first 64 payload bytes, non-printable ones as '.', NUL-terminated. */
 void text_preview(const unsigned char *payload, uint32_t cap, char out[65]);
 
+/* A packet's two ends as text: the bare addresses, and "addr:port" / "[addr]:port" (IPv6). */
+#define TEXT_ADDR_LEN 46 /* INET6_ADDRSTRLEN */
+#define TEXT_EP_LEN (TEXT_ADDR_LEN + 10)
+struct text_ends {
+	char src[TEXT_ADDR_LEN], dst[TEXT_ADDR_LEN];
+	char src_ep[TEXT_EP_LEN], dst_ep[TEXT_EP_LEN];
+};
+void text_ends(uint8_t family, const uint8_t saddr[16], uint16_t sport, const uint8_t daddr[16], uint16_t dport,
+	       struct text_ends *out);
+
 #endif

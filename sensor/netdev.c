@@ -236,24 +236,19 @@ static bool netns_command(char *line)
 
 static void text_packet(const struct wl_netdev_event *ev, const unsigned char *payload, uint32_t cap, int64_t real_ns)
 {
-	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], flags[9] = "", when[32], preview[65], ifname[17];
-	int af = ev->family == 6 ? AF_INET6 : AF_INET;
-	inet_ntop(af, ev->saddr, src, sizeof(src));
-	inet_ntop(af, ev->daddr, dst, sizeof(dst));
+	char flags[9] = "", when[32], preview[65], ifname[17];
+	struct text_ends ends;
+	text_ends(ev->family, ev->saddr, ev->sport, ev->daddr, ev->dport, &ends);
 	text_clock(when, sizeof(when), real_ns);
 	if (ev->l4proto == 6)
 		tcp_flag_letters(ev->tcp_flags, flags);
 	text_preview(payload, cap, preview);
 	memcpy(ifname, ev->ifname, 16);
 	ifname[16] = 0;
-	const char *fmt = af == AF_INET6 ? "[%s]:%u" : "%s:%u";
-	char s_ep[INET6_ADDRSTRLEN + 10], d_ep[INET6_ADDRSTRLEN + 10];
-	snprintf(s_ep, sizeof(s_ep), fmt, src, ev->sport);
-	snprintf(d_ep, sizeof(d_ep), fmt, dst, ev->dport);
 	/* one fixed shape for both protocols (UDP: flags "-", seq/ack/win 0): easy to split */
 	out_text("%s netns %llu %s(%u) %s %s %s > %s [%s] seq %u ack %u win %u len %u cap %u%s%s \"%s\"\n", when,
 		 (unsigned long long)ev->netns_ino, ifname, ev->ifindex, ev->direction == WL_DIR_OUT ? "tx" : "rx",
-		 ev->l4proto == 6 ? "TCP" : "UDP", s_ep, d_ep, ev->l4proto == 6 ? flags : "-", ev->seq, ev->ack,
+		 ev->l4proto == 6 ? "TCP" : "UDP", ends.src_ep, ends.dst_ep, ev->l4proto == 6 ? flags : "-", ev->seq, ev->ack,
 		 ev->window, ev->payload_len, cap, ev->ip_flags & WL_NDV_FRAGMENT ? " frag" : "",
 		 ev->ip_flags & WL_NDV_PAGED ? " paged" : "", preview);
 	records_written++;

@@ -88,10 +88,9 @@ static const char *ifname_of(unsigned ifindex)
 
 static void text_packet(const struct wl_packet_event *ev, const unsigned char *payload, uint32_t cap, int64_t real_ns)
 {
-	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], flags[9] = "", when[32], preview[65];
-	int af = ev->family == 6 ? AF_INET6 : AF_INET;
-	inet_ntop(af, ev->saddr, src, sizeof(src));
-	inet_ntop(af, ev->daddr, dst, sizeof(dst));
+	char flags[9] = "", when[32], preview[65];
+	struct text_ends ends;
+	text_ends(ev->family, ev->saddr, ev->sport, ev->daddr, ev->dport, &ends);
 	text_clock(when, sizeof(when), real_ns);
 	if (ev->l4proto == 6)
 		tcp_flag_letters(ev->tcp_flags, flags);
@@ -106,21 +105,17 @@ static void text_packet(const struct wl_packet_event *ev, const unsigned char *p
 	}
 	if (ev->l4proto != 6 && ev->l4proto != 17) { /* --icmp */
 		out_text("%s %s(%u) %-3s ICMP%s %s > %s len %u cap %u\n", when, ifname_of(ev->ifindex),
-			 ev->ifindex, dir, ev->family == 6 ? "6" : "", src, dst, ev->payload_len, cap);
+			 ev->ifindex, dir, ev->family == 6 ? "6" : "", ends.src, ends.dst, ev->payload_len, cap);
 		records_written++;
 		return;
 	}
-	const char *fmt6 = af == AF_INET6 ? "[%s]:%u" : "%s:%u";
-	char s_ep[INET6_ADDRSTRLEN + 10], d_ep[INET6_ADDRSTRLEN + 10];
-	snprintf(s_ep, sizeof(s_ep), fmt6, src, ev->sport);
-	snprintf(d_ep, sizeof(d_ep), fmt6, dst, ev->dport);
 	if (ev->l4proto == 6)
 		out_text("%s %s(%u) %-3s TCP %s > %s [%s] seq %u ack %u win %u len %u cap %u%s \"%s\"\n", when,
-			 ifname_of(ev->ifindex), ev->ifindex, dir, s_ep, d_ep, flags, ev->seq, ev->ack, ev->window,
+			 ifname_of(ev->ifindex), ev->ifindex, dir, ends.src_ep, ends.dst_ep, flags, ev->seq, ev->ack, ev->window,
 			 ev->payload_len, cap, ev->ip_flags & 1 ? " frag" : "", preview);
 	else
 		out_text("%s %s(%u) %-3s UDP %s > %s len %u cap %u%s \"%s\"\n", when, ifname_of(ev->ifindex),
-			 ev->ifindex, dir, s_ep, d_ep, ev->payload_len, cap, ev->ip_flags & 1 ? " frag" : "", preview);
+			 ev->ifindex, dir, ends.src_ep, ends.dst_ep, ev->payload_len, cap, ev->ip_flags & 1 ? " frag" : "", preview);
 	records_written++;
 }
 
