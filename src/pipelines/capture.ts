@@ -180,15 +180,15 @@ function writerProblem(w: LogWriter | undefined): StopReason | undefined {
 
 export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult> {
   const log = opts.log;
+  const servicePorts = opts.ports === 'any' ? 'any' : new Set(opts.ports);
   const tracker = new HttpTracker(
     {
-      reassembly: opts.reassembly, servicePorts: opts.ports === 'any' ? 'any' : new Set(opts.ports), localAddrs: opts.localAddrs,
+      reassembly: opts.reassembly, servicePorts, localAddrs: opts.localAddrs,
       onGiveUp: opts.verbose && log !== undefined ? (g) => log(giveUpLine(g)) : undefined,
     },
     opts.sink,
   );
-  const l4 = opts.l4Sink === undefined ? undefined
-    : new L4Tracker({ servicePorts: opts.ports === 'any' ? 'any' : new Set(opts.ports), localAddrs: opts.localAddrs }, opts.l4Sink);
+  const l4 = opts.l4Sink === undefined ? undefined : new L4Tracker({ servicePorts, localAddrs: opts.localAddrs }, opts.l4Sink);
   const trackers = l4 === undefined ? tracker : new Both(tracker, l4);
   const r = await (opts.source.kind === 'file' ? runFile(opts, opts.source, trackers) : runLive(opts, opts.source, trackers));
   if (l4 !== undefined) r.l4Records = l4.stats.records;
