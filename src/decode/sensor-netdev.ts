@@ -15,7 +15,7 @@ export interface NetdevPacket {
   netns: number;
   ifindex: number;
   ifname: string;
-  /** tx: net_dev_queue (leaving the device), rx: netif_receive_skb (arriving at it) */
+  /** tx: leaving the device (net_dev_start_xmit, or net_dev_queue with --tx queue), rx: arriving at it (netif_receive_skb) */
   direction: 'tx' | 'rx';
   family: 4 | 6;
   proto: number;
