@@ -10,6 +10,7 @@
 import type { Conversation, LenientRecording, ResponseRun } from './lenient-record.js';
 import { RESPONSE_CASE_UA } from './lenient-record.js';
 import type { TcpEnd } from './tshark.js';
+import type { HttpRecord } from '../../src/sinks/schema.js';
 import type { ReceivedResponse } from './raw-client.js';
 import { HOST, responseCaseBodyBytes, type CaseMessage, type Http1ErrorCode, type ServerVerdict } from './lenient-cases.js';
 
@@ -19,23 +20,16 @@ export const NOT_HTTP_SKIP_LIMIT = 16 * 1024;
 /** Statuses the reference servers use to refuse a message they could not parse or frame. */
 export const REJECT_STATUSES: ReadonlySet<number> = new Set([400, 411, 413, 414, 431, 501, 505]);
 
-/** One record wirelog must write; fields left undefined are not compared (see where they are set). */
-export interface ExpectedRecord {
+/**
+ * One record wirelog must write: the docs/schema.md fields the corpus judges, by their schema types; the optional ones
+ * are not compared when left undefined (see where they are set).
+ */
+export interface ExpectedRecord extends
+  Pick<HttpRecord, 'method' | 'uri' | 'version' | 'host' | 'user_agent' | 'status' | 'reason' | 'res_version' |
+    'res_body_bytes' | 'incomplete' | 'anomalies'>,
+  Partial<Pick<HttpRecord, 'content_length' | 'req_body_bytes'>> {
   /** index (over all the case's messages) of the message it logs */
   message: number;
-  method: string | null;
-  uri: string | null;
-  version: string | null;
-  host: string | null;
-  user_agent: string | null;
-  status: number | null;
-  reason: string | null;
-  res_version: string | null;
-  content_length?: number | null;
-  req_body_bytes?: number;
-  res_body_bytes: number;
-  incomplete: string | null;
-  anomalies: string[];
 }
 
 /** A message the client wrote and the response (if any) that answered it, with the server's verdict on it. */
