@@ -60,7 +60,7 @@ struct wl_packet_event {
 	__u16 ip_flags;      /* bit 0: IP fragment (IPv4: MF set or offset != 0; IPv6: fragment header) */
 	__u32 payload_len;   /* L4 payload length on the wire (from the IP length fields) */
 	__u32 cap_len;       /* payload bytes that follow this struct (<= snaplen) */
-	__u32 _pad;
+	__u32 netns_ino;     /* inode of the network namespace of the socket that saw it (ns inodes are 32-bit) */
 	/* __u8 payload[cap_len]; */
 };
 
@@ -290,6 +290,44 @@ struct wl_netdev_dev_drops {
 	__u32 ifindex;
 	__u32 _pad;
 	__u8  ifname[16];
+};
+
+/* ---- packet mode over several network namespaces (wirelog-sensor packet --netns all|PATH ...) ----
+ * One AF_PACKET socket per watched namespace, opened inside it (setns), each with its own load of
+ * bpf/packet.bpf.c (rodata netns_ino, its own l3_ifaces map) sharing the events ring, counters, ports, settings and
+ * dev_drops maps of the first load. `--netns all` rescans /run/netns/ * and /proc/ * /ns/net (every --netns-scan-ms,
+ * default 250): namespaces and devices that appear while it runs are watched within that interval.
+ * The stream is WL_REC_HELLO (ifindex 0, netns_ino the sensor's own), then, in this order for any namespace:
+ * WL_REC_NETNS (WL_NS_WATCHED) before the WL_REC_DEVICE records of its devices, before any packet of the namespace;
+ * a WL_REC_DEVICE (WL_DEV_PRESENT) comes before the first packet of a device (the sensor rescans a namespace's
+ * devices when a packet names an ifindex it has not announced). Stats times bring WL_REC_NETDEV_DROPS (same body as
+ * in netdev mode; per device, only when some device lost events) then WL_REC_STATS. */
+#define WL_REC_NETNS  11 /* body: struct wl_netns_event */
+#define WL_REC_DEVICE 12 /* body: struct wl_device_event */
+
+/* wl_netns_event.state */
+#define WL_NS_WATCHED 1  /* a socket is open in it */
+#define WL_NS_GONE    2  /* no longer reachable by any path (no process, no bind mount): its socket is closed */
+#define WL_NS_FAILED  3  /* could not be entered or watched: err is the errno */
+
+struct wl_netns_event {
+	__u64 ts_ns;         /* wall clock */
+	__u64 netns_ino;
+	__u32 state;         /* WL_NS_* */
+	__s32 err;           /* errno for WL_NS_FAILED, else 0 */
+	__u8  path[112];     /* how the sensor reached it: /run/netns/NAME, /proc/PID/ns/net or the path given; NUL-padded */
+};
+
+/* wl_device_event.state */
+#define WL_DEV_PRESENT 1 /* the device exists in the namespace (first seen, or renamed: ifname is the new name) */
+#define WL_DEV_GONE    2
+
+struct wl_device_event {
+	__u64 ts_ns;         /* wall clock */
+	__u64 netns_ino;
+	__u32 ifindex;
+	__u32 state;         /* WL_DEV_* */
+	__u8  ifname[16];    /* NUL-padded */
 };
 
 #endif /* WIRELOG_EVENTS_H */
