@@ -41,7 +41,7 @@ export const WL_PACKET_EVENT = {
   ip_flags: 62,
   payload_len: 64,
   cap_len: 68,
-  _pad: 72,
+  netns_ino: 72,
 } as const;
 /** struct wl_stats */
 export const WL_STATS = {
@@ -227,6 +227,19 @@ export const WL_NETDEV_COUNTERS = [
   'paged_payload',
 ] as const satisfies ReadonlyArray<keyof typeof WL_NETDEV_STATS>;
 
+// ---- packet mode over several network namespaces (wirelog-sensor packet --netns) ----
+export const WL_REC_NETNS = 11;
+export const WL_REC_DEVICE = 12;
+export const WL_NS_WATCHED = 1;
+export const WL_NS_GONE = 2;
+export const WL_NS_FAILED = 3;
+export const WL_DEV_PRESENT = 1;
+export const WL_DEV_GONE = 2;
+/** struct wl_netns_event */
+export const WL_NETNS_EVENT = { size: 136, ts_ns: 0, netns_ino: 8, state: 16, err: 20, path: 24 } as const;
+/** struct wl_device_event */
+export const WL_DEVICE_EVENT = { size: 40, ts_ns: 0, netns_ino: 8, ifindex: 16, state: 20, ifname: 24 } as const;
+
 const SYSCALL_NAMES: Record<number, TraceSyscall> = {
   [WL_SYS_READ]: 'read', [WL_SYS_WRITE]: 'write', [WL_SYS_READV]: 'readv', [WL_SYS_WRITEV]: 'writev',
   [WL_SYS_RECVFROM]: 'recvfrom', [WL_SYS_SENDTO]: 'sendto', [WL_SYS_RECVMSG]: 'recvmsg', [WL_SYS_SENDMSG]: 'sendmsg',
@@ -350,9 +363,41 @@ export interface SensorHello {
   netns: number;
 }
 
+/** A network namespace the sensor started or stopped watching (packet mode with --netns). */
+export interface SensorNetns {
+  tsUs: number;
+  netns: number;
+  state: 'watched' | 'gone' | 'failed';
+  /** errno when failed */
+  err: number;
+  /** how the sensor reached it: /run/netns/NAME, /proc/PID/ns/net or the path given */
+  path: string;
+}
+
+/** A device of a watched namespace, announced before its first packet (packet mode with --netns). */
+export interface SensorDevice {
+  tsUs: number;
+  netns: number;
+  ifindex: number;
+  state: 'present' | 'gone';
+  ifname: string;
+}
+
+/** Ring-buffer losses of one device since the sensor started (WL_REC_NETDEV_DROPS entries). */
+export interface SensorDeviceDrops {
+  netns: number;
+  ifindex: number;
+  ifname: string;
+  drops: number;
+}
+
 export interface SensorRecordHandlers {
   packet(seg: TransportSegment): void;
   stats(s: SensorStats): void;
+  netns?(n: SensorNetns): void;
+  device?(d: SensorDevice): void;
+  /** per-device losses, at each stats time when some device lost events */
+  deviceDrops?(tsUs: number, drops: SensorDeviceDrops[]): void;
   hello?(h: SensorHello): void;
   error?(e: DecodeErrorInfo): void;
   /** trace mode records; a record without its handler is skipped silently */
@@ -480,6 +525,8 @@ export class SensorRecordReader {
   private netns: number | undefined;
   private dead = false;
   private readonly ifnames: IfnameResolver;
+  /** device names the sensor announced (WL_REC_DEVICE), by namespace then ifindex; used before `ifnames` */
+  private readonly deviceNames = new Map<number, Map<number, string>>();
 
   constructor(private readonly handlers: SensorRecordHandlers, opts: { ifnames?: IfnameResolver } = {}) {
     this.ifnames = opts.ifnames ?? new IfnameResolver();
@@ -613,6 +660,15 @@ export class SensorRecordReader {
         });
         return;
       }
+      case WL_REC_NETNS:
+        this.netnsRecord(buf, b, bodyLen, at);
+        return;
+      case WL_REC_DEVICE:
+        this.deviceRecord(buf, b, bodyLen, at);
+        return;
+      case WL_REC_NETDEV_DROPS:
+        this.deviceDropsRecord(buf, b, bodyLen, at);
+        return;
       case WL_REC_DATA:
         if (this.handlers.data) this.data(buf, b, bodyLen, at);
         return;
@@ -644,13 +700,16 @@ export class SensorRecordReader {
     }
     const family = buf[b + E.family] === 6 ? 6 : 4;
     const ifindex = buf.readUInt32LE(b + E.ifindex);
+    // sensors before netns_ino left the field zero: the hello's namespace is the packet's
+    const netns = buf.readUInt32LE(b + E.netns_ino) || this.netns;
+    const announced = netns !== undefined ? this.deviceNames.get(netns) : undefined;
     const p = b + E.size;
     const seg: TransportSegment = {
       tsUs: nsToUs(buf, b + E.ts_ns),
       ifindex,
-      ifname: this.ifnames.name(ifindex),
+      ifname: announced?.get(ifindex) ?? (netns === this.netns ? this.ifnames.name(ifindex) : undefined),
       direction: buf[b + E.direction] === WL_DIR_OUT ? 'out' : 'in',
-      netns: this.netns,
+      netns,
       family,
       src: family === 4 ? ipv4ToString(buf, b + E.saddr) : ipv6ToString(buf, b + E.saddr),
       dst: family === 4 ? ipv4ToString(buf, b + E.daddr) : ipv6ToString(buf, b + E.daddr),
@@ -666,6 +725,66 @@ export class SensorRecordReader {
     };
     if (buf.readUInt16LE(b + E.ip_flags) & 1) seg.fragment = true;
     this.handlers.packet(seg);
+  }
+
+  private netnsRecord(buf: Buffer, b: number, bodyLen: number, at: number): void {
+    const E = WL_NETNS_EVENT;
+    if (bodyLen < E.size) {
+      this.fail(WL_ERR_SENSOR_SHORT_RECORD, 'short netns record', at, E.size, bodyLen, false);
+      return;
+    }
+    const netns = u64(buf, b + E.netns_ino);
+    const state = buf.readUInt32LE(b + E.state);
+    if (state === WL_NS_GONE) this.deviceNames.delete(netns);
+    this.handlers.netns?.({
+      tsUs: nsToUs(buf, b + E.ts_ns),
+      netns,
+      state: state === WL_NS_WATCHED ? 'watched' : state === WL_NS_GONE ? 'gone' : 'failed',
+      err: buf.readInt32LE(b + E.err),
+      path: cstr(buf, b + E.path, 112),
+    });
+  }
+
+  private deviceRecord(buf: Buffer, b: number, bodyLen: number, at: number): void {
+    const E = WL_DEVICE_EVENT;
+    if (bodyLen < E.size) {
+      this.fail(WL_ERR_SENSOR_SHORT_RECORD, 'short device record', at, E.size, bodyLen, false);
+      return;
+    }
+    const netns = u64(buf, b + E.netns_ino);
+    const ifindex = buf.readUInt32LE(b + E.ifindex);
+    const present = buf.readUInt32LE(b + E.state) === WL_DEV_PRESENT;
+    const ifname = cstr(buf, b + E.ifname, 16);
+    let names = this.deviceNames.get(netns);
+    if (!names) this.deviceNames.set(netns, (names = new Map()));
+    // a gone device keeps its name for packets still in flight; a new device with its index replaces it
+    names.set(ifindex, ifname);
+    this.handlers.device?.({ tsUs: nsToUs(buf, b + E.ts_ns), netns, ifindex, state: present ? 'present' : 'gone', ifname });
+  }
+
+  private deviceDropsRecord(buf: Buffer, b: number, bodyLen: number, at: number): void {
+    const H = WL_NETDEV_DROPS;
+    const D = WL_NETDEV_DEV_DROPS;
+    if (bodyLen < H.size) {
+      this.fail(WL_ERR_SENSOR_SHORT_RECORD, 'short drops record', at, H.size, bodyLen, false);
+      return;
+    }
+    const count = buf.readUInt32LE(b + H.count);
+    if (H.size + count * D.size > bodyLen) {
+      this.fail(WL_ERR_SENSOR_SHORT_RECORD, 'drops record shorter than its count', at, H.size + count * D.size, bodyLen, false);
+      return;
+    }
+    const drops: SensorDeviceDrops[] = [];
+    for (let i = 0; i < count; i++) {
+      const d = b + H.size + i * D.size;
+      drops.push({
+        netns: u64(buf, d + D.netns_ino),
+        ifindex: buf.readUInt32LE(d + D.ifindex),
+        ifname: cstr(buf, d + D.ifname, 16),
+        drops: u64(buf, d + D.drops),
+      });
+    }
+    this.handlers.deviceDrops?.(nsToUs(buf, b + H.ts_ns), drops);
   }
 
   private data(buf: Buffer, b: number, bodyLen: number, at: number): void {

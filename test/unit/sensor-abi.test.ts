@@ -13,6 +13,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { repoRoot } from '../helpers/paths.js';
 import * as abi from '../../src/decode/sensor.js';
+import { IfnameResolver, SensorRecordReader } from '../../src/decode/sensor.js';
 import { readNetdevStream } from '../../src/decode/sensor-netdev.js';
 import type { DecodeErrorInfo, SensorStats, TransportSegment } from '../../src/records.js';
 import { ipv6Format, ipv6ToString } from '../../src/decode/addr.js';
@@ -103,6 +104,8 @@ const tsLayouts: Record<string, Record<string, number>> = {
   wl_netdev_stats: abi.WL_NETDEV_STATS,
   wl_netdev_drops: abi.WL_NETDEV_DROPS,
   wl_netdev_dev_drops: abi.WL_NETDEV_DEV_DROPS,
+  wl_netns_event: abi.WL_NETNS_EVENT,
+  wl_device_event: abi.WL_DEVICE_EVENT,
 };
 
 test('every C struct and field has the same offset and size in src/decode/sensor.ts', () => {
@@ -547,4 +550,49 @@ test('netdev records (packet, drops, stats) decode with the C offsets; other rec
   assert.equal(s.stats[0].tsNs, 9n);
   assert.equal(s.stats[0].records_written, 4);
   abi.WL_NETDEV_COUNTERS.forEach((k, i) => assert.equal(s.stats[0][k], i + 1, k));
+});
+
+test('packet mode over namespaces: netns and device records name the devices of each packet; drops per device', () => {
+  const hello = record(abi.WL_REC_HELLO, 'wl_hello', { abi_version: 1, snaplen: 4096, ifindex: 0, ring_bytes: 8 << 20, netns_ino: 4026531840 });
+  const ns = record(abi.WL_REC_NETNS, 'wl_netns_event', { ts_ns: 1000n, netns_ino: 4026532001, state: abi.WL_NS_WATCHED, err: 0,
+    path: Buffer.from('/run/netns/wl-c') });
+  const failed = record(abi.WL_REC_NETNS, 'wl_netns_event', { ts_ns: 1000n, netns_ino: 4026532009, state: abi.WL_NS_FAILED, err: -1,
+    path: Buffer.from('/proc/77/ns/net') });
+  const dev = record(abi.WL_REC_DEVICE, 'wl_device_event', { ts_ns: 2000n, netns_ino: 4026532001, ifindex: 2, state: abi.WL_DEV_PRESENT,
+    ifname: Buffer.from('eth0') });
+  const pkt = (netns: number, ifindex: number) => record(abi.WL_REC_PACKET, 'wl_packet_event', {
+    ts_ns: 3000n, ifindex, direction: 1, family: 4, l4proto: 6, tcp_flags: 0x02, saddr: Buffer.from([10, 0, 0, 1]),
+    daddr: Buffer.from([10, 0, 0, 2]), sport: 40000, dport: 80, seq: 5, ack: 0, window: 100, payload_len: 0, cap_len: 0,
+    netns_ino: netns,
+  });
+  const gone = record(abi.WL_REC_DEVICE, 'wl_device_event', { ts_ns: 4000n, netns_ino: 4026532001, ifindex: 2, state: abi.WL_DEV_GONE,
+    ifname: Buffer.from('eth0') });
+  const d = Buffer.alloc(layout.get('wl_netdev_dev_drops')!.size);
+  put(d, 'wl_netdev_dev_drops', 'netns_ino', 4026532001, 0);
+  put(d, 'wl_netdev_dev_drops', 'ifindex', 2, 0);
+  put(d, 'wl_netdev_dev_drops', 'drops', 3, 0);
+  put(d, 'wl_netdev_dev_drops', 'ifname', Buffer.from('eth0'), 0);
+  const drops = record(abi.WL_REC_NETDEV_DROPS, 'wl_netdev_drops', { ts_ns: 5000n, count: 1 }, d);
+  const events: unknown[] = [];
+  const r = new SensorRecordReader({
+    packet: (seg) => events.push(['packet', seg.netns, seg.ifindex, seg.ifname]),
+    stats: () => {},
+    netns: (n) => events.push(['netns', n]),
+    device: (x) => events.push(['device', x]),
+    deviceDrops: (ts, list) => events.push(['drops', ts, list]),
+    error: (e) => events.push(['error', e.message]),
+  }, { ifnames: new IfnameResolver('/nonexistent') });
+  // packet 3: an old sensor's zero netns_ino means the hello's namespace
+  r.push(Buffer.concat([hello, ns, failed, dev, pkt(4026532001, 2), pkt(4026532001, 9), pkt(0, 1), gone, pkt(4026532001, 2), drops]));
+  assert.deepEqual(events, [
+    ['netns', { tsUs: 1, netns: 4026532001, state: 'watched', err: 0, path: '/run/netns/wl-c' }],
+    ['netns', { tsUs: 1, netns: 4026532009, state: 'failed', err: -1, path: '/proc/77/ns/net' }],
+    ['device', { tsUs: 2, netns: 4026532001, ifindex: 2, state: 'present', ifname: 'eth0' }],
+    ['packet', 4026532001, 2, 'eth0'],
+    ['packet', 4026532001, 9, undefined],
+    ['packet', 4026531840, 1, undefined],
+    ['device', { tsUs: 4, netns: 4026532001, ifindex: 2, state: 'gone', ifname: 'eth0' }],
+    ['packet', 4026532001, 2, 'eth0'],
+    ['drops', 5, [{ netns: 4026532001, ifindex: 2, ifname: 'eth0', drops: 3 }]],
+  ]);
 });
