@@ -81,6 +81,26 @@ export interface ConnInfo {
    * crosses, NAT included (NAT rewrites addresses, not sequence numbers)
    */
   connTraceId?: string;
+  /** who is behind the namespace (src/source/attribution.ts), when attributed */
+  place?: NetnsPlace;
+}
+
+/** What is known of a network namespace besides its inode: its `ip netns` name, the container and pod inside. */
+export interface NetnsPlace {
+  netnsName: string | null;
+  containerId: string | null;
+  podUid: string | null;
+}
+
+/** One device an HTTP exchange crossed (docs/netlog.md): when its request's and its response's first bytes passed. */
+export interface HttpHop {
+  ifname?: string;
+  ifindex: number;
+  netns?: number;
+  netnsName?: string | null;
+  /** null when this device did not carry the request's first byte (or it was not captured there) */
+  reqTsUs: number | null;
+  respTsUs: number | null;
 }
 
 export type HeaderList = Array<[name: string, value: string]>;
@@ -207,6 +227,8 @@ export interface HttpTransaction {
   resBodyBytes: number;
   /** HttpAnomaly bits of the transaction itself: why a message that was skipped could not be logged */
   anomalies?: number;
+  /** the devices the exchange crossed, in path order (network logs); absent when no device paths are kept */
+  hops?: HttpHop[];
 }
 
 /** What the HTTP stages hand to a sink. */
@@ -276,6 +298,8 @@ export interface L4Chunk extends L4Counters {
   closeUs: number | null;
   connTraceId: string | null;
   innerTraceId: string;
+  /** who is behind the device's namespace, when attributed */
+  place?: NetnsPlace;
 }
 
 /** Where the L4 tracker sends its records. */

@@ -14,6 +14,7 @@ import { readCaptureFile, readCaptureStream, type CaptureFileSummary } from '../
 import { decodeFrame, newDecodeStats, type DecodeOptions } from '../decode/frame.js';
 import { HttpTracker, type HttpGiveUp } from '../correlate/http-tracker.js';
 import { L4Tracker } from '../correlate/l4.js';
+import { DevicePaths, HopSink } from '../correlate/paths.js';
 import { startLiveCapture } from '../source/live.js';
 import { sensorPath } from '../source/sensor-path.js';
 import type { LogWriter } from '../sinks/log-writer.js';
@@ -77,6 +78,9 @@ export interface PipelineResult {
   parseErrors: Record<string, number>;
   /** L4 records written; present only when an L4 sink was given */
   l4Records?: number;
+  /** connections on devices (one per device a connection crossed), and of them those that joined another device's */
+  deviceFlows?: number;
+  joinedFlows?: number;
   stoppedBy: StopReason;
   /** one line, for `wirelog: error: …` */
   error?: { code: string; message: string };
@@ -178,20 +182,30 @@ function writerProblem(w: LogWriter | undefined): StopReason | undefined {
   return undefined;
 }
 
+/**
+ * How long a finished transaction waits for its exchange to pass the other devices of its path before it is written
+ * with its hops (capture time). The response reaches the client's devices after the device that parsed it.
+ */
+export const HOP_HOLD_US = 1_000_000;
+
 export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult> {
   const log = opts.log;
   const servicePorts = opts.ports === 'any' ? 'any' : new Set(opts.ports);
+  const paths = new DevicePaths();
+  const hops = new HopSink(paths, opts.sink, HOP_HOLD_US);
   const tracker = new HttpTracker(
     {
       reassembly: opts.reassembly, servicePorts, localAddrs: opts.localAddrs,
       onGiveUp: opts.verbose && log !== undefined ? (g) => log(giveUpLine(g)) : undefined,
     },
-    opts.sink,
+    hops,
   );
   const l4 = opts.l4Sink === undefined ? undefined : new L4Tracker({ servicePorts, localAddrs: opts.localAddrs }, opts.l4Sink);
-  const trackers = l4 === undefined ? tracker : new Both(tracker, l4);
+  const trackers = new OnPaths(paths, hops, tracker, l4);
   const r = await (opts.source.kind === 'file' ? runFile(opts, opts.source, trackers) : runLive(opts, opts.source, trackers));
   if (l4 !== undefined) r.l4Records = l4.stats.records;
+  r.deviceFlows = paths.stats.deviceFlows;
+  r.joinedFlows = paths.stats.joined;
   return r;
 }
 
@@ -203,22 +217,36 @@ interface Trackers {
   finish(): void;
 }
 
-class Both implements Trackers {
-  constructor(private readonly http: HttpTracker, private readonly l4: L4Tracker) {}
+/**
+ * Segments → device paths → the HTTP tracker (the primary device flow of each connection only, so a request crossing
+ * several devices is parsed once) and the L4 tracker (every device) → sinks, the HTTP transactions through the hop
+ * sink, which adds each exchange's devices in path order.
+ */
+class OnPaths implements Trackers {
+  constructor(
+    private readonly paths: DevicePaths,
+    private readonly hops: HopSink,
+    private readonly http: HttpTracker,
+    private readonly l4: L4Tracker | undefined,
+  ) {}
   get stats(): TrackerStats {
     return this.http.stats;
   }
   onSegment(seg: TransportSegment): void {
-    this.http.onSegment(seg);
-    this.l4.onSegment(seg);
+    this.hops.advance(seg.tsUs);
+    if (this.paths.observe(seg)) this.http.onSegment(seg);
+    this.l4?.onSegment(seg);
   }
   tick(nowUs: number): void {
     this.http.tick(nowUs);
-    this.l4.tick(nowUs);
+    this.l4?.tick(nowUs);
+    this.paths.tick(nowUs);
+    this.hops.advance(nowUs);
   }
   finish(): void {
     this.http.finish();
-    this.l4.finish();
+    this.l4?.finish();
+    this.hops.finish();
   }
 }
 

@@ -42,6 +42,21 @@ export interface HttpRecord {
   resp_seq: number | null;
   l7_trace_id: string | null;
   conn_trace_id: string | null;
+  netns_name: string | null;
+  container_id: string | null;
+  pod_uid: string | null;
+  hops: HopRecord[] | null;
+  record: 'l7';
+}
+
+/** One entry of `hops` (docs/schema.md): a device the exchange crossed, in path order. */
+export interface HopRecord {
+  ifname: string | null;
+  ifindex: number;
+  netns: number | null;
+  netns_name: string | null;
+  req_ts: string | null;
+  resp_ts: string | null;
 }
 
 /** The documented field order (docs/schema.md). */
@@ -51,6 +66,7 @@ export const HTTP_RECORD_FIELDS: ReadonlyArray<keyof HttpRecord> = [
   'latency_ms', 'ifname', 'netns', 'pid', 'comm',
   'res_ts', 'res_version', 'req_content_length', 'req_content_type', 'req_body_bytes', 'res_body_bytes',
   'interim', 'gap_bytes', 'incomplete', 'anomalies', 'req_seq', 'resp_seq', 'l7_trace_id', 'conn_trace_id',
+  'netns_name', 'container_id', 'pod_uid', 'hops', 'record',
 ];
 
 /**
@@ -150,6 +166,18 @@ export function toHttpRecord(tx: HttpTransaction, iso: IsoTimeFormatter = new Is
     resp_seq: res?.seq ?? null,
     l7_trace_id: l7TraceId(tx),
     conn_trace_id: conn.connTraceId ?? null,
+    netns_name: conn.place?.netnsName ?? null,
+    container_id: conn.place?.containerId ?? null,
+    pod_uid: conn.place?.podUid ?? null,
+    hops: tx.hops === undefined ? null : tx.hops.map((h) => ({
+      ifname: h.ifname ?? null,
+      ifindex: h.ifindex,
+      netns: h.netns ?? null,
+      netns_name: h.netnsName ?? null,
+      req_ts: h.reqTsUs === null ? null : iso.format(h.reqTsUs),
+      resp_ts: h.respTsUs === null ? null : iso.format(h.respTsUs),
+    })),
+    record: 'l7',
   };
 }
 
@@ -193,6 +221,21 @@ export function serializeTransaction(tx: HttpTransaction, iso: IsoTimeFormatter)
     `,"req_body_bytes":${num(tx.reqBodyBytes)},"res_body_bytes":${num(tx.resBodyBytes)},"interim":${interim}` +
     `,"gap_bytes":${num(tx.gapBytes)},"incomplete":${str(tx.incomplete)},"anomalies":${anomalies}` +
     `,"req_seq":${num(req?.seq)},"resp_seq":${num(res?.seq)},"l7_trace_id":${str(l7TraceId(tx) ?? undefined)}` +
-    `,"conn_trace_id":${str(conn.connTraceId)}}`
+    `,"conn_trace_id":${str(conn.connTraceId)},"netns_name":${str(conn.place?.netnsName ?? undefined)}` +
+    `,"container_id":${str(conn.place?.containerId ?? undefined)},"pod_uid":${str(conn.place?.podUid ?? undefined)}` +
+    `,"hops":${hopsJson(tx.hops, iso)},"record":"l7"}`
   );
+}
+
+function hopsJson(hops: HttpTransaction['hops'], iso: IsoTimeFormatter): string {
+  if (hops === undefined) return 'null';
+  let out = '[';
+  for (let i = 0; i < hops.length; i++) {
+    const h = hops[i]!;
+    out += (i > 0 ? ',' : '') + `{"ifname":${str(h.ifname)},"ifindex":${num(h.ifindex)},"netns":${num(h.netns)}` +
+      `,"netns_name":${str(h.netnsName ?? undefined)}` +
+      `,"req_ts":${h.reqTsUs === null ? 'null' : `"${iso.format(h.reqTsUs)}"`}` +
+      `,"resp_ts":${h.respTsUs === null ? 'null' : `"${iso.format(h.respTsUs)}"`}}`;
+  }
+  return out + ']';
 }

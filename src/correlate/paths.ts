@@ -1,0 +1,363 @@
+/**
+ * Device paths (docs/netlog.md). With every device of every namespace watched, one TCP connection is seen on each
+ * device it crosses: the client's veth, its host-side peer, a bridge, the host's routing, another bridge, the
+ * server's veth. A **device flow** is one connection on one device (netns + ifindex + 5-tuple); a **path** is every
+ * device flow of one connection, joined by the client's initial sequence number, which NAT leaves alone while it
+ * rewrites addresses and ports. A device flow first seen without its handshake joins by its 5-tuple instead (no NAT
+ * join is possible then).
+ *
+ * Two uses, two stages:
+ * - `DevicePaths.observe(seg)` files every TCP segment under its device flow and says whether the segment is of its
+ *   path's **primary** flow: the first device flow seen, the one whose payload the HTTP tracker parses, so that each
+ *   request is logged once however many devices carry it. For each data packet it keeps where its sequence range
+ *   starts and when it passed.
+ * - `HopSink` sits between the HTTP tracker and the sinks: it holds each transaction for `holdUs` of capture time
+ *   (the response goes on travelling towards the client after the primary device saw it), then looks up, on every
+ *   device flow of the path, the packets that carried the request's first byte (`req_seq`) and the response's
+ *   (`resp_seq`): the transaction's hops, in path order.
+ */
+import { TCP_ACK, TCP_SYN, type HttpEventSink, type HttpHop, type HttpRequestEvent, type HttpResponseEvent, type HttpTransaction, type TransportSegment } from '../records.js';
+import { flowKey } from '../track/flow.js';
+
+/** Which end sent a data packet, as far as its device flow knows. */
+const enum Sender {
+  Unknown = 0,
+  Client = 1,
+  Server = 2,
+}
+
+export interface DevicePathsOptions {
+  /** device flows idle longer than this are forgotten (default 120 s of capture time) */
+  idleUs?: number;
+  /** data-packet marks older than this are dropped (default 60 s): a response slower than that has no hop times */
+  markRetentionUs?: number;
+  /** most device flows kept; the least recently seen goes first (default 100 000) */
+  maxFlows?: number;
+}
+
+export interface DevicePathsStats {
+  /** TCP segments observed */
+  segments: number;
+  deviceFlows: number;
+  paths: number;
+  /** device flows that joined a path another device had started */
+  joined: number;
+  /** device flows forgotten because the table was full */
+  evicted: number;
+  /** data-packet marks dropped before their time because a device flow held too many */
+  marksDropped: number;
+}
+
+const DEFAULT_IDLE_US = 120_000_000;
+const DEFAULT_MARK_RETENTION_US = 60_000_000;
+const DEFAULT_MAX_FLOWS = 100_000;
+/** marks one device flow holds at most (a ring: the oldest go first) */
+const MAX_MARKS = 65_536;
+/** after a match, how many older marks a lookup still reads for an earlier copy (a retransmission's original) */
+const RETRANSMIT_LOOKBACK = 64;
+
+/** Data packets of one device flow: where each one's sequence range starts, its length, when, and who sent it. */
+class Marks {
+  private seq = new Uint32Array(16);
+  private len = new Uint32Array(16);
+  private ts = new Float64Array(16);
+  private from = new Uint8Array(16);
+  /** ring: oldest at `head`, `n` entries */
+  private head = 0;
+  n = 0;
+  dropped = 0;
+
+  add(seq: number, len: number, tsUs: number, from: Sender): void {
+    if (this.n === this.seq.length) {
+      if (this.n < MAX_MARKS) this.grow();
+      else {
+        this.head = (this.head + 1) % this.n;
+        this.n--;
+        this.dropped++;
+      }
+    }
+    const i = (this.head + this.n) % this.seq.length;
+    this.seq[i] = seq >>> 0;
+    this.len[i] = len;
+    this.ts[i] = tsUs;
+    this.from[i] = from;
+    this.n++;
+  }
+
+  /** When a packet from `want` (or from an unknown sender) whose [seq, seq+len) holds `seq` first passed, or -1. */
+  find(seq: number, want: Sender): number {
+    const cap = this.seq.length;
+    let found = -1;
+    let since = 0;
+    for (let k = this.n - 1; k >= 0; k--) {
+      const i = (this.head + k) % cap;
+      const f = this.from[i]!;
+      if ((f === want || f === Sender.Unknown) && ((seq - this.seq[i]!) >>> 0) < this.len[i]!) {
+        if (found < 0 || this.ts[i]! < found) found = this.ts[i]!;
+        since = 0;
+      } else if (found >= 0 && ++since > RETRANSMIT_LOOKBACK) break;
+    }
+    return found;
+  }
+
+  /** Drop marks older than `beforeUs`. */
+  trim(beforeUs: number): void {
+    const cap = this.seq.length;
+    while (this.n > 0 && this.ts[this.head]! < beforeUs) {
+      this.head = (this.head + 1) % cap;
+      this.n--;
+    }
+  }
+
+  private grow(): void {
+    const cap = this.seq.length;
+    const next = Math.min(cap * 2, MAX_MARKS);
+    const seq = new Uint32Array(next), len = new Uint32Array(next), ts = new Float64Array(next), from = new Uint8Array(next);
+    for (let k = 0; k < this.n; k++) {
+      const i = (this.head + k) % cap;
+      seq[k] = this.seq[i]!;
+      len[k] = this.len[i]!;
+      ts[k] = this.ts[i]!;
+      from[k] = this.from[i]!;
+    }
+    this.seq = seq;
+    this.len = len;
+    this.ts = ts;
+    this.from = from;
+    this.head = 0;
+  }
+}
+
+/** One connection on one device. */
+export interface DeviceFlow {
+  key: string;
+  ifindex: number;
+  ifname?: string;
+  netns?: number;
+  path: Path;
+  /** the client's initial sequence number, when this device saw the SYN or the SYN-ACK */
+  clientIsn?: number;
+  /** `ip port` of the client end as this device saw it (from the SYN or SYN-ACK) */
+  clientEnd?: string;
+  marks: Marks;
+  lastUs: number;
+}
+
+/** Every device flow of one connection, in the order they were first seen. */
+export interface Path {
+  key: string;
+  flows: DeviceFlow[];
+  /** the device flow whose payload the HTTP tracker parses */
+  primary: DeviceFlow;
+}
+
+/** flowKey() with the namespace left out: the 5-tuple a connection has on every device when no NAT is on the path */
+function tupleKey(seg: TransportSegment): string {
+  const { src, dst, sport, dport } = seg;
+  return src < dst || (src === dst && sport <= dport) ? `${src} ${sport} ${dst} ${dport}` : `${dst} ${dport} ${src} ${sport}`;
+}
+
+export class DevicePaths {
+  readonly stats: DevicePathsStats = { segments: 0, deviceFlows: 0, paths: 0, joined: 0, evicted: 0, marksDropped: 0 };
+  private readonly flows = new Map<string, DeviceFlow>();
+  private readonly paths = new Map<string, Path>();
+  /** the primary flow of a connection as the HTTP tracker knows it (netns + 5-tuple, flowKey()) */
+  private readonly primaries = new Map<string, DeviceFlow>();
+  private readonly idleUs: number;
+  private readonly retentionUs: number;
+  private readonly maxFlows: number;
+  private nextScanUs = -Infinity;
+
+  constructor(opts: DevicePathsOptions = {}) {
+    this.idleUs = opts.idleUs ?? DEFAULT_IDLE_US;
+    this.retentionUs = opts.markRetentionUs ?? DEFAULT_MARK_RETENTION_US;
+    this.maxFlows = opts.maxFlows ?? DEFAULT_MAX_FLOWS;
+  }
+
+  /** Files a segment; true when it is of its path's primary device flow (UDP: always). */
+  observe(seg: TransportSegment): boolean {
+    if (seg.proto !== 6) return true;
+    this.stats.segments++;
+    const key = `${seg.ifindex} ${flowKey(seg)}`;
+    const flags = seg.flags;
+    const synOnly = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
+    let f = this.flows.get(key);
+    // a SYN with another ISN on a known 4-tuple: the port was reused, this is the next connection
+    if (f !== undefined && synOnly && f.clientIsn !== undefined && f.clientIsn !== seg.seq >>> 0) {
+      this.forget(f);
+      f = undefined;
+    }
+    if (f === undefined) f = this.create(key, seg);
+    if (f.clientEnd === undefined && (flags & TCP_SYN) !== 0) {
+      if (synOnly) {
+        f.clientEnd = `${seg.src} ${seg.sport}`;
+        f.clientIsn = seg.seq >>> 0;
+      } else {
+        f.clientEnd = `${seg.dst} ${seg.dport}`;
+        f.clientIsn = (seg.ack - 1) >>> 0;
+      }
+    }
+    if (seg.payloadLen > 0) {
+      const from = f.clientEnd === undefined ? Sender.Unknown : f.clientEnd === `${seg.src} ${seg.sport}` ? Sender.Client : Sender.Server;
+      const before = f.marks.dropped;
+      f.marks.add(seg.seq, seg.payloadLen, seg.tsUs, from);
+      this.stats.marksDropped += f.marks.dropped - before;
+    }
+    if (seg.tsUs > f.lastUs) f.lastUs = seg.tsUs;
+    return f === f.path.primary;
+  }
+
+  /**
+   * The path of a connection the HTTP tracker reports (its netns and endpoints are the primary device flow's).
+   */
+  pathOf(netns: number | undefined, clientIp: string, clientPort: number, serverIp: string, serverPort: number): Path | undefined {
+    const key = flowKey({ netns, src: clientIp, sport: clientPort, dst: serverIp, dport: serverPort } as TransportSegment);
+    return this.primaries.get(key)?.path;
+  }
+
+  /** Forget idle device flows and old marks (at most once a second of capture time). */
+  tick(nowUs: number): void {
+    if (nowUs < this.nextScanUs) return;
+    this.nextScanUs = nowUs + 1_000_000;
+    for (const f of this.flows.values()) {
+      if (nowUs - f.lastUs > this.idleUs) this.forget(f);
+      else f.marks.trim(nowUs - this.retentionUs);
+    }
+  }
+
+  get size(): number {
+    return this.flows.size;
+  }
+
+  private create(key: string, seg: TransportSegment): DeviceFlow {
+    if (this.flows.size >= this.maxFlows) {
+      // Map order is first-seen order: the oldest device flow goes
+      const oldest = this.flows.values().next().value as DeviceFlow;
+      this.forget(oldest);
+      this.stats.evicted++;
+    }
+    const flags = seg.flags;
+    let pathKey: string;
+    if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) pathKey = `isn ${seg.seq >>> 0}`;
+    else if ((flags & TCP_SYN) !== 0) pathKey = `isn ${(seg.ack - 1) >>> 0}`;
+    else pathKey = `tuple ${tupleKey(seg)}`;
+    let path = this.paths.get(pathKey);
+    const f: DeviceFlow = { key, ifindex: seg.ifindex, path: undefined as unknown as Path, marks: new Marks(), lastUs: seg.tsUs };
+    if (seg.ifname !== undefined) f.ifname = seg.ifname;
+    if (seg.netns !== undefined) f.netns = seg.netns;
+    if (path === undefined) {
+      path = { key: pathKey, flows: [f], primary: f };
+      this.paths.set(pathKey, path);
+      this.primaries.set(flowKey(seg), f);
+      this.stats.paths++;
+    } else {
+      path.flows.push(f);
+      this.stats.joined++;
+    }
+    f.path = path;
+    this.flows.set(key, f);
+    this.stats.deviceFlows++;
+    return f;
+  }
+
+  private forget(f: DeviceFlow): void {
+    this.flows.delete(f.key);
+    const path = f.path;
+    const i = path.flows.indexOf(f);
+    if (i >= 0) path.flows.splice(i, 1);
+    if (path.primary === f) {
+      const pk = f.key.slice(f.key.indexOf(' ') + 1);
+      if (this.primaries.get(pk) === f) this.primaries.delete(pk);
+      // the next device flow takes over, so the connection is still parsed once
+      const next = path.flows[0];
+      if (next !== undefined) {
+        path.primary = next;
+        this.primaries.set(next.key.slice(next.key.indexOf(' ') + 1), next);
+      }
+    }
+    if (path.flows.length === 0 && this.paths.get(path.key) === path) this.paths.delete(path.key);
+  }
+}
+
+/** The hops of one exchange on a path, in path order: by when the request's first byte passed each device. */
+export function hopsOf(path: Path, reqSeq: number | undefined, respSeq: number | undefined): HttpHop[] {
+  const hops: HttpHop[] = [];
+  for (const f of path.flows) {
+    const req = reqSeq === undefined ? -1 : f.marks.find(reqSeq, Sender.Client);
+    const resp = respSeq === undefined ? -1 : f.marks.find(respSeq, Sender.Server);
+    if (req < 0 && resp < 0) continue; // the device carried the connection, not this exchange
+    const hop: HttpHop = { ifindex: f.ifindex, reqTsUs: req < 0 ? null : req, respTsUs: resp < 0 ? null : resp };
+    if (f.ifname !== undefined) hop.ifname = f.ifname;
+    if (f.netns !== undefined) hop.netns = f.netns;
+    hops.push(hop);
+  }
+  // request order; a device that saw only the response goes after, nearest the server first (it saw it first)
+  hops.sort((a, b) => {
+    if (a.reqTsUs !== null && b.reqTsUs !== null) return a.reqTsUs - b.reqTsUs;
+    if (a.reqTsUs !== null) return -1;
+    if (b.reqTsUs !== null) return 1;
+    return (a.respTsUs ?? 0) - (b.respTsUs ?? 0);
+  });
+  return hops;
+}
+
+export interface HopSinkStats {
+  /** transactions given hops */
+  transactions: number;
+  /** of them, transactions whose connection had no path (never observed, or forgotten) */
+  withoutPath: number;
+}
+
+/**
+ * Holds transactions until the exchange has passed every device (holdUs of capture time after the HTTP tracker
+ * finished it), then hands them on with their hops. Request and response events pass straight through.
+ */
+export class HopSink implements HttpEventSink {
+  readonly stats: HopSinkStats = { transactions: 0, withoutPath: 0 };
+  private readonly held: Array<{ tx: HttpTransaction; path: Path | undefined; dueUs: number }> = [];
+  private nowUs = -Infinity;
+
+  constructor(
+    private readonly paths: DevicePaths,
+    private readonly next: HttpEventSink,
+    private readonly holdUs: number,
+  ) {}
+
+  request(ev: HttpRequestEvent): void {
+    this.next.request(ev);
+  }
+
+  response(ev: HttpResponseEvent): void {
+    this.next.response(ev);
+  }
+
+  transaction(tx: HttpTransaction): void {
+    const c = tx.conn;
+    // the path is looked up now: by release time the 4-tuple may belong to the next connection
+    const path = this.paths.pathOf(c.netns, c.clientIp, c.clientPort, c.serverIp, c.serverPort);
+    this.held.push({ tx, path, dueUs: this.nowUs + this.holdUs });
+  }
+
+  /** Capture time advanced (a segment's, or the clock's in live capture): release what is due. */
+  advance(nowUs: number): void {
+    if (nowUs > this.nowUs) this.nowUs = nowUs;
+    let n = 0;
+    while (n < this.held.length && this.held[n]!.dueUs <= this.nowUs) n++;
+    if (n > 0) this.release(n);
+  }
+
+  /** End of input: release everything. */
+  finish(): void {
+    this.release(this.held.length);
+  }
+
+  private release(n: number): void {
+    const out = this.held.splice(0, n);
+    for (const { tx, path } of out) {
+      this.stats.transactions++;
+      if (path === undefined) this.stats.withoutPath++;
+      tx.hops = path === undefined ? [] : hopsOf(path, tx.req?.seq, tx.res?.seq);
+      this.next.transaction(tx);
+    }
+  }
+}
