@@ -53,6 +53,11 @@ const DEFAULT_MARK_RETENTION_US = 60_000_000;
 const DEFAULT_MAX_FLOWS = 100_000;
 /** marks one device flow holds at most (a ring: the oldest go first) */
 const MAX_MARKS = 65_536;
+/**
+ * A device flow joins a path with its ISN only while the path is live: an ISN seen again later, or again on a device
+ * the path already crossed, is another connection (a stack or tool that reuses ISNs, a synthesized capture).
+ */
+const PATH_JOIN_WINDOW_US = 5_000_000;
 /** after a match, how many older marks a lookup still reads for an earlier copy (a retransmission's original) */
 const RETRANSMIT_LOOKBACK = 64;
 
@@ -147,6 +152,10 @@ export interface DeviceFlow {
 export interface Path {
   key: string;
   flows: DeviceFlow[];
+  /** `netns ifindex` of each flow: a path crosses a device once */
+  devices: Set<string>;
+  /** last segment of any of its flows */
+  lastUs: number;
   /** the device flow whose payload the HTTP tracker parses */
   primary: DeviceFlow;
 }
@@ -204,6 +213,7 @@ export class DevicePaths {
       this.stats.marksDropped += f.marks.dropped - before;
     }
     if (seg.tsUs > f.lastUs) f.lastUs = seg.tsUs;
+    if (seg.tsUs > f.path.lastUs) f.path.lastUs = seg.tsUs;
     return f === f.path.primary;
   }
 
@@ -241,17 +251,20 @@ export class DevicePaths {
     if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) pathKey = `isn ${seg.seq >>> 0}`;
     else if ((flags & TCP_SYN) !== 0) pathKey = `isn ${(seg.ack - 1) >>> 0}`;
     else pathKey = `tuple ${tupleKey(seg)}`;
+    const device = `${seg.netns ?? ''} ${seg.ifindex}`;
     let path = this.paths.get(pathKey);
+    if (path !== undefined && (path.devices.has(device) || seg.tsUs - path.lastUs > PATH_JOIN_WINDOW_US)) path = undefined;
     const f: DeviceFlow = { key, ifindex: seg.ifindex, path: undefined as unknown as Path, marks: new Marks(), lastUs: seg.tsUs };
     if (seg.ifname !== undefined) f.ifname = seg.ifname;
     if (seg.netns !== undefined) f.netns = seg.netns;
     if (path === undefined) {
-      path = { key: pathKey, flows: [f], primary: f };
-      this.paths.set(pathKey, path);
+      path = { key: pathKey, flows: [f], devices: new Set([device]), lastUs: seg.tsUs, primary: f };
+      this.paths.set(pathKey, path); // replaces an older connection's path with the same key
       this.primaries.set(flowKey(seg), f);
       this.stats.paths++;
     } else {
       path.flows.push(f);
+      path.devices.add(device);
       this.stats.joined++;
     }
     f.path = path;
@@ -265,6 +278,7 @@ export class DevicePaths {
     const path = f.path;
     const i = path.flows.indexOf(f);
     if (i >= 0) path.flows.splice(i, 1);
+    path.devices.delete(`${f.netns ?? ''} ${f.ifindex}`);
     if (path.primary === f) {
       const pk = f.key.slice(f.key.indexOf(' ') + 1);
       if (this.primaries.get(pk) === f) this.primaries.delete(pk);
