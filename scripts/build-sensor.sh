@@ -76,7 +76,7 @@ build_bpf trace
 build_bpf netdev
 
 # 3. the sensor
-SENSOR_SRC=(sensor/main.c sensor/packet.c sensor/trace.c sensor/conntrack.c sensor/netdev.c sensor/common.c)
+SENSOR_SRC=(sensor/main.c sensor/packet.c sensor/netns_watch.c sensor/trace.c sensor/conntrack.c sensor/netdev.c sensor/common.c)
 SENSOR_DEPS=("${SENSOR_SRC[@]}" bpf/wirelog_events.h "$B/packet.skel.h" "$B/trace.skel.h" "$B/netdev.skel.h")
 for h in sensor/*.h; do [ -e "$h" ] && SENSOR_DEPS+=("$h"); done
 if stale "$B/wirelog-sensor" "${SENSOR_DEPS[@]}"; then

@@ -318,10 +318,17 @@ int stop_signal_fd(void)
 
 void run_loop(struct ring_buffer *rb, int sfd, long stats_ms, void (*emit_stats)(void), bool (*read_commands)(void))
 {
+	run_loop_tick(rb, sfd, stats_ms, emit_stats, read_commands, 0, NULL);
+}
+
+void run_loop_tick(struct ring_buffer *rb, int sfd, long stats_ms, void (*emit_stats)(void), bool (*read_commands)(void),
+		   long tick_ms, void (*tick)(void))
+{
 	struct stat ost;
 	bool watch_stdout = fstat(STDOUT_FILENO, &ost) == 0 && (S_ISFIFO(ost.st_mode) || S_ISSOCK(ost.st_mode));
 	bool stdin_open = true;
 	int64_t next_stats = stats_ms ? clock_ns(CLOCK_MONOTONIC) + stats_ms * 1000000LL : INT64_MAX;
+	int64_t next_tick = tick && tick_ms ? clock_ns(CLOCK_MONOTONIC) + tick_ms * 1000000LL : INT64_MAX;
 	enum { P_RB, P_SIG, P_OUT, P_IN, P_MAX };
 
 	while (!stdout_gone) {
@@ -347,6 +354,11 @@ void run_loop(struct ring_buffer *rb, int sfd, long stats_ms, void (*emit_stats)
 			if (ring_buffer__consume(rb) < 0 && !stdout_gone)
 				errmsg("ring buffer: %s", strerror(errno));
 			out_flush(); /* nothing more right now: hand what we have to the reader */
+		}
+		if (clock_ns(CLOCK_MONOTONIC) >= next_tick) {
+			tick();
+			out_flush();
+			next_tick = clock_ns(CLOCK_MONOTONIC) + tick_ms * 1000000LL;
 		}
 		if (n > 0 && (pfd[P_IN].revents & (POLLIN | POLLHUP | POLLERR)))
 			stdin_open = read_commands();

@@ -104,6 +104,10 @@ int stop_signal_fd(void);
 /* Consumes rb, flushes stdout, runs stdin commands (read_commands returns false at EOF) and writes a stats record
  * every stats_ms (0: never), until a stop signal arrives on sfd or stdout is gone. */
 void run_loop(struct ring_buffer *rb, int sfd, long stats_ms, void (*emit_stats)(void), bool (*read_commands)(void));
+/* run_loop, and tick() every tick_ms (0 or tick NULL: never), after the ring buffer was consumed (the packet mode's
+ * --netns rescan). */
+void run_loop_tick(struct ring_buffer *rb, int sfd, long stats_ms, void (*emit_stats)(void), bool (*read_commands)(void),
+		   long tick_ms, void (*tick)(void));
 /* After the events are stopped: drain every committed event, then the final stats record. */
 void drain(struct ring_buffer *rb, void (*emit_stats)(void));
 
