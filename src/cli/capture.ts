@@ -73,6 +73,21 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     throw err;
   }
 
+  // --netns values become paths the sensor can enter; a value that names no namespace stops here
+  let netnsPaths: 'all' | string[] | undefined;
+  if (settings.netns === 'all') netnsPaths = 'all';
+  else if (settings.netns !== undefined) {
+    const { netnsPath, NetnsError } = await import('../source/netns.js');
+    try {
+      netnsPaths = settings.netns.map((v) => netnsPath(v).path);
+    } catch (err) {
+      if (!(err instanceof NetnsError)) throw err;
+      writer.close();
+      stderrLine(`wirelog: error: ${err.message}`);
+      return 2;
+    }
+  }
+
   // The pipeline (decoders, tracker, sensor client) is loaded only to run: --help and usage errors stay fast.
   const pipeline = await import('../pipelines/capture.js');
   const localAddrs = settings.localAddrs !== undefined ? new Set(settings.localAddrs) : pipeline.hostAddresses();
@@ -87,6 +102,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
           kind: 'live',
           sensorPath: pipeline.defaultSensorPath(env),
           iface: settings.iface,
+          netns: netnsPaths,
           snaplen: settings.snaplen,
           ringMb: settings.bufferMb,
         }

@@ -14,6 +14,8 @@ export const MAX_SNAPLEN = 4096; // WL_MAX_SNAPLEN of bpf/wirelog_events.h
 export const CAPTURE_OPTIONS: readonly OptionSpec[] = [
   { name: 'iface', short: 'i', value: true, env: 'WIRELOG_IFACE', inFile: true, valueName: 'IFACE',
     help: 'interface to capture on (live); default: all interfaces of the network namespace' },
+  { name: 'netns', value: true, multiple: true, env: 'WIRELOG_NETNS', inFile: true, valueName: 'NS',
+    help: "every device of network namespace NS (an 'ip netns' name, an nsfs path or /proc/PID/ns/net, or an inode),\nrepeatable; 'all' = every namespace of the host, those created while it runs included (docs/netlog.md)" },
   { name: 'ports', short: 'p', value: true, multiple: true, env: 'WIRELOG_PORTS', inFile: true, valueName: 'PORTS',
     help: 'HTTP service ports, comma list or repeated (-p 80,8080 -p 3000), or `any`.\nLive default: 80. With -r the default is `any` (HTTP found by content)' },
   { name: 'snaplen', short: 's', value: true, env: 'WIRELOG_SNAPLEN', inFile: true, valueName: 'SNAPLEN',
@@ -64,6 +66,8 @@ export interface CaptureSettings {
   reassembly: boolean;
   /** undefined: the addresses of this host's interfaces */
   localAddrs?: string[];
+  /** --netns: 'all', or the values given (resolved by the command) */
+  netns?: 'all' | string[];
   verbose: boolean;
   /** the config file that was read, if any */
   configFile?: string;
@@ -257,6 +261,19 @@ export function resolveCapture(
   if (ifaceR !== undefined && (iface === '' || iface === undefined || iface.length > 15 || /[\s/]/.test(iface)))
     throw new UsageError(`${ifaceR.where}: bad interface name '${iface}'`, ifaceR.where);
 
+  const netnsR = get('netns');
+  let netns: 'all' | string[] | undefined;
+  if (netnsR !== undefined) {
+    const values = netnsR.values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+    if (values.length === 0) throw new UsageError(`${netnsR.where}: --netns needs a namespace, or all`, netnsR.where);
+    if (values.includes('all')) {
+      if (values.length > 1) throw new UsageError(`${netnsR.where}: --netns all watches every namespace: name no others with it`, netnsR.where);
+      netns = 'all';
+    } else netns = values;
+    if (readFile !== undefined) throw new UsageError(`${netnsR.where}: --netns is for live capture; a file has no namespaces to watch`, netnsR.where);
+    if (ifaceR !== undefined) throw new UsageError(`${netnsR.where}: --netns watches every device of its namespaces: drop -i ${iface}`, netnsR.where);
+  }
+
   const dirR = get('dir');
   const dir = dirR !== undefined ? last(dirR).trim() : undefined;
   if (dirR !== undefined && dir === '') throw new UsageError(`${dirR.where}: needs a directory`, dirR.where);
@@ -291,6 +308,7 @@ export function resolveCapture(
       l4,
       reassembly: !bool('no-reassembly', false),
       localAddrs: localR !== undefined ? parseAddrs(localR) : undefined,
+      netns,
       verbose: bool('verbose', false),
       configFile,
       origin,

@@ -15,6 +15,9 @@ import { decodeFrame, newDecodeStats, type DecodeOptions } from '../decode/frame
 import { HttpTracker, type HttpGiveUp } from '../correlate/http-tracker.js';
 import { L4Tracker } from '../correlate/l4.js';
 import { DevicePaths, HopSink } from '../correlate/paths.js';
+import { NetnsPlaces, PlacedHttpSink, PlacedL4Sink } from '../correlate/place.js';
+import { NetnsAttribution } from '../source/attribution.js';
+import { currentNetns } from '../source/netns.js';
 import { startLiveCapture } from '../source/live.js';
 import { sensorPath } from '../source/sensor-path.js';
 import type { LogWriter } from '../sinks/log-writer.js';
@@ -34,6 +37,8 @@ export interface LiveSource {
   kind: 'live';
   sensorPath: string;
   iface?: string;
+  /** every device of these namespaces (paths the sensor enters), or of every namespace */
+  netns?: 'all' | string[];
   snaplen?: number;
   ringMb?: number;
 }
@@ -81,6 +86,8 @@ export interface PipelineResult {
   /** connections on devices (one per device a connection crossed), and of them those that joined another device's */
   deviceFlows?: number;
   joinedFlows?: number;
+  /** live: ring-buffer losses per device, when some device lost events (the last counts the sensor sent) */
+  deviceDrops?: Array<{ netns: number; ifindex: number; ifname: string; drops: number }>;
   stoppedBy: StopReason;
   /** one line, for `wirelog: error: …` */
   error?: { code: string; message: string };
@@ -165,7 +172,9 @@ export function summaryLine(r: PipelineResult): string {
   return `wirelog: ${r.packets} packets, ${r.requests} requests, ${r.responses} responses, ${r.transactions} transactions, ${r.kernelDrops} dropped by kernel, ${r.gaps} reassembly gaps (${r.gapBytes} bytes)` +
     `, ${r.notHttp} not HTTP, ${r.messagesSkipped} messages skipped (${r.bytesSkipped} bytes), ${errors} parse errors` +
     (errors > 0 ? ` (${byCode(r.parseErrors, ' ')})` : '') +
-    (r.l4Records !== undefined ? `, ${r.l4Records} L4 records` : '');
+    (r.l4Records !== undefined ? `, ${r.l4Records} L4 records` : '') +
+    (r.deviceDrops !== undefined && r.deviceDrops.length > 0
+      ? `; dropped by device: ${r.deviceDrops.map((d) => `${d.netns}/${d.ifname || d.ifindex}=${d.drops}`).join(' ')}` : '');
 }
 
 /** One --verbose line per give-up: the connection, whose stream, where, and why. */
@@ -192,7 +201,9 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   const log = opts.log;
   const servicePorts = opts.ports === 'any' ? 'any' : new Set(opts.ports);
   const paths = new DevicePaths();
-  const hops = new HopSink(paths, opts.sink, HOP_HOLD_US);
+  // live records name their namespaces (the pid/cgroup scan needs /proc: never for files)
+  const places = opts.source.kind === 'live' ? new NetnsPlaces(new NetnsAttribution(), ownNetns()) : undefined;
+  const hops = new HopSink(paths, places === undefined ? opts.sink : new PlacedHttpSink(places, opts.sink), HOP_HOLD_US);
   const tracker = new HttpTracker(
     {
       reassembly: opts.reassembly, servicePorts, localAddrs: opts.localAddrs,
@@ -200,13 +211,22 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     },
     hops,
   );
-  const l4 = opts.l4Sink === undefined ? undefined : new L4Tracker({ servicePorts, localAddrs: opts.localAddrs }, opts.l4Sink);
+  const l4Sink = opts.l4Sink === undefined || places === undefined ? opts.l4Sink : new PlacedL4Sink(places, opts.l4Sink);
+  const l4 = l4Sink === undefined ? undefined : new L4Tracker({ servicePorts, localAddrs: opts.localAddrs }, l4Sink);
   const trackers = new OnPaths(paths, hops, tracker, l4);
-  const r = await (opts.source.kind === 'file' ? runFile(opts, opts.source, trackers) : runLive(opts, opts.source, trackers));
+  const r = await (opts.source.kind === 'file' ? runFile(opts, opts.source, trackers) : runLive(opts, opts.source, trackers, places));
   if (l4 !== undefined) r.l4Records = l4.stats.records;
   r.deviceFlows = paths.stats.deviceFlows;
   r.joinedFlows = paths.stats.joined;
   return r;
+}
+
+function ownNetns(): number | undefined {
+  try {
+    return currentNetns();
+  } catch {
+    return undefined;
+  }
 }
 
 /** What the run loops drive: the HTTP tracker, or it and the L4 tracker together. */
@@ -328,11 +348,12 @@ async function runFile(opts: PipelineOptions, src: FileSource, tracker: Trackers
   return result(packets, 0, tracker.stats, stop ?? 'end');
 }
 
-function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers): Promise<PipelineResult> {
+function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, places?: NetnsPlaces): Promise<PipelineResult> {
   const { writer, count, logEvery, log } = opts;
-  return new Promise<PipelineResult>((resolve) => {
+  return new Promise<PipelineResult>((resolveRun) => {
     let packets = 0;
     let kernelDrops = 0;
+    let deviceDrops: PipelineResult['deviceDrops'];
     let stop: StopReason | undefined;
     let sensorError: string | undefined;
     let finished = false;
@@ -367,6 +388,10 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers): Pro
       if (p !== undefined) requestStop(p);
     }, opts.tickMs ?? 250);
 
+    const resolve = (r: PipelineResult): void => {
+      if (deviceDrops !== undefined) r.deviceDrops = deviceDrops;
+      resolveRun(r);
+    };
     const done = (code: number | null, signal: string | null): void => {
       if (finished) return;
       finished = true;
@@ -394,6 +419,7 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers): Pro
         {
           sensorPath: src.sensorPath,
           iface: src.iface,
+          netns: src.netns,
           ports: opts.ports,
           snaplen: src.snaplen,
           ringMb: src.ringMb,
@@ -411,8 +437,22 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers): Pro
           stats(s: SensorStats): void {
             kernelDrops = s.ringbufDrops;
           },
+          netns(n): void {
+            places?.forget(n.netns);
+            if (n.state === 'failed') log?.(`wirelog: netns ${n.netns} ${n.path}: cannot watch it (errno ${n.err})`);
+            else if (opts.verbose) log?.(`wirelog: netns ${n.netns} ${n.state} (${n.path})`);
+          },
+          device(d): void {
+            if (opts.verbose) log?.(`wirelog: device ${d.netns}/${d.ifname}(${d.ifindex}) ${d.state}`);
+          },
+          deviceDrops(_tsUs, drops): void {
+            deviceDrops = drops;
+          },
           ready(info: { iface: string; ports: string; snaplen: number }): void {
-            log?.(`wirelog: listening on ${src.iface ?? 'all interfaces'}, ports ${portsText}, snaplen ${info.snaplen}`);
+            const where = src.netns === 'all' ? 'every device of every network namespace'
+              : src.netns !== undefined ? `every device of ${src.netns.length} network namespace${src.netns.length > 1 ? 's' : ''}`
+              : (src.iface ?? 'all interfaces');
+            log?.(`wirelog: listening on ${where}, ports ${portsText}, snaplen ${info.snaplen}`);
             if (opts.verbose) log?.(`wirelog: sensor ready: iface=${info.iface} ports=${info.ports} snaplen=${info.snaplen}`);
           },
           log(line: string): void {

@@ -10,7 +10,7 @@ import { num, str } from './schema.js';
 /** The documented field order. */
 export const L4_RECORD_FIELDS: readonly string[] = [
   'record', 'ts', 'l4_proto', 'client_ip', 'client_port', 'server_ip', 'server_port',
-  'src_ip', 'src_port', 'dst_ip', 'dst_port', 'direction', 'conn_side', 'ifname', 'ifindex', 'netns', 'netns_name',
+  'src_ip', 'src_port', 'dst_ip', 'dst_port', 'direction', 'conn_side', 'ifname', 'ifindex', 'netns', 'netns_name', 'container_id', 'pod_uid',
   'chunk_id', 'chunk_syn', 'chunk_fin', 'packets',
   'tx_packets', 'rx_packets', 'tx_bytes', 'rx_bytes', 'tx_retrans', 'rx_retrans',
   'tx_seq_min', 'tx_seq_max', 'rx_seq_min', 'rx_seq_max', 'tcp_rtt_us', 'tcp_3whs_us', 'tcp_4whs_us',
@@ -59,7 +59,8 @@ export function serializeL4(c: L4Chunk, iso: IsoTimeFormatter): string {
     `,"client_ip":${str(c.clientIp)},"client_port":${num(c.clientPort)},"server_ip":${str(c.serverIp)},"server_port":${num(c.serverPort)}` +
     `,"src_ip":${str(c.srcIp)},"src_port":${num(c.srcPort)},"dst_ip":${str(c.dstIp)},"dst_port":${num(c.dstPort)}` +
     `,"direction":"${l4Direction(c)}","conn_side":"${c.connSide}"` +
-    `,"ifname":${str(c.ifname)},"ifindex":${num(c.ifindex)},"netns":${num(c.netns)},"netns_name":null` +
+    `,"ifname":${str(c.ifname)},"ifindex":${num(c.ifindex)},"netns":${num(c.netns)},"netns_name":${str(c.place?.netnsName ?? undefined)}` +
+    `,"container_id":${str(c.place?.containerId ?? undefined)},"pod_uid":${str(c.place?.podUid ?? undefined)}` +
     `,"chunk_id":${c.chunkId},"chunk_syn":${c.chunkSyn},"chunk_fin":${c.chunkFin},"packets":${packets}` +
     `,"tx_packets":${c.txPackets},"rx_packets":${c.rxPackets},"tx_bytes":${c.txBytes},"rx_bytes":${c.rxBytes}` +
     `,"tx_retrans":${c.txRetrans},"rx_retrans":${c.rxRetrans}` +

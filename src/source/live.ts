@@ -9,12 +9,15 @@
  * Unprefixed stderr lines are libbpf's log (with verbose) and go to log(). Spawning and exit: sensor-process.ts.
  */
 import type { SensorStats, TransportSegment } from '../records.js';
+import type { SensorDevice, SensorDeviceDrops, SensorNetns } from '../decode/sensor.js';
 import { startSensorProcess, withStreamArgs, type SensorProcessHandlers } from './sensor-process.js';
 
 export interface LiveCaptureOptions {
   sensorPath: string;
   /** interface name; all interfaces of the network namespace when absent */
   iface?: string;
+  /** every device of these namespaces (paths the sensor can enter), or of every namespace ('all') */
+  netns?: 'all' | string[];
   ports: number[] | 'any';
   /** payload bytes per packet, 0..4096 (sensor default 4096) */
   snaplen?: number;
@@ -32,6 +35,10 @@ export interface LiveCaptureHandlers extends SensorProcessHandlers {
   stats(s: SensorStats): void;
   ready(info: { iface: string; ports: string; snaplen: number }): void;
   portsChanged?(ports: string): void;
+  /** with netns: a namespace watched, gone or failed */
+  netns?(n: SensorNetns): void;
+  device?(d: SensorDevice): void;
+  deviceDrops?(tsUs: number, drops: SensorDeviceDrops[]): void;
 }
 
 export interface LiveCapture {
@@ -54,6 +61,8 @@ export function formatPorts(p: number[] | 'any'): string {
 export function sensorArgs(opts: LiveCaptureOptions): string[] {
   const args = ['packet', '--binary', '-p', formatPorts(opts.ports)];
   if (opts.iface !== undefined) args.push('-i', opts.iface);
+  if (opts.netns === 'all') args.push('--netns', 'all');
+  else for (const p of opts.netns ?? []) args.push('--netns', p);
   if (opts.snaplen !== undefined) args.push('-s', String(opts.snaplen));
   return withStreamArgs(args, opts);
 }
@@ -64,6 +73,9 @@ export function startLiveCapture(opts: LiveCaptureOptions, handlers: LiveCapture
     records: {
       packet: (seg) => handlers.packet(seg),
       stats: (s) => handlers.stats(s),
+      netns: (n) => handlers.netns?.(n),
+      device: (d) => handlers.device?.(d),
+      deviceDrops: (ts, d) => handlers.deviceDrops?.(ts, d),
     },
     attached: (kv) =>
       handlers.ready({

@@ -103,3 +103,23 @@ export class NetnsNames {
     this.byInode = next;
   }
 }
+
+/**
+ * A path the sensor can enter for one `--netns` value (resolveNetns's rules): /run/netns/NAME for a named namespace,
+ * the path given, or, for an inode, a /run/netns entry or a /proc/PID/ns/net link of a process inside it.
+ */
+export function netnsPath(spec: string, runDir: string = NETNS_RUN_DIR, procDir = '/proc'): NetnsRef & { path: string } {
+  const ref = resolveNetns(spec, runDir);
+  if (ref.name !== undefined) return { ...ref, path: path.join(runDir, ref.name) };
+  if (!/^[0-9]+$/.test(spec)) return { ...ref, path: spec };
+  for (const pid of fs.readdirSync(procDir)) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    const p = path.join(procDir, pid, 'ns', 'net');
+    try {
+      if (inodeOf(p) === ref.inode) return { ...ref, path: p };
+    } catch {
+      /* exited, or not ours to read */
+    }
+  }
+  throw new NetnsError(`--netns ${spec}: no namespace with that inode has a name or a process`);
+}

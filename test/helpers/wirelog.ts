@@ -145,13 +145,19 @@ export interface JsonRecord {
   resp_seq: number | null;
   l7_trace_id: string | null;
   conn_trace_id: string | null;
+  netns_name: string | null;
+  container_id: string | null;
+  pod_uid: string | null;
+  hops: Array<{ ifname: string | null; ifindex: number; netns: number | null; netns_name: string | null; req_ts: string | null; resp_ts: string | null }> | null;
+  record: 'l7';
   [k: string]: unknown;
 }
 
 export const JSON_FIELDS = ['ts', 'kind', 'conn_id', 'req_id', 'src_ip', 'src_port', 'dst_ip', 'dst_port', 'method', 'uri',
   'version', 'host', 'user_agent', 'status', 'reason', 'content_length', 'content_type', 'latency_ms', 'ifname', 'netns',
   'pid', 'comm', 'res_ts', 'res_version', 'req_content_length', 'req_content_type', 'req_body_bytes', 'res_body_bytes',
-  'interim', 'gap_bytes', 'incomplete', 'anomalies', 'req_seq', 'resp_seq', 'l7_trace_id', 'conn_trace_id'] as const;
+  'interim', 'gap_bytes', 'incomplete', 'anomalies', 'req_seq', 'resp_seq', 'l7_trace_id', 'conn_trace_id',
+  'netns_name', 'container_id', 'pod_uid', 'hops', 'record'] as const;
 
 export function parseJsonLines(stdout: string): JsonRecord[] {
   return stdout.split('\n').filter((l) => l.length > 0).map((l) => {

@@ -45,6 +45,7 @@ test('a full transaction: every field, in the documented order, with the documen
     res_ts: '2026-11-23T10:00:00.125956Z', res_version: 'HTTP/1.1', req_content_length: 11,
     req_content_type: 'application/x-www-form-urlencoded', req_body_bytes: 11, res_body_bytes: 2, interim: [100],
     gap_bytes: 0, incomplete: null, anomalies: [], req_seq: null, resp_seq: null, l7_trace_id: null, conn_trace_id: null,
+    netns_name: null, container_id: null, pod_uid: null, hops: null, record: 'l7',
   });
 });
 

@@ -1,0 +1,68 @@
+/**
+ * The last stage before the sinks in live capture: names the namespace of each record and of each of its hops
+ * (`netns_name`, `container_id`, `pod_uid`, docs/attribution.md). Lookups are cached per namespace; the /proc scan
+ * behind them runs again when a namespace appears that the cache does not know, at most once per `rescanMs`.
+ * The capture's own namespace (the host's) is not attributed: it holds every host process, and no container.
+ */
+import type { HttpEventSink, HttpRequestEvent, HttpResponseEvent, HttpTransaction, L4Chunk, L4Sink, NetnsPlace } from '../records.js';
+import { NetnsAttribution } from '../source/attribution.js';
+
+const NO_PLACE: NetnsPlace = { netnsName: null, containerId: null, podUid: null };
+
+export class NetnsPlaces {
+  private readonly cache = new Map<number, NetnsPlace>();
+  private lastRefreshMs = -Infinity;
+
+  constructor(
+    private readonly attribution: NetnsAttribution,
+    /** the capture's own namespace: left unattributed */
+    private readonly ownNetns: number | undefined,
+    private readonly rescanMs = 2000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A namespace changed (watched, gone): its entry is read again at its next use. */
+  forget(netns: number): void {
+    this.cache.delete(netns);
+  }
+
+  of(netns: number | undefined): NetnsPlace {
+    if (netns === undefined || netns === this.ownNetns) return NO_PLACE;
+    const known = this.cache.get(netns);
+    if (known !== undefined) return known;
+    if (this.now() - this.lastRefreshMs >= this.rescanMs) {
+      this.lastRefreshMs = this.now();
+      this.attribution.refresh();
+    }
+    const info = this.attribution.lookup(netns);
+    const place: NetnsPlace = info === undefined ? NO_PLACE
+      : { netnsName: info.netns_name, containerId: info.container_id, podUid: info.pod_uid };
+    this.cache.set(netns, place);
+    return place;
+  }
+}
+
+/** HTTP transactions (and their hops) with their namespaces' places. */
+export class PlacedHttpSink implements HttpEventSink {
+  constructor(private readonly places: NetnsPlaces, private readonly next: HttpEventSink) {}
+  request(ev: HttpRequestEvent): void {
+    this.next.request(ev);
+  }
+  response(ev: HttpResponseEvent): void {
+    this.next.response(ev);
+  }
+  transaction(tx: HttpTransaction): void {
+    tx.conn.place = this.places.of(tx.conn.netns);
+    for (const h of tx.hops ?? []) h.netnsName = this.places.of(h.netns).netnsName;
+    this.next.transaction(tx);
+  }
+}
+
+/** L4 chunks with their device's namespace place. */
+export class PlacedL4Sink implements L4Sink {
+  constructor(private readonly places: NetnsPlaces, private readonly next: L4Sink) {}
+  l4(chunk: L4Chunk): void {
+    chunk.place = this.places.of(chunk.netns);
+    this.next.l4(chunk);
+  }
+}
