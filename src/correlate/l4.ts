@@ -246,9 +246,19 @@ export class L4Tracker {
       if (e.synAckSeq < 0 && e.synSide === 1 - side) {
         e.synAckSeq = seq;
         e.rttUs = ts - e.lastSynUs;
+      } else if (e.synAckSeq < 0 && e.synSide === -1) {
+        // the SYN-ACK without its SYN on this device (a NAT'd reply path, or a SYN before the capture): its ACK
+        // names the client's ISN, so the connection's id is still known; no RTT without the SYN's time
+        e.synSide = side === 0 ? 1 : 0;
+        e.synSeq = (ack - 1) >>> 0;
+        e.synAckSeq = seq;
       }
     } else if (hasAck && e.handshakeUs === null && e.synAckSeq >= 0 && side === e.synSide && ack === ((e.synAckSeq + 1) >>> 0)) {
       e.handshakeUs = ts - e.firstSynUs;
+    } else if (hasAck && e.synAckSeq < 0 && e.synSide === side) {
+      // the SYN without its SYN-ACK on this device (the reply took other addresses, or another way): the client's
+      // first ACK names the server's ISN
+      e.synAckSeq = (ack - 1) >>> 0;
     }
     // the ACK of the second FIN ends the connection
     const second = e.secondFinSide;

@@ -152,7 +152,7 @@ export interface DeviceFlow {
 export interface Path {
   key: string;
   flows: DeviceFlow[];
-  /** `netns ifindex` of each flow: a path crosses a device once */
+  /** `netns ifindex` of its flows' devices */
   devices: Set<string>;
   /** last segment of any of its flows */
   lastUs: number;
@@ -253,7 +253,11 @@ export class DevicePaths {
     else pathKey = `tuple ${tupleKey(seg)}`;
     const device = `${seg.netns ?? ''} ${seg.ifindex}`;
     let path = this.paths.get(pathKey);
-    if (path !== undefined && (path.devices.has(device) || seg.tsUs - path.lastUs > PATH_JOIN_WINDOW_US)) path = undefined;
+    // A SYN on a device the path already crossed is the next connection reusing the ISN. Other packets may join:
+    // with br_netfilter a bridge sees the request after the DNAT and the reply before it undoes it, so one device
+    // holds two flows of one connection.
+    const synOnly = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
+    if (path !== undefined && ((synOnly && path.devices.has(device)) || seg.tsUs - path.lastUs > PATH_JOIN_WINDOW_US)) path = undefined;
     const f: DeviceFlow = { key, ifindex: seg.ifindex, path: undefined as unknown as Path, marks: new Marks(), lastUs: seg.tsUs };
     if (seg.ifname !== undefined) f.ifname = seg.ifname;
     if (seg.netns !== undefined) f.netns = seg.netns;
@@ -295,16 +299,25 @@ export class DevicePaths {
 
 /** The hops of one exchange on a path, in path order: by when the request's first byte passed each device. */
 export function hopsOf(path: Path, reqSeq: number | undefined, respSeq: number | undefined): HttpHop[] {
-  const hops: HttpHop[] = [];
+  // one hop per device: a device may hold two flows of the connection (addresses rewritten between rx and tx)
+  const byDevice = new Map<string, HttpHop>();
   for (const f of path.flows) {
     const req = reqSeq === undefined ? -1 : f.marks.find(reqSeq, Sender.Client);
     const resp = respSeq === undefined ? -1 : f.marks.find(respSeq, Sender.Server);
     if (req < 0 && resp < 0) continue; // the device carried the connection, not this exchange
-    const hop: HttpHop = { ifindex: f.ifindex, reqTsUs: req < 0 ? null : req, respTsUs: resp < 0 ? null : resp };
-    if (f.ifname !== undefined) hop.ifname = f.ifname;
-    if (f.netns !== undefined) hop.netns = f.netns;
-    hops.push(hop);
+    const device = `${f.netns ?? ''} ${f.ifindex}`;
+    const hop = byDevice.get(device);
+    if (hop === undefined) {
+      const h: HttpHop = { ifindex: f.ifindex, reqTsUs: req < 0 ? null : req, respTsUs: resp < 0 ? null : resp };
+      if (f.ifname !== undefined) h.ifname = f.ifname;
+      if (f.netns !== undefined) h.netns = f.netns;
+      byDevice.set(device, h);
+    } else {
+      if (req >= 0 && (hop.reqTsUs === null || req < hop.reqTsUs)) hop.reqTsUs = req;
+      if (resp >= 0 && (hop.respTsUs === null || resp < hop.respTsUs)) hop.respTsUs = resp;
+    }
   }
+  const hops = [...byDevice.values()];
   // request order; a device that saw only the response goes after, nearest the server first (it saw it first)
   hops.sort((a, b) => {
     if (a.reqTsUs !== null && b.reqTsUs !== null) return a.reqTsUs - b.reqTsUs;

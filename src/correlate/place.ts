@@ -11,7 +11,11 @@ const NO_PLACE: NetnsPlace = { netnsName: null, containerId: null, podUid: null 
 
 export class NetnsPlaces {
   private readonly cache = new Map<number, NetnsPlace>();
+  /** namespaces that had no entry at their last lookup, and when to look again */
+  private readonly misses = new Map<number, number>();
   private lastRefreshMs = -Infinity;
+  /** a namespace appeared since the last scan: the next lookup of an unknown one scans at once */
+  private stale = false;
 
   constructor(
     private readonly attribution: NetnsAttribution,
@@ -21,22 +25,31 @@ export class NetnsPlaces {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** A namespace changed (watched, gone): its entry is read again at its next use. */
+  /** A namespace was watched or is gone: its entry is read again at its next use, after a new scan. */
   forget(netns: number): void {
     this.cache.delete(netns);
+    this.misses.delete(netns);
+    this.stale = true;
   }
 
   of(netns: number | undefined): NetnsPlace {
     if (netns === undefined || netns === this.ownNetns) return NO_PLACE;
     const known = this.cache.get(netns);
     if (known !== undefined) return known;
-    if (this.now() - this.lastRefreshMs >= this.rescanMs) {
-      this.lastRefreshMs = this.now();
+    const t = this.now();
+    const retryAt = this.misses.get(netns);
+    if (retryAt !== undefined && t < retryAt) return NO_PLACE;
+    if (this.stale || t - this.lastRefreshMs >= this.rescanMs) {
+      this.lastRefreshMs = t;
+      this.stale = false;
       this.attribution.refresh();
     }
     const info = this.attribution.lookup(netns);
-    const place: NetnsPlace = info === undefined ? NO_PLACE
-      : { netnsName: info.netns_name, containerId: info.container_id, podUid: info.pod_uid };
+    if (info === undefined) {
+      this.misses.set(netns, t + this.rescanMs);
+      return NO_PLACE;
+    }
+    const place: NetnsPlace = { netnsName: info.netns_name, containerId: info.container_id, podUid: info.pod_uid };
     this.cache.set(netns, place);
     return place;
   }
