@@ -187,4 +187,21 @@ test('capture -r --format ladder: every packet line as tshark sees the frame, HT
   }
   assert.equal(markers, 132, 'one marker per request');
   assert.ok(byConn.get([...conns.keys()].find((k) => conns.get(k)!.length > 256)!)!.length >= 2, 'the long connection spans chunks');
+
+  // the same file as JSON lines, through `wirelog topology`: one device (a pcap has no interface names), 132
+  // requests, no hops (capture files carry none), both ends on this host (the CQ records' server is 127.0.0.1 / ::1)
+  const jsonl = await runWirelog(['capture', '-r', file, '--format', 'jsonl', '--l4']);
+  assert.equal(jsonl.code, 0, jsonl.stderr);
+  const topo = await runWirelog(['topology', '--format', 'json'], { stdin: jsonl.stdout });
+  assert.equal(topo.code, 0, topo.stderr);
+  const g = JSON.parse(topo.stdout) as { nodes: Array<Record<string, unknown>>; edges: unknown[]; input: Record<string, number> };
+  assert.deepEqual(g.input, { l7_records: 132, requests: 132, l4_records: summary.l4Records, skipped_lines: 0, bad_lines: 0 });
+  const devs = g.nodes.filter((n) => n.type === 'device');
+  assert.deepEqual(devs.map((d) => [d.id, d.requests, d.addrs_more]), [['dev:-:-:-', 132, 0]]);
+  assert.equal((devs[0]!.addrs as string[]).length, 3, 'one address pair per connection');
+  assert.deepEqual(g.edges, []);
+  const dot = await runWirelog(['topology', '--format', 'dot'], { stdin: jsonl.stdout });
+  assert.equal(dot.code, 0);
+  const svg = await runOk('dot', ['-Tsvg'], { stdin: dot.stdout });
+  assert.match(svg.stdout, /<svg/);
 });
