@@ -37,11 +37,16 @@ interface ConnMarkers {
   byReq: Map<number, Marker>;
   /** capture time of the chunk with FIN/RST that ended the connection on some device, or -1 */
   endUs: number;
+  /** capture time of the last request or chunk of the connection */
+  lastUs: number;
 }
 
 /** After a connection's last chunk on one device, its markers are kept this long (capture time) for the other
  *  devices the connection crosses, whose last chunks come a little later. */
 const KEEP_AFTER_END_US = 5_000_000;
+/** A connection without a request or chunk for this long (capture time; twice the trackers' idle timeout) has
+ *  ended without a FIN or RST: its markers are dropped. */
+const IDLE_US = 240_000_000;
 /** At most this many requests waiting for their chunk (oldest connections dropped first). */
 const MAX_MARKERS = 65_536;
 
@@ -82,9 +87,10 @@ export class LadderSink implements L4Sink, HttpEventSink {
     const k = connKey(c.netns, c.clientIp, c.clientPort, c.serverIp, c.serverPort);
     let cm = this.conns.get(k);
     if (cm === undefined) {
-      cm = { byReq: new Map(), endUs: -1 };
+      cm = { byReq: new Map(), endUs: -1, lastUs: ev.req.tsUs };
       this.conns.set(k, cm);
     }
+    cm.lastUs = Math.max(cm.lastUs, ev.req.tsUs);
     if (!cm.byReq.has(ev.reqId)) this.markerCount++;
     cm.byReq.set(ev.reqId, { seq: seq >>> 0, method: ev.req.method, uri: ev.req.uri ?? '-' });
     while (this.markerCount > MAX_MARKERS) this.dropOldest();
@@ -129,8 +135,12 @@ export class LadderSink implements L4Sink, HttpEventSink {
         }
       }
     }
-    this.expire(first.tsUs);
-    if (cm !== undefined && c.chunkFin && cm.endUs < 0) cm.endUs = c.packets[c.packets.length - 1]!.tsUs;
+    const lastUs = c.packets[c.packets.length - 1]!.tsUs;
+    if (cm !== undefined) {
+      cm.lastUs = Math.max(cm.lastUs, lastUs);
+      if (c.chunkFin && cm.endUs < 0) cm.endUs = lastUs;
+    }
+    this.expire(lastUs);
   }
 
   /** Forget the markers of connections that ended a while ago (in capture time). */
@@ -138,7 +148,7 @@ export class LadderSink implements L4Sink, HttpEventSink {
     if (nowUs < this.nextExpireUs) return; // a scan at most once a second of capture time
     this.nextExpireUs = nowUs + 1_000_000;
     for (const [k, cm] of this.conns) {
-      if (cm.endUs >= 0 && nowUs - cm.endUs > KEEP_AFTER_END_US) {
+      if ((cm.endUs >= 0 && nowUs - cm.endUs > KEEP_AFTER_END_US) || nowUs - cm.lastUs > IDLE_US) {
         this.markerCount -= cm.byReq.size;
         this.conns.delete(k);
       }

@@ -173,6 +173,19 @@ test('a response in a later chunk: the marker says ?; markers are forgotten afte
   feed(b.segs.slice(1));
   l4.finish();
   assert.equal(ladder.pendingMarkers, 0);
+
+  // a connection that never ends (no FIN/RST seen): dropped after 240 s of capture time without activity
+  const idle = sink();
+  const http2 = new HttpTracker({ reassembly: true, servicePorts: new Set([80]), localAddrs: new Set([SERVER.ip]) }, idle.ladder);
+  const l42 = new L4Tracker({ servicePorts: new Set([80]), localAddrs: new Set([SERVER.ip]), maxPackets: 4 }, idle.ladder);
+  const open = new Conv(CLIENT, SERVER).handshake().c('GET /forever HTTP/1.1\r\nHost: x\r\n\r\n');
+  const later = new Conv({ ip: CLIENT.ip, port: 41002 }, SERVER, [1, 2], open.t + 241_000_000).handshake().c('x');
+  for (const s of [...open.segs, ...later.segs]) {
+    http2.onSegment(s);
+    l42.onSegment(s);
+  }
+  assert.equal(idle.out.filter((o) => o.line.includes('↳ GET /forever → ?')).length, 1);
+  assert.equal(idle.ladder.pendingMarkers, 0);
 });
 
 test('--format ladder is accepted and implies the L4 tracker; --l4 with text is still refused', () => {
