@@ -17,7 +17,7 @@ PACKAGES=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc libc6-dev pkg-config
   iproute2 procps util-linux libcap2-bin ethtool
   nginx curl tcpdump tshark wrk httpry h2o nghttp2-client openssl
-  dnsmasq-base tinyproxy-bin conntrack nftables libnetfilter-conntrack-dev libnginx-mod-stream
+  dnsmasq-base tinyproxy-bin conntrack nftables libnetfilter-conntrack-dev libnginx-mod-stream graphviz
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -63,7 +63,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     writer = createLogWriter({
       dir: settings.dir,
       split: settings.logSplit,
-      ext: settings.format === 'jsonl' ? 'jsonl' : 'log',
+      ext: settings.format === 'text' ? 'log' : settings.format,
     });
   } catch (err) {
     if (err instanceof LogDirError) {
@@ -91,7 +91,8 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   // The pipeline (decoders, tracker, sensor client) is loaded only to run: --help and usage errors stay fast.
   const pipeline = await import('../pipelines/capture.js');
   const localAddrs = settings.localAddrs !== undefined ? new Set(settings.localAddrs) : pipeline.hostAddresses();
-  const sink = pipeline.createHttpSink(settings.format, writer);
+  const ladder = settings.format === 'ladder' ? pipeline.createLadderSink(writer) : undefined;
+  const sink = ladder ?? pipeline.createHttpSink(settings.format === 'jsonl' ? 'jsonl' : 'text', writer);
 
   // Live: SIGINT/SIGTERM make the sensor drain, then everything is written. File mode reads synchronously, so a
   // handler could only run after the whole file: there the default action (exit at once) is kept.
@@ -108,7 +109,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
         }
       : { kind: 'file', path: settings.readFile as string },
     sink,
-    l4Sink: settings.l4 ? pipeline.createL4Sink(writer) : undefined,
+    l4Sink: ladder ?? (settings.l4 ? pipeline.createL4Sink(writer) : undefined),
     writer,
     ports: settings.ports,
     reassembly: settings.reassembly,

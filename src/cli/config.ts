@@ -33,7 +33,7 @@ export const CAPTURE_OPTIONS: readonly OptionSpec[] = [
   { name: 'read', short: 'r', value: true, valueName: 'FILE',
     help: 'read a pcap or pcapng file instead of capturing (no privileges needed); - = stdin' },
   { name: 'format', value: true, env: 'WIRELOG_FORMAT', inFile: true, valueName: 'F',
-    help: 'text (default, httplog lines) | jsonl (one JSON record per transaction, docs/schema.md)' },
+    help: 'text (default, httplog lines) | jsonl (one JSON record per transaction, docs/schema.md)\n| ladder (packet ladder per connection and device, HTTP requests marked; implies --l4)' },
   { name: 'l4', value: false, negatable: true, env: 'WIRELOG_L4', inFile: true,
     help: 'also write L4 records: every packet header of every connection, in chunks (needs --format jsonl)' },
   { name: 'no-reassembly', value: false, negatedBy: 'reassembly', env: 'WIRELOG_NO_REASSEMBLY', inFile: true,
@@ -46,7 +46,7 @@ export const CAPTURE_OPTIONS: readonly OptionSpec[] = [
   { name: 'help', short: 'h', value: false, help: 'this help' },
 ];
 
-export type OutputFormat = 'text' | 'jsonl';
+export type OutputFormat = 'text' | 'jsonl' | 'ladder';
 
 export interface CaptureSettings {
   /** -r FILE ('-' = stdin); undefined = live capture */
@@ -61,7 +61,7 @@ export interface CaptureSettings {
   logSplit: boolean;
   logEvery?: number;
   format: OutputFormat;
-  /** L4 records beside the HTTP records (jsonl only) */
+  /** L4 records beside the HTTP records (jsonl; always with ladder) */
   l4: boolean;
   reassembly: boolean;
   /** undefined: the addresses of this host's interfaces */
@@ -251,8 +251,8 @@ export function resolveCapture(
   let format: OutputFormat = 'text';
   if (formatR !== undefined) {
     const v = last(formatR).trim().toLowerCase();
-    if (v !== 'text' && v !== 'jsonl')
-      throw new UsageError(`${formatR.where}: unknown format '${v}' (want text or jsonl)`, formatR.where);
+    if (v !== 'text' && v !== 'jsonl' && v !== 'ladder')
+      throw new UsageError(`${formatR.where}: unknown format '${v}' (want text, jsonl or ladder)`, formatR.where);
     format = v;
   }
 
@@ -287,9 +287,9 @@ export function resolveCapture(
     return r === undefined ? dflt : parseBool(r);
   };
   const localR = get('local-addr');
-  const l4 = bool('l4', false);
+  const l4 = format === 'ladder' || bool('l4', false); // the ladder is made of L4 records
   const l4R = get('l4');
-  if (l4 && format !== 'jsonl')
+  if (l4 && format === 'text')
     throw new UsageError(`${l4R?.where}: L4 records are JSON lines only: --l4 needs --format jsonl`, l4R?.where);
 
   return {

@@ -4,10 +4,12 @@ import fs from 'node:fs';
 import { captureCommand } from './capture.js';
 import { stderrLine, stdoutText } from './io.js';
 import { traceCommand } from './trace.js';
+import { topologyCommand } from './topology.js';
 
 export const COMMANDS: Record<string, string> = {
   capture: 'log HTTP/1.x requests and responses, live (eBPF) or from a pcap/pcapng file',
   trace: 'log the HTTP/1.x and HTTP/2 requests of running processes (h2olog lines or JSON)',
+  topology: 'the request graph (namespaces, devices, hops with p50/p99 times) of capture JSON lines',
 };
 
 export function mainUsage(): string {
@@ -61,6 +63,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return captureCommand(rest, { version: packageVersion() });
     case 'trace':
       return traceCommand(rest);
+    case 'topology':
+      return topologyCommand(rest);
     default:
       stderrLine(cmd.startsWith('-') ? `wirelog: error: unknown option ${cmd}` : `wirelog: error: unknown command '${cmd}'`);
       stderrLine(`Try 'wirelog --help'.`);

@@ -24,6 +24,7 @@ import type { LogWriter } from '../sinks/log-writer.js';
 import { TextSink } from '../sinks/text.js';
 import { JsonlSink } from '../sinks/jsonl.js';
 import { L4JsonlSink } from '../sinks/l4-jsonl.js';
+import { LadderSink } from '../sinks/ladder.js';
 
 export type StopReason = 'end' | 'count' | 'signal' | 'output-closed' | 'error';
 
@@ -117,6 +118,11 @@ export function createHttpSink(format: 'text' | 'jsonl', writer: LogWriter): Htt
 /** The L4 records' sink: JSON lines through the same writer as the HTTP records. */
 export function createL4Sink(writer: LogWriter): L4Sink {
   return new L4JsonlSink(writer);
+}
+
+/** `--format ladder`: one sink for both trackers (the HTTP requests become markers in the ladder). */
+export function createLadderSink(writer: LogWriter): LadderSink {
+  return new LadderSink(writer);
 }
 
 /** Packet-time interval between tracker.tick() calls in file mode. */

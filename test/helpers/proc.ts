@@ -7,6 +7,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 
 export interface ExitInfo {
   code: number | null;
@@ -45,6 +46,9 @@ export class Spawned {
   private out: string[] = [];
   private err: string[] = [];
   private outBufs: Buffer[] = [];
+  /** a UTF-8 character split across two reads is decoded whole */
+  private readonly outDec = new StringDecoder('utf8');
+  private readonly errDec = new StringDecoder('utf8');
   private listeners: Array<() => void> = [];
   exitInfo: ExitInfo | undefined;
 
@@ -61,11 +65,11 @@ export class Spawned {
     this.child = spawn(c, a, spawnOpts);
     this.child.stdout?.on('data', (d: Buffer) => {
       if (opts.binary) this.outBufs.push(d);
-      else this.out.push(d.toString('utf8'));
+      else this.out.push(this.outDec.write(d));
       this.notify();
     });
     this.child.stderr?.on('data', (d: Buffer) => {
-      this.err.push(d.toString('utf8'));
+      this.err.push(this.errDec.write(d));
       this.notify();
     });
     // 'pipe' keeps stdin open for the caller; any other string or Buffer is data to write before closing it
@@ -84,6 +88,8 @@ export class Spawned {
       // 'close' waits for the stdio streams to end: all output is collected when it resolves
       this.child.on('close', (code, signal) => {
         if (spawnError) return;
+        this.out.push(this.outDec.end());
+        this.err.push(this.errDec.end());
         this.exitInfo = { code, signal };
         this.notify();
         resolve(this.exitInfo);
