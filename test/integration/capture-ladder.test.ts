@@ -197,7 +197,7 @@ test('capture -r --format ladder: every packet line as tshark sees the frame, HT
   const g = JSON.parse(topo.stdout) as { nodes: Array<Record<string, unknown>>; edges: unknown[]; input: Record<string, number> };
   assert.deepEqual(g.input, { l7_records: 132, requests: 132, l4_records: summary.l4Records, skipped_lines: 0, bad_lines: 0 });
   const devs = g.nodes.filter((n) => n.type === 'device');
-  assert.deepEqual(devs.map((d) => [d.id, d.requests, d.addrs_more]), [['dev:-:-:-', 132, 0]]);
+  assert.deepEqual(devs.map((d) => [d.id, d.requests, d.addrs_more]), [['dev:-:0:-', 132, 0]]);
   assert.equal((devs[0]!.addrs as string[]).length, 3, 'one address pair per connection');
   assert.deepEqual(g.edges, []);
   const dot = await runWirelog(['topology', '--format', 'dot'], { stdin: jsonl.stdout });
