@@ -12,7 +12,7 @@ import { requirePrivileges } from '../helpers/privileged.js';
 import { Scope, runOk } from '../helpers/proc.js';
 import { createTopology, type TopoNs, type Topology } from '../helpers/topology.js';
 import { curl, startNginx, type AccessEntry } from '../helpers/nginx.js';
-import { parseJsonLines, startWirelogLive, type JsonRecord } from '../helpers/wirelog.js';
+import { parseJsonLines, runWirelog, startWirelogLive, type JsonRecord } from '../helpers/wirelog.js';
 
 interface L4Rec {
   record: 'l4';
@@ -150,6 +150,20 @@ test('--netns all: one L7 record per request with its hops, joined to L4 records
       assert.equal(new Set(x.map((r) => r.inner_trace_id)).size, tuples.size, `${rec.uri} on ${h.ifname}: one inner_trace_id per tuple`);
       assert.ok(tuples.size === 1 || (rec.uri === '/data.json?dnat' && tuples.size === 2), `${rec.uri} on ${h.ifname}: ${[...tuples].join(' ')}`);
     }
+  }
+  // the topology view of the same lines: the client's path as edges, each counted once per request crossing it
+  const ourLines = out.stdout.split('\n').filter((l) => l.length > 0 && (!l.includes('"record":"l7"') || ours(JSON.parse(l) as JsonRecord)));
+  const topoRun = await runWirelog(['topology', '--format', 'json'], { stdin: ourLines.join('\n') + '\n' });
+  assert.equal(topoRun.code, 0, topoRun.stderr);
+  const g = JSON.parse(topoRun.stdout) as { edges: Array<{ from: string; to: string; requests: number; req_ms: { p50: number | null } }> };
+  const dev = (netns: number, ifindex: number, ifname: string): string => `dev:${netns}:${ifindex}:${ifname}`;
+  const path = expectedPath(topo, topo.client).map(([ns, idx, name]) => dev(ns, idx, name));
+  for (let i = 0; i + 1 < path.length; i++) {
+    const e = g.edges.find((x) => x.from === path[i] && x.to === path[i + 1]);
+    assert.ok(e, `topology edge ${path[i]} → ${path[i + 1]}: ${topoRun.stdout}`);
+    // the first client's five requests; from its bridge on, the late client's one as well
+    assert.equal(e.requests, i < 2 ? 5 : 6, `requests over ${path[i]} → ${path[i + 1]}`);
+    assert.ok(e.req_ms.p50 !== null && e.req_ms.p50 >= 0, 'a hop time');
   }
   assert.match(out.stderr, /wirelog: .* dropped by kernel/);
   assert.doesNotMatch(out.stderr, /dropped by device/, 'no device lost events');
