@@ -128,6 +128,8 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   }
   const closeFailure = writer.failure;
   stderrLine(pipeline.summaryLine(result));
+  const byDevice = pipeline.deviceDropsLine(result);
+  if (byDevice !== undefined) stderrLine(byDevice);
   if (result.error !== undefined) {
     stderrLine(`wirelog: error: ${result.error.message}`);
     return 1;

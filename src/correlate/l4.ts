@@ -11,7 +11,7 @@ import {
   type L4Chunk, type L4ConnSide, type L4Counters, type L4Packet, type L4Sink, type TransportSegment,
 } from '../records.js';
 import { ConnTable, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, type ConnEntry } from '../track/conntable.js';
-import { flowKey, sideOf, type Endpoint } from '../track/flow.js';
+import { deviceFlowKey, sideOf, type Endpoint } from '../track/flow.js';
 import { clientSideByPorts, clientSideBySyn } from './direction.js';
 
 export const L4_CHUNK_PACKETS = 256;
@@ -156,9 +156,9 @@ export class L4Tracker {
     this.maxChunkUs = opts.maxChunkUs ?? L4_CHUNK_US;
   }
 
-  onSegment(seg: TransportSegment): void {
+  /** `key`: deviceFlowKey(seg), when the caller has it already */
+  onSegment(seg: TransportSegment, key: string = deviceFlowKey(seg)): void {
     this.stats.segments++;
-    const key = `${seg.proto} ${seg.ifindex} ${flowKey(seg)}`;
     let e = this.table.get(key);
     const flags = seg.proto === 6 ? seg.flags : 0;
     // a new SYN on a 4-tuple whose connection was closing: that connection is over, this is the next one

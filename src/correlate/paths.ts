@@ -16,8 +16,8 @@
  *   device flow of the path, the packets that carried the request's first byte (`req_seq`) and the response's
  *   (`resp_seq`): the transaction's hops, in path order.
  */
-import { TCP_ACK, TCP_SYN, type HttpEventSink, type HttpHop, type HttpRequestEvent, type HttpResponseEvent, type HttpTransaction, type TransportSegment } from '../records.js';
-import { flowKey } from '../track/flow.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type HttpEventSink, type HttpHop, type HttpRequestEvent, type HttpResponseEvent, type HttpTransaction, type TransportSegment } from '../records.js';
+import { deviceFlowKey, flowKey } from '../track/flow.js';
 
 /** Which end sent a data packet, as far as its device flow knows. */
 const enum Sender {
@@ -58,22 +58,31 @@ const MAX_MARKS = 65_536;
  * the path already crossed, is another connection (a stack or tool that reuses ISNs, a synthesized capture).
  */
 const PATH_JOIN_WINDOW_US = 5_000_000;
-/** after a match, how many older marks a lookup still reads for an earlier copy (a retransmission's original) */
-const RETRANSMIT_LOOKBACK = 64;
+/** marks read on each side of a binary-search hit: retransmissions and reordering within this distance are found */
+const REORDER_SLACK = 8;
 
-/** Data packets of one device flow: where each one's sequence range starts, its length, when, and who sent it. */
+/**
+ * Data packets one sender sent on one device flow: where each one's sequence range starts, its length and when it
+ * passed, in arrival order, which for one sender is sequence order but for retransmissions and reordering. Lookups
+ * binary-search the offsets from the first sequence number seen, then read the few marks around the hit. Marks of
+ * an unknown sender (a device flow seen without its handshake: both directions in one list) are read backwards
+ * instead, newest first, as far back as the caller allows.
+ */
 class Marks {
-  private seq = new Uint32Array(16);
+  private rel = new Uint32Array(16);
   private len = new Uint32Array(16);
   private ts = new Float64Array(16);
-  private from = new Uint8Array(16);
   /** ring: oldest at `head`, `n` entries */
   private head = 0;
   n = 0;
   dropped = 0;
+  private base = -1;
 
-  add(seq: number, len: number, tsUs: number, from: Sender): void {
-    if (this.n === this.seq.length) {
+  constructor(private readonly ordered: boolean) {}
+
+  add(seq: number, len: number, tsUs: number): void {
+    if (this.base < 0) this.base = seq >>> 0;
+    if (this.n === this.rel.length) {
       if (this.n < MAX_MARKS) this.grow();
       else {
         this.head = (this.head + 1) % this.n;
@@ -81,61 +90,85 @@ class Marks {
         this.dropped++;
       }
     }
-    const i = (this.head + this.n) % this.seq.length;
-    this.seq[i] = seq >>> 0;
+    const i = (this.head + this.n) % this.rel.length;
+    this.rel[i] = (seq - this.base) >>> 0;
     this.len[i] = len;
     this.ts[i] = tsUs;
-    this.from[i] = from;
     this.n++;
   }
 
-  /** When a packet from `want` (or from an unknown sender) whose [seq, seq+len) holds `seq` first passed, or -1. */
-  find(seq: number, want: Sender): number {
-    const cap = this.seq.length;
+  /** When a packet whose [seq, seq+len) holds `seq` first passed, or -1. */
+  find(seq: number, notBeforeUs: number): number {
+    if (this.n === 0) return -1;
+    const target = (seq - this.base) >>> 0;
+    return this.ordered ? this.findOrdered(target) : this.findBackwards(target, notBeforeUs);
+  }
+
+  private at(k: number): number {
+    return (this.head + k) % this.rel.length;
+  }
+
+  private findOrdered(target: number): number {
+    // the last mark starting at or before target
+    let lo = 0, hi = this.n - 1, k = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.rel[this.at(mid)]! <= target) {
+        k = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    // retransmissions and reordering break the order locally: read around the hit
     let found = -1;
-    let since = 0;
+    const from = Math.max(0, (k < 0 ? 0 : k) - REORDER_SLACK), to = Math.min(this.n - 1, (k < 0 ? 0 : k) + REORDER_SLACK);
+    for (let j = from; j <= to; j++) {
+      const i = this.at(j);
+      if (target - this.rel[i]! >= 0 && target - this.rel[i]! < this.len[i]! && (found < 0 || this.ts[i]! < found)) found = this.ts[i]!;
+    }
+    return found;
+  }
+
+  private findBackwards(target: number, notBeforeUs: number): number {
+    let found = -1;
     for (let k = this.n - 1; k >= 0; k--) {
-      const i = (this.head + k) % cap;
-      const f = this.from[i]!;
-      if ((f === want || f === Sender.Unknown) && ((seq - this.seq[i]!) >>> 0) < this.len[i]!) {
-        if (found < 0 || this.ts[i]! < found) found = this.ts[i]!;
-        since = 0;
-      } else if (found >= 0 && ++since > RETRANSMIT_LOOKBACK) break;
+      const i = this.at(k);
+      if (this.ts[i]! < notBeforeUs) break;
+      if (target - this.rel[i]! >= 0 && target - this.rel[i]! < this.len[i]! && (found < 0 || this.ts[i]! < found)) found = this.ts[i]!;
     }
     return found;
   }
 
   /** Drop marks older than `beforeUs`. */
   trim(beforeUs: number): void {
-    const cap = this.seq.length;
     while (this.n > 0 && this.ts[this.head]! < beforeUs) {
-      this.head = (this.head + 1) % cap;
+      this.head = (this.head + 1) % this.rel.length;
       this.n--;
     }
   }
 
   private grow(): void {
-    const cap = this.seq.length;
+    const cap = this.rel.length;
     const next = Math.min(cap * 2, MAX_MARKS);
-    const seq = new Uint32Array(next), len = new Uint32Array(next), ts = new Float64Array(next), from = new Uint8Array(next);
+    const rel = new Uint32Array(next), len = new Uint32Array(next), ts = new Float64Array(next);
     for (let k = 0; k < this.n; k++) {
       const i = (this.head + k) % cap;
-      seq[k] = this.seq[i]!;
+      rel[k] = this.rel[i]!;
       len[k] = this.len[i]!;
       ts[k] = this.ts[i]!;
-      from[k] = this.from[i]!;
     }
-    this.seq = seq;
+    this.rel = rel;
     this.len = len;
     this.ts = ts;
-    this.from = from;
     this.head = 0;
   }
 }
 
 /** One connection on one device. */
 export interface DeviceFlow {
+  /** deviceFlowKey() */
   key: string;
+  /** flowKey(): the connection's key in its namespace, as the HTTP tracker knows it */
+  connKey: string;
   ifindex: number;
   ifname?: string;
   netns?: number;
@@ -144,8 +177,13 @@ export interface DeviceFlow {
   clientIsn?: number;
   /** `ip port` of the client end as this device saw it (from the SYN or SYN-ACK) */
   clientEnd?: string;
-  marks: Marks;
+  /** data packets by sender (Sender.Unknown until the handshake tells who the client is) */
+  marks: [unknown: Marks, client: Marks, server: Marks];
   lastUs: number;
+  /** a FIN or RST was seen: a SYN now starts the next connection */
+  closing: boolean;
+  /** forgotten by the lookups (kept in its path for held transactions) */
+  gone: boolean;
 }
 
 /** Every device flow of one connection, in the order they were first seen. */
@@ -156,6 +194,8 @@ export interface Path {
   devices: Set<string>;
   /** last segment of any of its flows */
   lastUs: number;
+  /** one of its flows saw a FIN or RST: a SYN with its ISN is the next connection */
+  closing: boolean;
   /** the device flow whose payload the HTTP tracker parses */
   primary: DeviceFlow;
 }
@@ -183,16 +223,16 @@ export class DevicePaths {
     this.maxFlows = opts.maxFlows ?? DEFAULT_MAX_FLOWS;
   }
 
-  /** Files a segment; true when it is of its path's primary device flow (UDP: always). */
-  observe(seg: TransportSegment): boolean {
+  /** Files a segment; true when it is of its path's primary device flow (UDP: always). `key`: deviceFlowKey(seg). */
+  observe(seg: TransportSegment, key: string = deviceFlowKey(seg)): boolean {
     if (seg.proto !== 6) return true;
     this.stats.segments++;
-    const key = `${seg.ifindex} ${flowKey(seg)}`;
     const flags = seg.flags;
     const synOnly = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
     let f = this.flows.get(key);
-    // a SYN with another ISN on a known 4-tuple: the port was reused, this is the next connection
-    if (f !== undefined && synOnly && f.clientIsn !== undefined && f.clientIsn !== seg.seq >>> 0) {
+    // a SYN with another ISN, or after a FIN or RST, on a known 4-tuple: the port was reused, this is the next
+    // connection (the same ISN on a live flow is the SYN retransmitted)
+    if (f !== undefined && synOnly && ((f.clientIsn !== undefined && f.clientIsn !== seg.seq >>> 0) || f.closing)) {
       this.forget(f);
       f = undefined;
     }
@@ -208,10 +248,12 @@ export class DevicePaths {
     }
     if (seg.payloadLen > 0) {
       const from = f.clientEnd === undefined ? Sender.Unknown : f.clientEnd === `${seg.src} ${seg.sport}` ? Sender.Client : Sender.Server;
-      const before = f.marks.dropped;
-      f.marks.add(seg.seq, seg.payloadLen, seg.tsUs, from);
-      this.stats.marksDropped += f.marks.dropped - before;
+      const m = f.marks[from];
+      const before = m.dropped;
+      m.add(seg.seq, seg.payloadLen, seg.tsUs);
+      this.stats.marksDropped += m.dropped - before;
     }
+    if (flags & (TCP_FIN | TCP_RST)) f.closing = f.path.closing = true;
     if (seg.tsUs > f.lastUs) f.lastUs = seg.tsUs;
     if (seg.tsUs > f.path.lastUs) f.path.lastUs = seg.tsUs;
     return f === f.path.primary;
@@ -231,7 +273,7 @@ export class DevicePaths {
     this.nextScanUs = nowUs + 1_000_000;
     for (const f of this.flows.values()) {
       if (nowUs - f.lastUs > this.idleUs) this.forget(f);
-      else f.marks.trim(nowUs - this.retentionUs);
+      else for (const m of f.marks) m.trim(nowUs - this.retentionUs);
     }
   }
 
@@ -257,14 +299,14 @@ export class DevicePaths {
     // with br_netfilter a bridge sees the request after the DNAT and the reply before it undoes it, so one device
     // holds two flows of one connection.
     const synOnly = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
-    if (path !== undefined && ((synOnly && path.devices.has(device)) || seg.tsUs - path.lastUs > PATH_JOIN_WINDOW_US)) path = undefined;
-    const f: DeviceFlow = { key, ifindex: seg.ifindex, path: undefined as unknown as Path, marks: new Marks(), lastUs: seg.tsUs };
+    if (path !== undefined && ((synOnly && (path.devices.has(device) || path.closing)) || seg.tsUs - path.lastUs > PATH_JOIN_WINDOW_US)) path = undefined;
+    const f: DeviceFlow = { key, connKey: flowKey(seg), ifindex: seg.ifindex, path: undefined as unknown as Path, marks: [new Marks(false), new Marks(true), new Marks(true)], lastUs: seg.tsUs, closing: false, gone: false };
     if (seg.ifname !== undefined) f.ifname = seg.ifname;
     if (seg.netns !== undefined) f.netns = seg.netns;
     if (path === undefined) {
-      path = { key: pathKey, flows: [f], devices: new Set([device]), lastUs: seg.tsUs, primary: f };
+      path = { key: pathKey, flows: [f], devices: new Set([device]), lastUs: seg.tsUs, closing: false, primary: f };
       this.paths.set(pathKey, path); // replaces an older connection's path with the same key
-      this.primaries.set(flowKey(seg), f);
+      this.primaries.set(f.connKey, f);
       this.stats.paths++;
     } else {
       path.flows.push(f);
@@ -277,33 +319,53 @@ export class DevicePaths {
     return f;
   }
 
+  /**
+   * A device flow ends (idle, evicted, or its 4-tuple reused). It stays in its path's flows, with its marks, for the
+   * transactions still held with that path; only the lookups forget it.
+   */
   private forget(f: DeviceFlow): void {
     this.flows.delete(f.key);
+    f.gone = true;
     const path = f.path;
-    const i = path.flows.indexOf(f);
-    if (i >= 0) path.flows.splice(i, 1);
-    path.devices.delete(`${f.netns ?? ''} ${f.ifindex}`);
     if (path.primary === f) {
-      const pk = f.key.slice(f.key.indexOf(' ') + 1);
-      if (this.primaries.get(pk) === f) this.primaries.delete(pk);
-      // the next device flow takes over, so the connection is still parsed once
-      const next = path.flows[0];
+      if (this.primaries.get(f.connKey) === f) this.primaries.delete(f.connKey);
+      // the next live device flow takes over, so the connection is still parsed once
+      const next = path.flows.find((x) => !x.gone);
       if (next !== undefined) {
         path.primary = next;
-        this.primaries.set(next.key.slice(next.key.indexOf(' ') + 1), next);
+        this.primaries.set(next.connKey, next);
       }
     }
-    if (path.flows.length === 0 && this.paths.get(path.key) === path) this.paths.delete(path.key);
+    if (path.flows.every((x) => x.gone) && this.paths.get(path.key) === path) this.paths.delete(path.key);
   }
 }
 
+/**
+ * How far before the parsing device's time of a message another device may have seen it: clocks are one clock
+ * (one host), so this only bounds the search (a lost packet would otherwise make it read every mark).
+ */
+const HOP_SEARCH_US = 2_000_000;
+
+/** The first time `seq` passed the device in packets of `sender` (or of a sender not known then). */
+function findIn(f: DeviceFlow, sender: Sender.Client | Sender.Server, seq: number, notBeforeUs: number): number {
+  const a = f.marks[sender].find(seq, notBeforeUs);
+  const b = f.marks[Sender.Unknown].find(seq, notBeforeUs);
+  return a < 0 ? b : b < 0 ? a : Math.min(a, b);
+}
+
 /** The hops of one exchange on a path, in path order: by when the request's first byte passed each device. */
-export function hopsOf(path: Path, reqSeq: number | undefined, respSeq: number | undefined): HttpHop[] {
+export function hopsOf(
+  path: Path,
+  reqSeq: number | undefined,
+  respSeq: number | undefined,
+  reqTsUs = -Infinity,
+  respTsUs = -Infinity,
+): HttpHop[] {
   // one hop per device: a device may hold two flows of the connection (addresses rewritten between rx and tx)
   const byDevice = new Map<string, HttpHop>();
   for (const f of path.flows) {
-    const req = reqSeq === undefined ? -1 : f.marks.find(reqSeq, Sender.Client);
-    const resp = respSeq === undefined ? -1 : f.marks.find(respSeq, Sender.Server);
+    const req = reqSeq === undefined ? -1 : findIn(f, Sender.Client, reqSeq, reqTsUs - HOP_SEARCH_US);
+    const resp = respSeq === undefined ? -1 : findIn(f, Sender.Server, respSeq, respTsUs - HOP_SEARCH_US);
     if (req < 0 && resp < 0) continue; // the device carried the connection, not this exchange
     const device = `${f.netns ?? ''} ${f.ifindex}`;
     const hop = byDevice.get(device);
@@ -383,7 +445,7 @@ export class HopSink implements HttpEventSink {
     for (const { tx, path } of out) {
       this.stats.transactions++;
       if (path === undefined) this.stats.withoutPath++;
-      tx.hops = path === undefined ? [] : hopsOf(path, tx.req?.seq, tx.res?.seq);
+      tx.hops = path === undefined ? [] : hopsOf(path, tx.req?.seq, tx.res?.seq, tx.req?.tsUs, tx.res?.tsUs);
       this.next.transaction(tx);
     }
   }

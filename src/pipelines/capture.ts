@@ -15,6 +15,7 @@ import { decodeFrame, newDecodeStats, type DecodeOptions } from '../decode/frame
 import { HttpTracker, type HttpGiveUp } from '../correlate/http-tracker.js';
 import { L4Tracker } from '../correlate/l4.js';
 import { DevicePaths, HopSink } from '../correlate/paths.js';
+import { deviceFlowKey } from '../track/flow.js';
 import { NetnsPlaces, PlacedHttpSink, PlacedL4Sink } from '../correlate/place.js';
 import { NetnsAttribution } from '../source/attribution.js';
 import { currentNetns } from '../source/netns.js';
@@ -178,9 +179,13 @@ export function summaryLine(r: PipelineResult): string {
   return `wirelog: ${r.packets} packets, ${r.requests} requests, ${r.responses} responses, ${r.transactions} transactions, ${r.kernelDrops} dropped by kernel, ${r.gaps} reassembly gaps (${r.gapBytes} bytes)` +
     `, ${r.notHttp} not HTTP, ${r.messagesSkipped} messages skipped (${r.bytesSkipped} bytes), ${errors} parse errors` +
     (errors > 0 ? ` (${byCode(r.parseErrors, ' ')})` : '') +
-    (r.l4Records !== undefined ? `, ${r.l4Records} L4 records` : '') +
-    (r.deviceDrops !== undefined && r.deviceDrops.length > 0
-      ? `; dropped by device: ${r.deviceDrops.map((d) => `${d.netns}/${d.ifname || d.ifindex}=${d.drops}`).join(' ')}` : '');
+    (r.l4Records !== undefined ? `, ${r.l4Records} L4 records` : '');
+}
+
+/** The kernel's losses by device (live, when some device lost events): `NETNS/IFNAME=N …`, or undefined. */
+export function deviceDropsLine(r: PipelineResult): string | undefined {
+  if (r.deviceDrops === undefined || r.deviceDrops.length === 0) return undefined;
+  return `wirelog: dropped by device: ${r.deviceDrops.map((d) => `${d.netns}/${d.ifname || d.ifindex}=${d.drops}`).join(' ')}`;
 }
 
 /** One --verbose line per give-up: the connection, whose stream, where, and why. */
@@ -260,8 +265,9 @@ class OnPaths implements Trackers {
   }
   onSegment(seg: TransportSegment): void {
     this.hops.advance(seg.tsUs);
-    if (this.paths.observe(seg)) this.http.onSegment(seg);
-    this.l4?.onSegment(seg);
+    const key = deviceFlowKey(seg); // one key string per segment for both stages
+    if (this.paths.observe(seg, key)) this.http.onSegment(seg);
+    this.l4?.onSegment(seg, key);
   }
   tick(nowUs: number): void {
     this.http.tick(nowUs);

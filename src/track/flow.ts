@@ -17,6 +17,11 @@ export function flowKey(seg: TransportSegment): string {
   return forward ? `${ns}${src} ${sport} ${dst} ${dport}` : `${ns}${dst} ${dport} ${src} ${sport}`;
 }
 
+/** Key of one connection on one device: protocol, ifindex and flowKey() (the L4 tracker's and the device paths'). */
+export function deviceFlowKey(seg: TransportSegment): string {
+  return `${seg.proto} ${seg.ifindex} ${flowKey(seg)}`;
+}
+
 /** One endpoint of a flow. */
 export interface Endpoint {
   ip: string;
