@@ -9,7 +9,8 @@
  * Every stream's record is compared with the servers' access logs (nginx: method, URI, status, port; h2o: its
  * stream ids too) and with tshark's decoding of every HEADERS frame (decode-as http2 on the prior-knowledge port;
  * tshark follows the upgrade by itself); the TLS records with tshark's server_name and ALPN; the text lines and the
- * summary's counters too. Needs root (tcpdump), not the sensor.
+ * summary's counters too. Needs root (tcpdump), not the sensor; the last test captures live (the sensor) and
+ * compares with the access logs.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +21,12 @@ import { makeTestPki } from '../helpers/tls.js';
 import { startNginxTls, type NginxTlsEntry } from '../helpers/nginx-tls.js';
 import { startH2o, type H2oAccessEntry } from '../helpers/h2o.js';
 import { startTcpdump, tsharkH2Headers, tsharkClientHellos, type TsharkH2Headers } from '../helpers/tshark.js';
-import { runWirelog, parseTextLines, parseSummary, parseJsonLines, JSON_FIELDS, type JsonRecord } from '../helpers/wirelog.js';
+import {
+  runWirelog, startWirelogLive, parseTextLines, parseSummary, parseJsonLines, JSON_FIELDS, type JsonRecord,
+} from '../helpers/wirelog.js';
+import type { TestPki } from '../helpers/tls.js';
+import type { NginxTls } from '../helpers/nginx-tls.js';
+import type { H2o } from '../helpers/h2o.js';
 
 const scope = new Scope();
 let file = '';
@@ -29,6 +35,9 @@ let nginxLog: NginxTlsEntry[] = [];
 let h2oLog: H2oAccessEntry[] = [];
 let tsh: TsharkH2Headers[] = [];
 let setupError: Error | undefined;
+let pkiK: TestPki | undefined;
+let ngK: NginxTls | undefined;
+let h2oK: H2o | undefined;
 const UA = 'wirelog-h2load';
 const NAME = 'www.wirelog.test';
 
@@ -39,6 +48,7 @@ before(async () => {
     const pki = await makeTestPki(scope);
     const ng = await startNginxTls(scope, pki);
     const h2o = await startH2o(scope, pki);
+    [pkiK, ngK, h2oK] = [pki, ng, h2o];
     h2cPort = ng.h2cPort;
     tlsPort = ng.port;
     upPort = h2o.plainPort;
@@ -179,4 +189,45 @@ test('capture -r --format text: HTTP/2.0 request and response lines per stream, 
   assert.ok(lines.some((l) => l.kind === 'CR' && l.status === 101 && l.srcPort === upPort), 'the 101');
   assert.ok(q2.some((l) => l.uri === '/nope' && l.host === `127.0.0.1:${h2cPort}` && l.userAgent === UA));
   assert.ok(r2.some((l) => l.status === 404 && l.srcPort === h2cPort));
+});
+
+test('live capture on lo: HTTP/2 streams (prior knowledge and h2c upgrade) and a TLS record, as the servers logged them', async (t) => {
+  if (!requirePrivileges(t, true)) return;
+  if (setupError) throw setupError;
+  const [ng, h2o, pki] = [ngK!, h2oK!, pkiK!];
+  const ngBefore = (await ng.readAccessLog()).length;
+  const h2oBefore = (await h2o.readAccessLog()).length;
+  const wl = await startWirelogLive(scope, ['-i', 'lo', '-p', `${h2cPort},${upPort},${tlsPort}`, '--format', 'jsonl']);
+  const base = `http://127.0.0.1:${h2cPort}`;
+  await runOk('h2load', ['-n', '12', '-c', '1', '-m', '4', '-H', `user-agent: ${UA}-live`, `${base}/small.txt`, `${base}/nope`]);
+  const up = `http://127.0.0.1:${upPort}`;
+  await runOk('curl', ['-sS', '-o', '/dev/null', '-o', '/dev/null', '--http2', `${up}/small.txt`, `${up}/data.json`]);
+  await runOk('curl', ['-sS', '-o', '/dev/null', '--http2', '--resolve', `${NAME}:${tlsPort}:127.0.0.1`, '--cacert', pki.caCert, `https://${NAME}:${tlsPort}/small.txt`]);
+  const ngLog = (await ng.waitForEntries(ngBefore + 13)).slice(ngBefore);
+  const h2oLog2 = (await h2o.waitForEntries(h2oBefore + 2)).slice(h2oBefore);
+  const stopped = await wl.stop('SIGINT');
+  assert.equal(stopped.code, 0, stopped.stderr);
+  const all = parseJsonLines(stopped.stdout);
+  const http = all.filter((x) => x.record === undefined);
+  const tls = all.filter((x) => x.record === 'tls');
+  const ngH2 = ngLog.filter((e) => e.server_port === h2cPort);
+  assert.deepEqual(
+    http.filter((r) => r.dst_port === h2cPort).map((r) => `${r.src_port} ${r.method} ${r.uri} ${r.status} ${r.user_agent}`).sort(),
+    ngH2.map((e) => `${e.remote_port} ${e.request_method} ${e.request_uri} ${e.status} ${e.http_user_agent}`).sort(),
+  );
+  for (const e of h2oLog2) {
+    const r = http.find((x) => x.dst_port === upPort && x.src_port === e.remote_port && x.req_id === e.stream_id);
+    assert.ok(r, `no record for h2o's stream ${e.stream_id}`);
+    assert.deepEqual([r.method, r.uri, r.status, r.version], [e.method, e.uri, e.status, 'HTTP/2.0']);
+  }
+  for (const r of http) {
+    assert.deepEqual([r.incomplete, r.anomalies, r.ifname], [null, [], 'lo']);
+    assert.equal(r.l7_trace_id, `${r.req_seq}_${r.resp_seq}`);
+  }
+  assert.equal(tls.length, 1);
+  assert.deepEqual([tls[0]!.sni, tls[0]!.alpn, tls[0]!.ifname, tls[0]!.tls_version], [NAME, ['h2', 'http/1.1'], 'lo', 'TLS 1.3']);
+  assert.equal(typeof tls[0]!.netns, 'number');
+  assert.deepEqual(stopped.summary?.h2, { connections: 2, streams: http.length, framesSkipped: 0, unreliable: 0 });
+  assert.deepEqual(stopped.summary?.tls, { connections: 1, notParsed: 0 });
+  assert.equal(stopped.summary?.notHttp, 0);
 });
