@@ -163,3 +163,17 @@ test('a connection that ends mid-stream: the open streams are written incomplete
   const { recs } = run(segs.slice(0, firstResp + 1).filter((s) => s.sport === NGINX || s.dport === NGINX));
   assert.deepEqual(recs.map((x) => [x.req_id, x.status, x.incomplete]), [[1, 200, null], [3, 200, 'partial-body'], [5, null, 'no-response']]);
 });
+
+test('summary line: HTTP/2 and TLS counters only when there were any, parsed back by the test helper', async () => {
+  const { summaryLine } = await import('../../src/pipelines/capture.js');
+  const { parseSummary } = await import('../helpers/wirelog.js');
+  const r = {
+    packets: 9, requests: 8, responses: 9, transactions: 8, kernelDrops: 0, gaps: 1, gapBytes: 75, notHttp: 0,
+    messagesSkipped: 0, bytesSkipped: 0, parseErrors: { WL_ERR_H2_GAP: 1 }, stoppedBy: 'end' as const,
+  };
+  assert.ok(!summaryLine(r).includes('HTTP/2') && !summaryLine(r).includes('TLS'));
+  const line = summaryLine({ ...r, h2Connections: 2, h2Streams: 8, h2FramesSkipped: 1, h2UnreliableBlocks: 4, tlsConnections: 3, tlsNotParsed: 1, l4Records: 5 });
+  assert.match(line, /parse errors \(WL_ERR_H2_GAP=1\), 2 HTTP\/2 connections \(8 streams, 1 frames skipped, 4 header blocks unreliable\), 3 TLS \(1 TLS-like starts not TLS\), 5 L4 records$/);
+  const s = parseSummary(line)!;
+  assert.deepEqual([s.h2, s.tls, s.l4Records], [{ connections: 2, streams: 8, framesSkipped: 1, unreliable: 4 }, { connections: 3, notParsed: 1 }, 5]);
+});
