@@ -131,6 +131,8 @@ export const HttpAnomaly = {
   CL_REPEATED: 1 << 18,
   CHUNK_OVERFLOW: 1 << 19,
   BAD_CHUNK: 1 << 20,
+  /** HTTP/2: a header block decoded with an HPACK table not known complete (docs/http2.md) */
+  HPACK_UNRELIABLE: 1 << 21,
 } as const;
 
 /** The anomaly names of docs/http1.md, index i naming bit 1 << i of HttpAnomaly. */
@@ -138,7 +140,7 @@ export const HTTP_ANOMALY_NAMES: readonly string[] = [
   'crlf-before-message', 'junk-before-message', 'bad-start-line', 'no-target', 'bad-version', 'extra-whitespace',
   'space-in-target', 'unknown-method', 'bare-lf', 'obs-fold', 'bad-header-name', 'header-without-colon',
   'head-too-large', 'te-and-cl', 'te-not-chunked-last', 'te-in-http10', 'cl-invalid', 'cl-mismatch', 'cl-repeated',
-  'chunk-overflow', 'bad-chunk',
+  'chunk-overflow', 'bad-chunk', 'hpack-unreliable',
 ];
 
 /** Names of the bits set in `bits`, in bit order, appended to `out` unless already there. */
@@ -231,11 +233,28 @@ export interface HttpTransaction {
   hops?: HttpHop[];
 }
 
+/** A TLS connection's ClientHello as the capture tracker saw it (docs/schema.md "TLS records"). */
+export interface TlsHelloEvent {
+  conn: ConnInfo;
+  /** time of the hello's first byte */
+  tsUs: number;
+  /** server_name's host_name */
+  sni?: string;
+  /** ALPN protocol names offered, in order ([] when none) */
+  alpn: string[];
+  /** the highest version offered (supported_versions, else the legacy version), e.g. 0x0304 */
+  version: number;
+  /** cipher suites offered */
+  cipherSuites: number;
+}
+
 /** What the HTTP stages hand to a sink. */
 export interface HttpEventSink {
   request(ev: HttpRequestEvent): void;
   response(ev: HttpResponseEvent): void;
   transaction(tx: HttpTransaction): void;
+  /** optional: a TLS connection's ClientHello (capture); a sink without it ignores TLS connections */
+  tls?(ev: TlsHelloEvent): void;
 }
 
 /** One packet of an L4 record: its header fields as this device saw them. */

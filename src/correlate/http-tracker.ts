@@ -11,7 +11,7 @@
  * by any of those is emitted with incomplete 'partial-body'.
  */
 import type {
-  ConnInfo, HttpEventSink, HttpRequestHead, HttpResponseHead, HttpTransaction, TransportSegment,
+  ConnInfo, HttpEventSink, HttpRequestHead, HttpResponseHead, HttpTransaction, TlsHelloEvent, TransportSegment,
 } from '../records.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../records.js';
 import { flowKey, sideOf, type Endpoint } from '../track/flow.js';
@@ -22,6 +22,10 @@ import {
   requestBodyMode, responseBodyMode, NOT_HTTP_SKIP_LIMIT, type Http1Error, type Http1Handler,
 } from '../proto/http1/index.js';
 import { clientSideByPorts, clientSideBySyn, makeConnInfo, type DecidedBy } from './direction.js';
+import { looksLikeHttp2ServerStart, matchHttp2Preface } from '../proto/http2.js';
+import { looksLikeClientHello, parseClientHello, MAX_CLIENT_HELLO } from '../proto/tls.js';
+import { H2Capture } from './h2-capture.js';
+import { acceptsH2cUpgrade, applyH2cSettings, asksH2cUpgrade } from './h2-common.js';
 
 export interface HttpTrackerOptions {
   /** false = httplog mode: parse only segments that begin a message */
@@ -74,8 +78,22 @@ export interface TrackerStats {
   messagesSkipped: number;
   /** bytes the parsers passed over without logging them as part of a message */
   bytesSkipped: number;
-  /** connections judged not HTTP (no message in either direction) */
+  /** connections judged not HTTP (no message in either direction; TLS connections are counted apart) */
   connectionsNotHttp: number;
+  /** HTTP/2 connections (prior knowledge or h2c upgrade), streams written as records, frames skipped (framing
+   *  errors, frames lost to a gap), header blocks decoded with an HPACK table not known complete */
+  h2Connections: number;
+  h2Streams: number;
+  h2FramesSkipped: number;
+  h2UnreliableBlocks: number;
+  /** connections whose client started with a TLS ClientHello that parsed (one TLS record each) */
+  tlsConnections: number;
+  /**
+   * connections that started like a TLS ClientHello but were not logged as TLS (the hello did not parse, or the
+   * server answered in plaintext): they are parsed as HTTP/1 from their first byte; by code
+   */
+  tlsNotParsed: number;
+  tlsErrorsByCode: Record<string, number>;
   evicted: number;
   /** segments that are not TCP, and connections judged not HTTP */
   nonHttp: number;
@@ -101,6 +119,28 @@ interface Pending {
    * server's answer to it (usually 400) is logged against it; with no answer it is counted, not logged
    */
   skipped?: number;
+}
+
+/** What a reassembled connection speaks, decided from its first bytes (reassembly mode; no-reassembly: always H1). */
+const L7_UNDECIDED = 0;
+const L7_H1 = 1;
+const L7_H2 = 2;
+/** a TLS ClientHello is being read */
+const L7_TLS = 3;
+/** nothing more of it is parsed (TLS after its hello) */
+const L7_DONE = 4;
+/** a whole ClientHello was read: the server's first bytes confirm TLS, or show a plaintext (HTTP) server */
+const L7_TLS_HELLO = 5;
+/**
+ * A server's first bytes that could be HTTP/2 SETTINGS are held (copied) until the client's first bytes tell the
+ * protocol, up to this many; past it the connection is taken as HTTP/1.
+ */
+const HOLD_LIMIT = 64 * 1024;
+
+/** A chunk held while the protocol is undecided. */
+interface Held {
+  buf: Buffer;
+  tsUs: number;
 }
 
 interface Conn extends ConnEntry {
@@ -140,6 +180,16 @@ interface Conn extends ConnEntry {
   hadMessage: boolean;
   /** give-ups and skipped bytes held until the connection shows a message (undefined once it has) */
   deferred?: Deferred;
+  /** reassembly mode: L7_* */
+  l7: number;
+  /** bytes held per side while l7 is undecided, or the client's TLS hello bytes (side 0 or 1 as the client) */
+  held: [Held[], Held[]] | undefined;
+  heldBytes: number;
+  h2: H2Capture | undefined;
+  /** an accepted h2c upgrade: stream 1's request, interim responses (the 101), request body, gap mark */
+  h2c: { req: HttpRequestHead; interim: HttpResponseHead[]; reqBodyBytes: number; gapAt: number } | undefined;
+  /** a parsed ClientHello waiting for the server's first bytes */
+  tlsHello: { tsUs: number; alpn: string[]; version: number; cipherSuites: number; sni: string | undefined } | undefined;
 }
 
 const SYN_FIN_RST = TCP_SYN | TCP_FIN | TCP_RST;
@@ -175,17 +225,39 @@ class Side implements StreamConsumer, Http1Handler {
   }
 
   onData(buf: Buffer, tsUs: number): void {
+    if (this.c.l7 !== L7_H1) {
+      this.t._l7Data(this.c, this.idx, buf, tsUs);
+      return;
+    }
+    this.h1Data(buf, tsUs);
+  }
+  /** bytes for the HTTP/1 parser (the connection is HTTP/1, or HTTP/1 until an h2c upgrade) */
+  h1Data(buf: Buffer, tsUs: number): void {
     if (this.parser.messages === 0) this.parser.midStream = !this.stream.synSeen;
+    const base = this.parser.streamOffset;
     this.parser.push(buf, tsUs);
+    // an h2c upgrade's 101 ended in this chunk: its rest is the server's first HTTP/2 bytes
+    if (this.c.l7 === L7_H2 && this.parser.tunnelAt >= 0 && this.parser.tunnelAt - base < buf.length) {
+      this.c.h2!.push(false, buf.subarray(this.parser.tunnelAt - base), tsUs);
+    }
   }
   onGap(bytes: number, tsUs: number): void {
     const s = this.t.stats;
     s.gaps++;
     s.gapBytes += bytes;
-    this.c.gapTotal += bytes;
+    const c = this.c;
+    c.gapTotal += bytes;
+    if (c.l7 !== L7_H1) {
+      this.t._l7Gap(c, this.idx, bytes);
+      if (c.l7 !== L7_H1) return;
+    }
     this.parser.gap(bytes, tsUs);
   }
   onEnd(): void {
+    if (this.c.l7 === L7_TLS) this.t._tlsFailed(this.c, 'WL_ERR_TLS_TRUNCATED');
+    else if (this.c.l7 === L7_TLS_HELLO) this.t._tlsConfirmed(this.c); // no answer seen: a TLS client all the same
+    if (this.c.l7 === L7_UNDECIDED) this.t._decideH1(this.c);
+    if (this.c.l7 !== L7_H1) return;
     this.parser.end(this.c.resetting);
   }
   /** the TCP sequence number of a byte of this stream (its offset 0 is just after the SYN, or the first segment seen) */
@@ -226,6 +298,7 @@ class Side implements StreamConsumer, Http1Handler {
   }
   onTunnel(): void {
     this.c.sides![(1 - this.idx) as 0 | 1].parser.stop();
+    if (this.c.h2c !== undefined) this.t._startH2c(this.c, this.idx);
   }
 }
 
@@ -234,6 +307,8 @@ export class HttpTracker {
     segments: 0, tcpSegments: 0, connections: 0, activeConnections: 0, requests: 0, responses: 0, transactions: 0,
     gaps: 0, gapBytes: 0, retransmittedBytes: 0, outOfOrderDropped: 0, parseErrors: 0, parseErrorsByCode: {},
     messagesSkipped: 0, bytesSkipped: 0, connectionsNotHttp: 0, evicted: 0, nonHttp: 0,
+    h2Connections: 0, h2Streams: 0, h2FramesSkipped: 0, h2UnreliableBlocks: 0, tlsConnections: 0,
+    tlsNotParsed: 0, tlsErrorsByCode: {},
   };
   private readonly table: ConnTable<Conn>;
   /**
@@ -428,6 +503,12 @@ export class HttpTracker {
       deferred: undefined,
       early: undefined,
       resetting: false,
+      l7: this.reassembly ? L7_UNDECIDED : L7_H1,
+      held: undefined,
+      heldBytes: 0,
+      h2: undefined,
+      h2c: undefined,
+      tlsHello: undefined,
     };
     if (seg.ifname !== undefined) c.ifname = seg.ifname;
     if (seg.netns !== undefined) c.netns = seg.netns;
@@ -573,6 +654,211 @@ export class HttpTracker {
     for (const { err, idx } of d.errors) this.countGiveUp(c, idx, err);
   }
 
+  // ---- HTTP/2 and TLS (reassembly mode): what a connection speaks, from its first bytes ----
+
+  /** @internal a side's bytes while the connection is not (or no longer) plain HTTP/1 */
+  _l7Data(c: Conn, idx: 0 | 1, buf: Buffer, tsUs: number): void {
+    switch (c.l7) {
+      case L7_H2:
+        c.h2!.push(idx === c.clientSide, buf, tsUs);
+        return;
+      case L7_TLS:
+        if (idx === c.clientSide) this.tlsData(c, idx, buf, tsUs);
+        else {
+          // a TLS server says nothing before the whole ClientHello: these bytes were not TLS after all
+          this.hold(c, idx, buf, tsUs);
+          this._tlsFailed(c, 'WL_ERR_TLS_SERVER_FIRST');
+        }
+        return;
+      case L7_TLS_HELLO:
+        this.tlsAfterHello(c, idx, buf, tsUs);
+        return;
+      case L7_DONE:
+        return;
+      default:
+        this.sniff(c, idx, buf, tsUs);
+    }
+  }
+
+  /** @internal bytes lost while not plain HTTP/1 (undecided: decided as HTTP/1 first, and the gap is its) */
+  _l7Gap(c: Conn, idx: 0 | 1, bytes: number): void {
+    switch (c.l7) {
+      case L7_H2:
+        c.h2!.gap(idx === c.clientSide, bytes);
+        return;
+      case L7_TLS:
+        this._tlsFailed(c, 'WL_ERR_TLS_GAP');
+        return;
+      case L7_TLS_HELLO:
+        this._tlsConfirmed(c);
+        return;
+      case L7_DONE:
+        return;
+      default:
+        this._decideH1(c);
+    }
+  }
+
+  private hold(c: Conn, idx: 0 | 1, buf: Buffer, tsUs: number): void {
+    const held = (c.held ??= [[], []]);
+    held[idx].push({ buf: Buffer.from(buf), tsUs });
+    c.heldBytes += buf.length;
+  }
+
+  /** the side's held bytes and buf, as one buffer */
+  private joined(c: Conn, idx: 0 | 1, buf: Buffer): Buffer {
+    const h = c.held?.[idx];
+    if (h === undefined || h.length === 0) return buf;
+    return Buffer.concat([...h.map((x) => x.buf), buf]);
+  }
+
+  private sniff(c: Conn, idx: 0 | 1, buf: Buffer, tsUs: number): void {
+    const cs = c.clientSide;
+    const b = this.joined(c, idx, buf);
+    if (cs === -1 || cs === idx) {
+      const pre = matchHttp2Preface(b, 0, b.length);
+      const tls = looksLikeClientHello(b, 0, b.length);
+      if (pre === 2) {
+        if (cs === -1) this.decide(c, idx, 'content');
+        this.hold(c, idx, buf, tsUs);
+        this.startH2(c);
+        return;
+      }
+      if (tls === 1 && b.length >= 6) {
+        if (cs === -1) this.decide(c, idx, 'content');
+        c.l7 = L7_TLS;
+        const other = c.held?.[(1 - idx) as 0 | 1];
+        if (other !== undefined) other.length = 0; // the server's bytes of a TLS connection are not parsed
+        this.tlsData(c, idx, buf, tsUs);
+        return;
+      }
+      if (pre === 1 || tls === 1) {
+        this.hold(c, idx, buf, tsUs); // a prefix of either: wait for more
+        return;
+      }
+    } else if (c.heldBytes + buf.length <= HOLD_LIMIT && (b.length < 9 ? b[0] === 0 : looksLikeHttp2ServerStart(b, 0))) {
+      // the server's SETTINGS may come before the client's preface is seen: held for the HTTP/2 parser
+      this.hold(c, idx, buf, tsUs);
+      return;
+    }
+    this._decideH1(c);
+    c.sides![idx].h1Data(buf, tsUs);
+  }
+
+  /** @internal the connection is HTTP/1: what was held goes to the HTTP/1 parsers */
+  _decideH1(c: Conn): void {
+    if (c.l7 !== L7_UNDECIDED) return;
+    c.l7 = L7_H1;
+    const held = c.held;
+    c.held = undefined;
+    c.heldBytes = 0;
+    if (held === undefined) return;
+    for (const i of [0, 1] as const) for (const h of held[i]) c.sides![i].h1Data(h.buf, h.tsUs);
+  }
+
+  /** HTTP/2 with prior knowledge: the client's held bytes start with the preface */
+  private startH2(c: Conn): void {
+    const client = c.clientSide as 0 | 1;
+    const server = (1 - client) as 0 | 1;
+    const held = c.held!;
+    c.held = undefined;
+    c.heldBytes = 0;
+    this.makeH2(c, 0, 0);
+    for (const h of held[client]) c.h2!.push(true, h.buf, h.tsUs);
+    for (const h of held[server]) c.h2!.push(false, h.buf, h.tsUs);
+  }
+
+  private makeH2(c: Conn, clientBase: number, serverBase: number): void {
+    c.l7 = L7_H2;
+    if (!c.hadMessage) this.sawMessage(c);
+    this.stats.h2Connections++;
+    const sides = c.sides!;
+    c.h2 = new H2Capture({
+      sink: this.sink,
+      stats: this.stats,
+      conn: () => this.connInfo(c),
+      seqAt: (client, off) => sides[client ? c.clientSide as 0 | 1 : (1 - c.clientSide) as 0 | 1].seqAt(off),
+      gapTotal: () => c.gapTotal,
+    }, clientBase, serverBase);
+  }
+
+  /** @internal an accepted h2c upgrade's 101 head ended on side idx (the server's): HTTP/2 from here on */
+  _startH2c(c: Conn, idx: 0 | 1): void {
+    const up = c.h2c!;
+    c.h2c = undefined;
+    const client = c.sides![(1 - idx) as 0 | 1].parser;
+    this.makeH2(c, client.streamOffset, c.sides![idx].parser.tunnelAt);
+    applyH2cSettings(up.req.headers, c.h2!.clientParser);
+    c.h2!.upgraded(up.req, up.interim, up.reqBodyBytes, up.gapAt);
+  }
+
+  /** the client's bytes of a TLS connection until its ClientHello parses */
+  private tlsData(c: Conn, idx: 0 | 1, buf: Buffer, tsUs: number): void {
+    this.hold(c, idx, buf, tsUs);
+    const held = c.held![idx];
+    const r = parseClientHello(held.map((h) => h.buf));
+    if (r.status === 'incomplete') {
+      if (c.heldBytes > MAX_CLIENT_HELLO + 4096) this._tlsFailed(c, 'WL_ERR_TLS_LENGTH');
+      return;
+    }
+    if (r.status === 'error') {
+      this._tlsFailed(c, r.error.code);
+      return;
+    }
+    // the server's first bytes confirm it (a TLS record), or show a plaintext server (an HTTP port sent a hello)
+    const hello = r.hello;
+    c.tlsHello = {
+      tsUs: held[0]!.tsUs, alpn: hello.alpn, version: hello.maxVersion, cipherSuites: hello.cipherSuites, sni: hello.sni,
+    };
+    c.l7 = L7_TLS_HELLO;
+  }
+
+  /** bytes after a whole ClientHello: the server's first ones decide; the client's are held meanwhile */
+  private tlsAfterHello(c: Conn, idx: 0 | 1, buf: Buffer, tsUs: number): void {
+    if (idx === c.clientSide) {
+      if (c.heldBytes + buf.length > HOLD_LIMIT) this._tlsConfirmed(c);
+      else this.hold(c, idx, buf, tsUs);
+      return;
+    }
+    // a TLS record: change_cipher_spec (20), alert (21), handshake (22), application data (23), version major 3
+    const b = this.joined(c, idx, buf);
+    if (b[0]! >= 20 && b[0]! <= 23 && (b.length < 2 || b[1] === 3)) {
+      this._tlsConfirmed(c);
+      return;
+    }
+    this.hold(c, idx, buf, tsUs);
+    this._tlsFailed(c, 'WL_ERR_TLS_PLAINTEXT_ANSWER');
+  }
+
+  /** @internal the connection is TLS: its ClientHello is logged, nothing more of it is parsed */
+  _tlsConfirmed(c: Conn): void {
+    const h = c.tlsHello!;
+    c.tlsHello = undefined;
+    c.held = undefined;
+    c.heldBytes = 0;
+    c.l7 = L7_DONE;
+    c.nonHttp = true; // nothing more of it is parsed; not counted as not HTTP: it is TLS
+    c.deferred = undefined;
+    this.stats.tlsConnections++;
+    const ev: TlsHelloEvent = { conn: this.connInfo(c), tsUs: h.tsUs, alpn: h.alpn, version: h.version, cipherSuites: h.cipherSuites };
+    if (h.sni !== undefined) ev.sni = h.sni;
+    this.sink.tls?.(ev);
+  }
+
+  /**
+   * @internal A start that looked like TLS was not a ClientHello we could read (it did not parse, the server spoke
+   * first or answered in plaintext, bytes were lost, or the connection ended first): counted by code (not as an HTTP parse error), and the
+   * connection's bytes so far go to the HTTP/1 parsers as for any other connection (junk skipped, not HTTP...).
+   */
+  _tlsFailed(c: Conn, code: string): void {
+    c.tlsHello = undefined;
+    const st = this.stats;
+    st.tlsNotParsed++;
+    st.tlsErrorsByCode[code] = (st.tlsErrorsByCode[code] ?? 0) + 1;
+    c.l7 = L7_UNDECIDED;
+    this._decideH1(c);
+  }
+
   /** @internal a request head is complete */
   _request(c: Conn, side: 0 | 1, req: HttpRequestHead): void {
     if (c.clientSide === -1) this.decide(c, side, 'content');
@@ -620,6 +906,16 @@ export class HttpTracker {
     }
     const p = c.pending.shift();
     if (c.early !== undefined) this.flushEarly(c); // an earlier one's request never came
+    if (c.sides !== undefined && p?.req !== undefined && p.req.version === 'HTTP/1.1' && acceptsH2cUpgrade(res.status, res.headers) &&
+      asksH2cUpgrade(p.req.headers)) {
+      // h2c upgrade accepted: the request is HTTP/2 stream 1 (its record is written by the HTTP/2 adapter); the
+      // parser stops after this head and onTunnel starts HTTP/2 (_startH2c)
+      const conn2 = this.connInfo(c);
+      this.sink.response({ conn: conn2, reqId: 1, req: p.req, res });
+      c.h2c = { req: p.req, interim: [...p.interim, res], reqBodyBytes: p.reqBodyBytes, gapAt: p.gapAt };
+      for (const q of c.pending.splice(0)) this.emitUnanswered(c, q, 'no-response'); // requests after it: none can be answered now
+      return p.req.method;
+    }
     const reqId = p === undefined ? ++c.nextReqId : p.reqId;
     const req = p?.req;
     this.sink.response(req === undefined ? { conn, reqId, res } : { conn, reqId, req, res });
@@ -708,6 +1004,8 @@ export class HttpTracker {
       // no-reassembly mode never looks at non-start segments: a handshaken connection with no HTTP start is not HTTP
       this.stats.nonHttp++;
     }
+    c.h2?.finish(reason);
+    c.held = undefined;
     // a response whose body was still arriving: its head is known, its body was cut
     if (c.open !== undefined) this._responseEnd(c, 'partial-body');
     if (c.early !== undefined) this.flushEarly(c);

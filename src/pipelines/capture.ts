@@ -83,6 +83,14 @@ export interface PipelineResult {
   messagesSkipped: number;
   bytesSkipped: number;
   parseErrors: Record<string, number>;
+  /** HTTP/2 connections, streams logged, frames skipped, header blocks with HPACK state not known complete */
+  h2Connections?: number;
+  h2Streams?: number;
+  h2FramesSkipped?: number;
+  h2UnreliableBlocks?: number;
+  /** TLS connections (ClientHello logged), and connections that started like a ClientHello but were not logged as TLS */
+  tlsConnections?: number;
+  tlsNotParsed?: number;
   /** L4 records written; present only when an L4 sink was given */
   l4Records?: number;
   /** connections on devices (one per device a connection crossed), and of them those that joined another device's */
@@ -142,6 +150,12 @@ interface TrackerStats {
   bytesSkipped: number;
   parseErrors: number;
   parseErrorsByCode: Record<string, number>;
+  h2Connections?: number;
+  h2Streams?: number;
+  h2FramesSkipped?: number;
+  h2UnreliableBlocks?: number;
+  tlsConnections?: number;
+  tlsNotParsed?: number;
 }
 
 function result(packets: number, kernelDrops: number, t: TrackerStats, stoppedBy: StopReason, error?: PipelineResult['error']): PipelineResult {
@@ -158,6 +172,12 @@ function result(packets: number, kernelDrops: number, t: TrackerStats, stoppedBy
     bytesSkipped: t.bytesSkipped,
     parseErrors: { ...t.parseErrorsByCode },
     stoppedBy,
+    h2Connections: t.h2Connections ?? 0,
+    h2Streams: t.h2Streams ?? 0,
+    h2FramesSkipped: t.h2FramesSkipped ?? 0,
+    h2UnreliableBlocks: t.h2UnreliableBlocks ?? 0,
+    tlsConnections: t.tlsConnections ?? 0,
+    tlsNotParsed: t.tlsNotParsed ?? 0,
   };
   if (error !== undefined) r.error = error;
   return r;
@@ -179,6 +199,12 @@ export function summaryLine(r: PipelineResult): string {
   return `wirelog: ${r.packets} packets, ${r.requests} requests, ${r.responses} responses, ${r.transactions} transactions, ${r.kernelDrops} dropped by kernel, ${r.gaps} reassembly gaps (${r.gapBytes} bytes)` +
     `, ${r.notHttp} not HTTP, ${r.messagesSkipped} messages skipped (${r.bytesSkipped} bytes), ${errors} parse errors` +
     (errors > 0 ? ` (${byCode(r.parseErrors, ' ')})` : '') +
+    ((r.h2Connections ?? 0) > 0
+      ? `, ${r.h2Connections} HTTP/2 connections (${r.h2Streams ?? 0} streams, ${r.h2FramesSkipped ?? 0} frames skipped, ${r.h2UnreliableBlocks ?? 0} header blocks unreliable)`
+      : '') +
+    ((r.tlsConnections ?? 0) + (r.tlsNotParsed ?? 0) > 0
+      ? `, ${r.tlsConnections ?? 0} TLS` + ((r.tlsNotParsed ?? 0) > 0 ? ` (${r.tlsNotParsed} TLS-like starts not TLS)` : '')
+      : '') +
     (r.l4Records !== undefined ? `, ${r.l4Records} L4 records` : '');
 }
 

@@ -85,6 +85,8 @@ export interface Http2Headers {
   endStream: boolean;
   /** time of the first byte of the HEADERS / PUSH_PROMISE frame */
   tsUs: number;
+  /** stream offset (bytes since the parser started, gaps included) of that frame's first byte */
+  offset: number;
   fields: HpackField[];
   method?: string;
   scheme?: string;
@@ -153,6 +155,13 @@ export interface Http2ParserOptions {
   maxBuffered?: number;
   /** streams tracked at once before the oldest is dropped (default 4096) */
   maxStreams?: number;
+  /**
+   * After a gap the framing cannot absorb (see `gap`), go on at the bytes after it as if they began a frame, with
+   * the HPACK table marked unreliable, when that frame's header is plausible (a known type, a length within the
+   * receiver's SETTINGS_MAX_FRAME_SIZE, the reserved bit clear, DATA/HEADERS not on stream 0); otherwise stop.
+   * Captured TCP segments usually begin at frame boundaries. Default false: the parser stops at such a gap.
+   */
+  resyncAfterGap?: boolean;
 }
 
 /** Is `buf` (from `s`) the whole client preface? */
@@ -266,11 +275,15 @@ export class Http2Parser {
   private blockType = 0;
   private blockEndStream = false;
   private blockTs = 0;
+  private blockOffset = 0;
   private blockFrames = 0;
   private blockPromised = 0;
   private blockTooBig = false;
 
   private readonly streams = new Map<number, StreamState>();
+  private readonly resyncAfterGap: boolean;
+  /** the next frame header follows a gap: checked for plausibility before it is believed */
+  private afterGap = false;
   private readonly info: HpackBlockInfo = { missing: 0, sizeUpdates: 0 };
 
   constructor(handler: Http2Handler, opts: Http2ParserOptions) {
@@ -282,6 +295,7 @@ export class Http2Parser {
     this.hpack = new HpackDecoder(hopts);
     this.maxBuffered = opts.maxBuffered ?? 1 << 20;
     this.maxStreams = opts.maxStreams ?? 4096;
+    this.resyncAfterGap = opts.resyncAfterGap === true;
     const preface = opts.side === 'client' && opts.preface !== false && !this.midStream;
     this.state = preface ? S_PREFACE : S_HEAD;
   }
@@ -450,9 +464,34 @@ export class Http2Parser {
       default:
         break;
     }
+    if (this.resyncAfterGap && this.state !== S_PREFACE) {
+      // whatever frame was in progress is lost (a header block among them, maybe): go on at the next bytes
+      this.error(WL_ERR_H2_GAP, at, `gap of ${n} bytes: frames lost, HPACK table unreliable; parsing goes on after it`, 0, undefined, n);
+      this.contStream = 0;
+      this.blockFill = 0;
+      this.hpack.lostBlock();
+      this.hdrFill = 0;
+      this.payFill = 0;
+      this.dataLeft = 0;
+      this.padLeft = 0;
+      this.skipLeft = 0;
+      this.state = S_HEAD;
+      this.afterGap = true;
+      return;
+    }
     this.error(WL_ERR_H2_GAP, at, `gap of ${n} bytes: HTTP/2 framing lost`, 0, undefined, n);
     this.hpack.lostBlock();
     this.state = S_DEAD;
+  }
+
+  /** after a gap: is the frame header just read plausible (else the framing is lost for good)? */
+  private plausibleAfterGap(len: number, type: number, b: Buffer, p: number): boolean {
+    const max = this.peer?.settings.get(SETTINGS_MAX_FRAME_SIZE) ?? 16384;
+    if (type > FRAME_CONTINUATION || len > max || (b[p + 5] & 0x80) !== 0) return false;
+    const sid = b.readUInt32BE(p + 5) & 0x7fffffff;
+    if ((type === FRAME_DATA || type === FRAME_HEADERS || type === FRAME_CONTINUATION || type === FRAME_RST_STREAM) && sid === 0) return false;
+    if ((type === FRAME_SETTINGS || type === FRAME_PING || type === FRAME_GOAWAY) && sid !== 0) return false;
+    return true;
   }
 
   /**
@@ -470,6 +509,14 @@ export class Http2Parser {
     const type = b[p + 3];
     const flags = b[p + 4];
     const sid = ((b[p + 5] & 0x7f) << 24 | (b[p + 6] << 16) | (b[p + 7] << 8) | b[p + 8]) >>> 0;
+    if (this.afterGap) {
+      this.afterGap = false;
+      if (!this.plausibleAfterGap(len, type, b, p)) {
+        this.error(WL_ERR_H2_GAP, this.fOffset, `the bytes after a gap do not start a frame (type ${type}, length ${len}): HTTP/2 framing lost`, 0);
+        this.state = S_DEAD;
+        return;
+      }
+    }
     this.fLen = len;
     this.fType = type;
     this.fFlags = flags;
@@ -600,6 +647,7 @@ export class Http2Parser {
         this.blockType = this.fType;
         this.blockEndStream = this.fType === FRAME_HEADERS && (flags & FLAG_END_STREAM) !== 0;
         this.blockTs = ts;
+        this.blockOffset = this.fOffset;
         this.blockFrames = 1;
         this.blockPromised = promised;
         this.blockTooBig = false;
@@ -707,6 +755,7 @@ export class Http2Parser {
       kind: 'request',
       endStream: this.blockEndStream,
       tsUs: this.blockTs,
+      offset: this.blockOffset,
       fields,
       missing: this.info.missing,
       unreliable: unreliable || err !== undefined,

@@ -2,7 +2,8 @@
  * The L7 HTTP record of docs/schema.md: one object per request/response transaction, shared by the JSON lines
  * sink, the store and the explorer. Every field is always present; null when unknown. Field order is fixed.
  */
-import { anomalyNames, type HttpTransaction } from '../records.js';
+import { anomalyNames, type HttpTransaction, type TlsHelloEvent } from '../records.js';
+import { tlsVersionName } from '../proto/tls.js';
 import { IsoTimeFormatter } from './local-time.js';
 
 export interface HttpRecord {
@@ -238,4 +239,54 @@ function hopsJson(hops: HttpTransaction['hops'], iso: IsoTimeFormatter): string 
       `,"resp_ts":${h.respTsUs === null ? 'null' : `"${iso.format(h.respTsUs)}"`}}`;
   }
   return out + ']';
+}
+
+/** The TLS record of docs/schema.md ("TLS records"): one per connection whose client sent a ClientHello. */
+export interface TlsRecord {
+  record: 'tls';
+  ts: string;
+  kind: 'CQ' | 'SQ';
+  conn_id: number;
+  src_ip: string;
+  src_port: number;
+  dst_ip: string;
+  dst_port: number;
+  sni: string | null;
+  alpn: string[];
+  tls_version: string;
+  cipher_suites: number;
+  ifname: string | null;
+  netns: number | null;
+  conn_trace_id: string | null;
+}
+
+export const TLS_RECORD_FIELDS: ReadonlyArray<keyof TlsRecord> = [
+  'record', 'ts', 'kind', 'conn_id', 'src_ip', 'src_port', 'dst_ip', 'dst_port', 'sni', 'alpn', 'tls_version',
+  'cipher_suites', 'ifname', 'netns', 'conn_trace_id',
+];
+
+export function toTlsRecord(ev: TlsHelloEvent, iso: IsoTimeFormatter = new IsoTimeFormatter()): TlsRecord {
+  const c = ev.conn;
+  return {
+    record: 'tls',
+    ts: iso.format(ev.tsUs),
+    kind: c.kind,
+    conn_id: c.connId,
+    src_ip: c.clientIp,
+    src_port: c.clientPort,
+    dst_ip: c.serverIp,
+    dst_port: c.serverPort,
+    sni: ev.sni ?? null,
+    alpn: ev.alpn.slice(),
+    tls_version: tlsVersionName(ev.version),
+    cipher_suites: ev.cipherSuites,
+    ifname: c.ifname ?? null,
+    netns: c.netns ?? null,
+    conn_trace_id: c.connTraceId ?? null,
+  };
+}
+
+/** One JSON line (no newline) for a TLS record: JSON.stringify(toTlsRecord(ev)) (not a hot path). */
+export function serializeTls(ev: TlsHelloEvent, iso: IsoTimeFormatter): string {
+  return JSON.stringify(toTlsRecord(ev, iso));
 }

@@ -13,7 +13,9 @@ import type {
   HttpResponseHead,
   HttpTransaction,
   LineKind,
+  TlsHelloEvent,
 } from '../records.js';
+import { tlsVersionName } from '../proto/tls.js';
 import { isByteLineSink, type ByteLineSink, type LineSink } from './log-writer.js';
 import { LocalTimeFormatter, type OffsetFn } from './local-time.js';
 import { contentLengthText } from '../proto/http1/index.js';
@@ -52,6 +54,18 @@ export class TextFormatter {
     const c = ev.conn;
     return `${this.time.stamp(r.tsUs)} ${oneLine(c.serverIp)}#${c.serverPort} ${oneLine(c.clientIp)}#${c.clientPort} ${responseKind(c)} ${oneLine(r.version)} ${r.status === 0 ? '' : r.status} ${oneLine(r.reason)} ${oneLine(contentLengthField(r))} ${oneLine(r.contentType ?? '')}`;
   }
+}
+
+/**
+ * A TLS connection's ClientHello, in the request line's place:
+ *   TS CLIENT#PORT SERVER#PORT CQ|SQ TLS VERSION SNI ALPN
+ * VERSION is the highest offered without its space (`TLSv1.3`, as openssl and tshark spell it); SNI and the
+ * comma-separated ALPN list are empty fields when absent.
+ */
+export function tlsLine(time: LocalTimeFormatter, ev: TlsHelloEvent): string {
+  const c = ev.conn;
+  const v = tlsVersionName(ev.version).replace(/^(TLS|SSL) /, '$1v');
+  return `${time.stamp(ev.tsUs)} ${oneLine(c.clientIp)}#${c.clientPort} ${oneLine(c.serverIp)}#${c.serverPort} ${c.kind} TLS ${v} ${oneLine(ev.sni ?? '').replace(/ /g, '_')} ${oneLine(ev.alpn.join(',')).replace(/ /g, '_')}`;
 }
 
 export function responseKind(conn: ConnInfo): LineKind {
@@ -153,6 +167,10 @@ export class TextSink implements HttpEventSink {
   }
 
   transaction(_tx: HttpTransaction): void {}
+
+  tls(ev: TlsHelloEvent): void {
+    this.out.write(tlsLine(this.time, ev), ev.tsUs, ev.conn.kind);
+  }
 
   /** TS: the cached text up to the second, then the milliseconds (LocalTimeFormatter.stamp's arithmetic) */
   private stamp(tsUs: number): void {

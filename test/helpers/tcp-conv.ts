@@ -1,6 +1,6 @@
 /** A two-way TCP conversation with real seq/ack numbers, as TransportSegments, and a sink that records what it gets. */
 import type {
-  HttpEventSink, HttpRequestEvent, HttpResponseEvent, HttpTransaction, TransportSegment,
+  HttpEventSink, HttpRequestEvent, HttpResponseEvent, HttpTransaction, TlsHelloEvent, TransportSegment,
 } from '../../src/records.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../src/records.js';
 
@@ -89,5 +89,7 @@ export class Recorder implements HttpEventSink {
   request(ev: HttpRequestEvent): void { this.requests.push(ev); }
   response(ev: HttpResponseEvent): void { this.responses.push(ev); }
   transaction(tx: HttpTransaction): void { this.txs.push(tx); }
+  tlsHellos: TlsHelloEvent[] = [];
+  tls(ev: TlsHelloEvent): void { this.tlsHellos.push(ev); }
 }
 

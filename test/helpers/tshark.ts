@@ -274,3 +274,59 @@ export async function tcpEnds(file: string): Promise<Map<string, TcpEnd>> {
   for (const e of byStream.values()) out.set(`${e.client}#${e.clientPort}`, e);
   return out;
 }
+
+/** One HTTP/2 HEADERS frame's header block as tshark decodes it. */
+export interface TsharkH2Headers {
+  frame: number;
+  srcPort: number;
+  dstPort: number;
+  streamId: number;
+  /** pseudo-headers and headers by name (the last value of a repeated name) */
+  fields: Record<string, string>;
+}
+
+const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/**
+ * Every HTTP/2 HEADERS frame in a capture file as tshark decodes it (`-d tcp.port==PORT,http2` for each of
+ * `priorKnowledge`; an h2c upgrade tshark follows by itself), in frame order.
+ */
+export async function tsharkH2Headers(file: string, priorKnowledge: number[] = []): Promise<TsharkH2Headers[]> {
+  const args = ['-r', file, '-n', '-Y', 'http2.type == 1', '-T', 'json', '--no-duplicate-keys', '-J', 'frame tcp http2'];
+  for (const p of priorKnowledge) args.push('-d', `tcp.port==${p},http2`);
+  const r = await runOk('tshark', args, { timeoutMs: 120_000 });
+  type Obj = Record<string, unknown>;
+  const out: TsharkH2Headers[] = [];
+  for (const pkt of JSON.parse(r.stdout) as Obj[]) {
+    const layers = (pkt._source as Obj).layers as Obj;
+    const tcp = asArray(layers.tcp as Obj | Obj[])[0]!;
+    const frameNo = Number(asArray((layers.frame as Obj)['frame.number'] as string)[0]);
+    for (const h2 of asArray(layers.http2 as Obj | Obj[])) {
+      for (const st of asArray(h2['http2.stream'] as Obj | Obj[])) {
+        if (asArray(st['http2.type'] as string)[0] !== '1') continue;
+        const fields: Record<string, string> = {};
+        for (const h of asArray(st['http2.header'] as Obj | Obj[])) {
+          const name = asArray(h['http2.header.name'] as string)[0];
+          if (name !== undefined) fields[name] = asArray(h['http2.header.value'] as string)[0] ?? '';
+        }
+        out.push({
+          frame: frameNo, srcPort: Number(asArray(tcp['tcp.srcport'] as string)[0]), dstPort: Number(asArray(tcp['tcp.dstport'] as string)[0]),
+          streamId: Number(asArray(st['http2.streamid'] as string)[0]), fields,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** Every TLS ClientHello in a capture file as tshark reads it. */
+export async function tsharkClientHellos(file: string, ports: number[] = []): Promise<Array<{ srcPort: number; dstPort: number; sni: string; alpn: string[] }>> {
+  const args = ['-r', file, '-n', '-Y', 'tls.handshake.type == 1', '-T', 'fields', '-E', 'separator=|', '-E', 'aggregator=,',
+    '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'tls.handshake.extensions_server_name', '-e', 'tls.handshake.extensions_alpn_str'];
+  for (const p of ports) args.push('-d', `tcp.port==${p},tls`);
+  const r = await runOk('tshark', args, { timeoutMs: 120_000 });
+  return r.stdout.split('\n').filter((l) => l.trim()).map((l) => {
+    const [s, d, sni, alpn] = l.split('|');
+    return { srcPort: Number(s), dstPort: Number(d), sni: sni ?? '', alpn: alpn ? alpn.split(',') : [] };
+  });
+}

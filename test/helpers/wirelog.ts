@@ -149,7 +149,8 @@ export interface JsonRecord {
   container_id: string | null;
   pod_uid: string | null;
   hops: Array<{ ifname: string | null; ifindex: number; netns: number | null; netns_name: string | null; req_ts: string | null; resp_ts: string | null }> | null;
-  record: 'l7';
+  /** 'l7' for HTTP records; other record types share the file (l4, tls) */
+  record: string;
   [k: string]: unknown;
 }
 
@@ -173,9 +174,13 @@ export interface Summary {
   errors: Record<string, number>;
   /** L4 records written (only with --l4) */
   l4Records?: number;
+  /** HTTP/2 (only when there were HTTP/2 connections) */
+  h2?: { connections: number; streams: number; framesSkipped: number; unreliable: number };
+  /** TLS connections (only when there were any) */
+  tls?: { connections: number; notParsed: number };
 }
 
-const SUMMARY_RE = /^wirelog: (\d+) packets, (\d+) requests, (\d+) responses, (\d+) transactions, (\d+) dropped by kernel, (\d+) reassembly gaps \((\d+) bytes\), (\d+) not HTTP, (\d+) messages skipped \((\d+) bytes\), (\d+) parse errors(?: \(([A-Z_0-9= ]+)\))?(?:, (\d+) L4 records)?$/m;
+const SUMMARY_RE = /^wirelog: (\d+) packets, (\d+) requests, (\d+) responses, (\d+) transactions, (\d+) dropped by kernel, (\d+) reassembly gaps \((\d+) bytes\), (\d+) not HTTP, (\d+) messages skipped \((\d+) bytes\), (\d+) parse errors(?: \(([A-Z_0-9= ]+)\))?(?:, (\d+) HTTP\/2 connections \((\d+) streams, (\d+) frames skipped, (\d+) header blocks unreliable\))?(?:, (\d+) TLS(?: \((\d+) TLS-like starts not TLS\))?)?(?:, (\d+) L4 records)?$/m;
 
 export function parseSummary(stderr: string): Summary | undefined {
   const m = SUMMARY_RE.exec(stderr);
@@ -190,7 +195,9 @@ export function parseSummary(stderr: string): Summary | undefined {
     packets: n[0]!, requests: n[1]!, responses: n[2]!, transactions: n[3]!, kernelDrops: n[4]!, gaps: n[5]!, gapBytes: n[6]!,
     notHttp: n[7]!, messagesSkipped: n[8]!, bytesSkipped: n[9]!, parseErrors: n[10]!, errors,
   };
-  if (m[13] !== undefined) s.l4Records = Number(m[13]);
+  if (m[13] !== undefined) s.h2 = { connections: +m[13], streams: +m[14]!, framesSkipped: +m[15]!, unreliable: +m[16]! };
+  if (m[17] !== undefined) s.tls = { connections: +m[17], notParsed: Number(m[18] ?? 0) };
+  if (m[19] !== undefined) s.l4Records = Number(m[19]);
   return s;
 }
 

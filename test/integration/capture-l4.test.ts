@@ -82,7 +82,7 @@ test('capture -r --l4: every packet of every connection, as tshark and tcpdump s
   const rawLines = r.stdout.split('\n').filter((l) => l.length > 0);
   const all = parseJsonLines(r.stdout);
   const l4Lines = rawLines.filter((l) => l.startsWith('{"record":"l4",'));
-  const l4 = all.filter((x) => (x.record as string) === 'l4');
+  const l4 = all.filter((x) => x.record === 'l4');
   const l7 = all.filter((x) => x.record === 'l7');
   assert.equal(l4.length, l4Lines.length);
   assert.equal(l4.length + l7.length, all.length, 'every line is an L4 or an L7 record');

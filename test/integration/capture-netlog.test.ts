@@ -99,7 +99,7 @@ test('--netns all: one L7 record per request with its hops, joined to L4 records
 
   const all = parseJsonLines(out.stdout);
   const l7 = all.filter((r) => r.record === 'l7');
-  const l4 = all.filter((r) => (r.record as string) === 'l4') as unknown as L4Rec[];
+  const l4 = all.filter((r) => r.record === 'l4') as unknown as L4Rec[];
   const ours = (r: JsonRecord): boolean => r.dst_ip === topo.server.ip || r.dst_ip === topo.clientBridge.ip;
   const mine = l7.filter(ours);
 

@@ -6,6 +6,7 @@ import type { HeaderList, TraceProtocol, TraceRequest } from '../../records.js';
 import { Http1Parser, type Http1Handler } from '../../proto/http1/index.js';
 import { emitTransaction, type Conn, type H1Txn, type TraceOutput } from './conn.js';
 import { makeH2 } from './h2.js';
+import { acceptsH2cUpgrade, applyH2cSettings, asksH2cUpgrade } from '../h2-common.js';
 
 const h1Protocol = (v: string): TraceProtocol => (v === 'HTTP/1.0' ? 'HTTP/1.0' : 'HTTP/1.1');
 
@@ -67,7 +68,7 @@ export function makeH1(out: TraceOutput, c: Conn, midStream: boolean): void {
       const status = head.status;
       if (t.h2cUpgrade === true && (status === 101 || status >= 200)) {
         t.h2cUpgrade = false;
-        if (status === 101 && hasToken(head.headers, 'upgrade', 'h2c')) {
+        if (acceptsH2cUpgrade(status, head.headers)) {
           // the parser stops after this head; onTunnel moves the connection to HTTP/2
           t.switched = true;
           t.interim.push(101);
@@ -169,8 +170,7 @@ function upgradeH2c(out: TraceOutput, c: Conn, t: H1Txn): void {
   for (const x of c.h1Queue) if (x !== t) h1Emit(out, c, x, 'no-response');
   c.h1Queue = [];
   makeH2(out, c, false); // HTTP/2 starts here: its HPACK state is complete even if the HTTP/1 part was not
-  const settings = t.req!.headers.find(([n]) => n.length === 14 && n.toLowerCase() === 'http2-settings');
-  if (settings !== undefined) c.c2s!.applySettingsPayload(Buffer.from(settings[1].trim(), 'base64url'));
+  applyH2cSettings(t.req!.headers, c.c2s!);
   const req: TraceRequest = { ...t.req!, protocol: 'HTTP/2.0', streamId: 1 };
   c.h2Streams.set(1, {
     req, interim: t.interim, firstResTs: t.firstResTs, reqBodyBytes: t.reqBodyBytes, resBodyBytes: 0, done: false,
@@ -184,18 +184,4 @@ function h1Emit(out: TraceOutput, c: Conn, t: H1Txn, incomplete: string | undefi
   if (t.req !== undefined && t.reqHead !== undefined) t.req.anomalies = t.reqHead.anomalies;
   if (t.res !== undefined && t.resHead !== undefined) t.res.anomalies = t.resHead.anomalies;
   emitTransaction(out, c, t.reqId, t, incomplete);
-}
-
-/** Does a header `name` (lower-case) list the token (lower-case) in its comma-separated value? */
-function hasToken(headers: HeaderList, name: string, token: string): boolean {
-  for (const [n, v] of headers) {
-    if (n.length !== name.length || n.toLowerCase() !== name) continue;
-    for (const x of v.split(',')) if (x.trim().toLowerCase() === token) return true;
-  }
-  return false;
-}
-
-/** An HTTP/1.1 request asking for HTTP/2 over cleartext: `Upgrade: h2c` and one `HTTP2-Settings` (RFC 7540 3.2). */
-function asksH2cUpgrade(headers: HeaderList): boolean {
-  return hasToken(headers, 'upgrade', 'h2c') && headers.some(([n]) => n.length === 14 && n.toLowerCase() === 'http2-settings');
 }

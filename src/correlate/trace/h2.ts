@@ -3,8 +3,9 @@
  * request, response and trailers as they come, its transaction when it ends. Without the preface the parsers run
  * mid-stream: header names HPACK cannot know are kept as `:missing-N`, never invented.
  */
-import type { HeaderList, TraceRequest } from '../../records.js';
+import type { TraceRequest } from '../../records.js';
 import { Http2Parser, pairHttp2Parsers, type Http2Handler, type Http2Headers } from '../../proto/http2.js';
+import { h2HeaderList as h2Headers } from '../h2-common.js';
 import { emitTransaction, type Conn, type H2Stream, type TraceOutput } from './conn.js';
 
 /** Makes the connection HTTP/2: its two parsers, whose handlers write requests, responses and transactions. */
@@ -116,18 +117,6 @@ function h2Emit(out: TraceOutput, c: Conn, id: number, s: H2Stream, incomplete: 
   c.h2Streams.delete(id);
   // a stream that ends without its response is incomplete (an HTTP/1 exchange ends only with one)
   emitTransaction(out, c, id, s, incomplete ?? (s.req !== undefined && s.res === undefined ? 'no-response' : undefined));
-}
-
-/** Header fields other than the pseudo-headers, in order; a field whose name HPACK could not know (mid-stream) is
- *  kept as `:missing-N`: never invented, never dropped. */
-function h2Headers(h: Http2Headers): HeaderList {
-  const out: HeaderList = [];
-  for (const f of h.fields) {
-    const n = f.name;
-    if (n === undefined) out.push([`:missing-${f.missingIndex ?? 0}`, f.value ?? '']);
-    else if (n.charCodeAt(0) !== 58) out.push([n, f.value ?? '']);
-  }
-  return out;
 }
 
 function h2Request(h: Http2Headers): TraceRequest {
