@@ -16,7 +16,7 @@
  *   device flow of the path, the packets that carried the request's first byte (`req_seq`) and the response's
  *   (`resp_seq`): the transaction's hops, in path order.
  */
-import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type HttpEventSink, type HttpHop, type HttpRequestEvent, type HttpResponseEvent, type HttpTransaction, type TransportSegment } from '../records.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type HttpEventSink, type HttpHop, type HttpRequestEvent, type HttpResponseEvent, type HttpTransaction, type TlsHelloEvent, type TransportSegment } from '../records.js';
 import { deviceFlowKey, flowKey } from '../track/flow.js';
 
 /** Which end sent a data packet, as far as its device flow knows. */
@@ -418,6 +418,10 @@ export class HopSink implements HttpEventSink {
 
   response(ev: HttpResponseEvent): void {
     this.next.response(ev);
+  }
+
+  tls(ev: TlsHelloEvent): void {
+    this.next.tls?.(ev);
   }
 
   transaction(tx: HttpTransaction): void {

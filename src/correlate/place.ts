@@ -4,7 +4,7 @@
  * behind them runs again when a namespace appears that the cache does not know, at most once per `rescanMs`.
  * The capture's own namespace (the host's) is not attributed: it holds every host process, and no container.
  */
-import type { HttpEventSink, HttpRequestEvent, HttpResponseEvent, HttpTransaction, L4Chunk, L4Sink, NetnsPlace } from '../records.js';
+import type { HttpEventSink, HttpRequestEvent, HttpResponseEvent, HttpTransaction, L4Chunk, L4Sink, NetnsPlace, TlsHelloEvent } from '../records.js';
 import { NetnsAttribution } from '../source/attribution.js';
 
 const NO_PLACE: NetnsPlace = { netnsName: null, containerId: null, podUid: null };
@@ -63,6 +63,9 @@ export class PlacedHttpSink implements HttpEventSink {
   }
   response(ev: HttpResponseEvent): void {
     this.next.response(ev);
+  }
+  tls(ev: TlsHelloEvent): void {
+    this.next.tls?.(ev);
   }
   transaction(tx: HttpTransaction): void {
     tx.conn.place = this.places.of(tx.conn.netns);
