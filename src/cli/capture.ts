@@ -110,6 +110,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
       : { kind: 'file', path: settings.readFile as string },
     sink,
     l4Sink: ladder ?? (settings.l4 ? pipeline.createL4Sink(writer) : undefined),
+    netnsSink: settings.format === 'jsonl' && settings.netns !== undefined ? pipeline.createNetnsSink(writer) : undefined,
     writer,
     ports: settings.ports,
     reassembly: settings.reassembly,

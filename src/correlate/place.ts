@@ -5,7 +5,7 @@
  * The capture's own namespace (the host's) is not attributed: it holds every host process, and no container.
  */
 import type { HttpEventSink, HttpRequestEvent, HttpResponseEvent, HttpTransaction, L4Chunk, L4Sink, NetnsPlace, TlsHelloEvent } from '../records.js';
-import { NetnsAttribution } from '../source/attribution.js';
+import { NetnsAttribution, type NetnsInfo } from '../source/attribution.js';
 
 const NO_PLACE: NetnsPlace = { netnsName: null, containerId: null, podUid: null };
 
@@ -21,6 +21,8 @@ export class NetnsPlaces {
     private readonly attribution: NetnsAttribution,
     /** the capture's own namespace: left unattributed */
     private readonly ownNetns: number | undefined,
+    /** told once per namespace when it is first attributed (the `"record":"netns"` lines) */
+    private readonly onAttributed?: (info: NetnsInfo) => void,
     private readonly rescanMs = 2000,
     private readonly now: () => number = Date.now,
   ) {}
@@ -51,6 +53,7 @@ export class NetnsPlaces {
     }
     const place: NetnsPlace = { netnsName: info.netns_name, containerId: info.container_id, podUid: info.pod_uid };
     this.cache.set(netns, place);
+    this.onAttributed?.(info);
     return place;
   }
 }

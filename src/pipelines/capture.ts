@@ -25,6 +25,7 @@ import type { LogWriter } from '../sinks/log-writer.js';
 import { TextSink } from '../sinks/text.js';
 import { JsonlSink } from '../sinks/jsonl.js';
 import { L4JsonlSink } from '../sinks/l4-jsonl.js';
+import { NetnsJsonlSink } from '../sinks/netns-jsonl.js';
 import { LadderSink } from '../sinks/ladder.js';
 
 export type StopReason = 'end' | 'count' | 'signal' | 'output-closed' | 'error';
@@ -50,6 +51,8 @@ export interface PipelineOptions {
   sink: HttpEventSink;
   /** L4 records (`--l4`): an L4 tracker is fed every segment, pure ACKs included */
   l4Sink?: L4Sink;
+  /** live: who is behind each namespace the records name, once per namespace (`"record":"netns"` lines) */
+  netnsSink?: NetnsJsonlSink;
   /** the sink's writer: flushed periodically and at the end; its failures stop the run */
   writer?: LogWriter;
   ports: number[] | 'any';
@@ -122,6 +125,11 @@ export function hostAddresses(): Set<string> {
 
 export function createHttpSink(format: 'text' | 'jsonl', writer: LogWriter): HttpEventSink {
   return format === 'jsonl' ? new JsonlSink(writer) : new TextSink(writer);
+}
+
+/** The namespace records' sink: JSON lines through the same writer as the HTTP records. */
+export function createNetnsSink(writer: LogWriter): NetnsJsonlSink {
+  return new NetnsJsonlSink(writer);
 }
 
 /** The L4 records' sink: JSON lines through the same writer as the HTTP records. */
@@ -239,7 +247,10 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   const servicePorts = opts.ports === 'any' ? 'any' : new Set(opts.ports);
   const paths = new DevicePaths();
   // live records name their namespaces (the pid/cgroup scan needs /proc: never for files)
-  const places = opts.source.kind === 'live' ? new NetnsPlaces(new NetnsAttribution(), ownNetns()) : undefined;
+  const netnsSink = opts.netnsSink;
+  const places = opts.source.kind === 'live'
+    ? new NetnsPlaces(new NetnsAttribution(), ownNetns(), netnsSink && ((info) => netnsSink.netns(info, Date.now() * 1000)))
+    : undefined;
   const hops = new HopSink(paths, places === undefined ? opts.sink : new PlacedHttpSink(places, opts.sink), HOP_HOLD_US);
   const tracker = new HttpTracker(
     {

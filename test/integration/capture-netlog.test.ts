@@ -93,6 +93,7 @@ test('--netns all: one L7 record per request with its hops, joined to L4 records
   const fromLate = await curl(scope, [`http://${topo.server.ip}/index.html?late`], { netns: late.name });
 
   const access = await nginx.waitForEntries(6);
+  const serverPids = (await runOk('ip', ['netns', 'pids', topo.server.name])).stdout.split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
   await new Promise((r) => setTimeout(r, 1500)); // the hop hold (1 s) and the L4 chunks
   const out = await wl.stop();
   assert.equal(out.code, 0, out.stderr);
@@ -151,6 +152,18 @@ test('--netns all: one L7 record per request with its hops, joined to L4 records
       assert.ok(tuples.size === 1 || (rec.uri === '/data.json?dnat' && tuples.size === 2), `${rec.uri} on ${h.ifname}: ${[...tuples].join(' ')}`);
     }
   }
+  // who is behind the namespaces: one netns record each, the server's naming nginx's processes as `ip netns pids` does
+  const nsRecs = all.filter((r) => r.record === 'netns') as unknown as Array<{ netns: number; netns_name: string | null; processes: Array<{ pid: number; comm: string }>; process_count: number }>;
+  for (const ns of [topo.client, topo.server, late]) {
+    const recs = nsRecs.filter((r) => r.netns === ns.inode);
+    assert.equal(recs.length, 1, `one netns record for ${ns.name}`);
+    assert.equal(recs[0]!.netns_name, ns.name);
+  }
+  const srv = nsRecs.find((r) => r.netns === topo.server.inode)!;
+  assert.deepEqual(srv.processes.map((p) => p.pid), serverPids, 'the server namespace\'s processes');
+  assert.ok(srv.processes.every((p) => p.comm === 'nginx'), JSON.stringify(srv.processes));
+  assert.equal(srv.process_count, serverPids.length);
+
   // the topology view of the same lines: the client's path as edges, each counted once per request crossing it
   const ourLines = out.stdout.split('\n').filter((l) => l.length > 0 && (!l.includes('"record":"l7"') || ours(JSON.parse(l) as JsonRecord)));
   const topoRun = await runWirelog(['topology', '--format', 'json'], { stdin: ourLines.join('\n') + '\n' });
