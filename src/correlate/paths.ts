@@ -175,8 +175,9 @@ export interface DeviceFlow {
   path: Path;
   /** the client's initial sequence number, when this device saw the SYN or the SYN-ACK */
   clientIsn?: number;
-  /** `ip port` of the client end as this device saw it (from the SYN or SYN-ACK) */
-  clientEnd?: string;
+  /** the client end as this device saw it (from the SYN or SYN-ACK); port 0 until then */
+  clientIp: string;
+  clientPort: number;
   /** data packets by sender (Sender.Unknown until the handshake tells who the client is) */
   marks: [unknown: Marks, client: Marks, server: Marks];
   lastUs: number;
@@ -237,17 +238,21 @@ export class DevicePaths {
       f = undefined;
     }
     if (f === undefined) f = this.create(key, seg);
-    if (f.clientEnd === undefined && (flags & TCP_SYN) !== 0) {
+    if (f.clientPort === 0 && (flags & TCP_SYN) !== 0) {
       if (synOnly) {
-        f.clientEnd = `${seg.src} ${seg.sport}`;
+        f.clientIp = seg.src;
+        f.clientPort = seg.sport;
         f.clientIsn = seg.seq >>> 0;
       } else {
-        f.clientEnd = `${seg.dst} ${seg.dport}`;
+        f.clientIp = seg.dst;
+        f.clientPort = seg.dport;
         f.clientIsn = (seg.ack - 1) >>> 0;
       }
     }
     if (seg.payloadLen > 0) {
-      const from = f.clientEnd === undefined ? Sender.Unknown : f.clientEnd === `${seg.src} ${seg.sport}` ? Sender.Client : Sender.Server;
+      // compared without building a string: this runs for every data packet on every device
+      const from = f.clientPort === 0 ? Sender.Unknown
+        : seg.sport === f.clientPort && seg.src === f.clientIp ? Sender.Client : Sender.Server;
       const m = f.marks[from];
       const before = m.dropped;
       m.add(seg.seq, seg.payloadLen, seg.tsUs);
@@ -300,7 +305,8 @@ export class DevicePaths {
     // holds two flows of one connection.
     const synOnly = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
     if (path !== undefined && ((synOnly && (path.devices.has(device) || path.closing)) || seg.tsUs - path.lastUs > PATH_JOIN_WINDOW_US)) path = undefined;
-    const f: DeviceFlow = { key, connKey: flowKey(seg), ifindex: seg.ifindex, path: undefined as unknown as Path, marks: [new Marks(false), new Marks(true), new Marks(true)], lastUs: seg.tsUs, closing: false, gone: false };
+    const f: DeviceFlow = { key, connKey: flowKey(seg), ifindex: seg.ifindex, path: undefined as unknown as Path, clientIp: '', clientPort: 0,
+      marks: [new Marks(false), new Marks(true), new Marks(true)], lastUs: seg.tsUs, closing: false, gone: false };
     if (seg.ifname !== undefined) f.ifname = seg.ifname;
     if (seg.netns !== undefined) f.netns = seg.netns;
     if (path === undefined) {

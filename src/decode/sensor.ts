@@ -344,6 +344,8 @@ export interface TraceStats {
   copyFailed: number;
 }
 
+const EMPTY_PAYLOAD = Buffer.alloc(0);
+
 /** Largest record the reader accepts; a bigger length means the stream is corrupt (or from an unknown future). */
 export const WL_MAX_RECORD = 1 << 20;
 
@@ -720,7 +722,8 @@ export class SensorRecordReader {
       ack: buf.readUInt32LE(b + E.ack),
       flags: buf[b + E.tcp_flags],
       window: buf.readUInt16LE(b + E.window),
-      payload: buf.subarray(p, p + cap),
+      // half the packets are pure ACKs: one shared empty view instead of a Buffer object each
+      payload: cap === 0 ? EMPTY_PAYLOAD : buf.subarray(p, p + cap),
       payloadLen: buf.readUInt32LE(b + E.payload_len),
     };
     if (buf.readUInt16LE(b + E.ip_flags) & 1) seg.fragment = true;
