@@ -3,7 +3,7 @@
  * keep-alive and connection-per-request mixed), read by wirelog (reassembly on and off), httpry and tshark.
  * Each tool runs `repeat` times on the same file; the median wall time gives packets per second.
  */
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Scope, Spawned, run, runOk } from '../test/helpers/proc.js';
 import { startNginx } from '../test/helpers/nginx.js';
@@ -55,6 +55,7 @@ export async function offline(o: BenchOptions): Promise<BenchResult> {
     const repeat = o.quick ? 1 : 5;
     const nginx = await startNginx(scope, { workers: 1, noAccessLog: true, bigBytes: 64 * 1024 });
     const dir = await scope.tempDir('wirelog-bench-');
+    // WIRELOG_BENCH_KEEP=FILE: keep a copy of the recording (to profile the reader on it)
     const file = path.join(dir, 'http.pcap');
     const dump = await startTcpdump(scope, { iface: 'lo', file, filter: `tcp port ${nginx.port}`, bufferKiB: 256 * 1024 });
     const base = `http://127.0.0.1:${nginx.port}`;
@@ -68,6 +69,7 @@ export async function offline(o: BenchOptions): Promise<BenchResult> {
       if (sofar.stdout.split('\n').filter(Boolean).length > minPackets) break;
     }
     const td = await dump.stop();
+    if (process.env.WIRELOG_BENCH_KEEP) copyFileSync(file, process.env.WIRELOG_BENCH_KEEP);
     const packets = await packetCount(file);
     const port = String(nginx.port);
 

@@ -33,6 +33,12 @@ export interface DevicePathsOptions {
   markRetentionUs?: number;
   /** most device flows kept; the least recently seen goes first (default 100 000) */
   maxFlows?: number;
+  /**
+   * Track nothing while every segment comes from one device (capture files): each connection is then a path of one
+   * hop that its transaction describes. The second device seen turns tracking on from that segment on; a
+   * connection in flight at that moment is parsed on whichever device its next segment comes from. Default off.
+   */
+  soleDeviceFastPath?: boolean;
 }
 
 export interface DevicePathsStats {
@@ -51,7 +57,7 @@ export interface DevicePathsStats {
 const DEFAULT_IDLE_US = 120_000_000;
 const DEFAULT_MARK_RETENTION_US = 60_000_000;
 const DEFAULT_MAX_FLOWS = 100_000;
-/** marks one device flow holds at most (a ring: the oldest go first) */
+/** marks one sender of a device flow holds at most (the oldest go first) */
 const MAX_MARKS = 65_536;
 /**
  * A device flow joins a path with its ISN only while the path is live: an ISN seen again later, or again on a device
@@ -69,32 +75,27 @@ const REORDER_SLACK = 8;
  * instead, newest first, as far back as the caller allows.
  */
 class Marks {
-  private rel = new Uint32Array(16);
-  private len = new Uint32Array(16);
-  private ts = new Float64Array(16);
-  /** ring: oldest at `head`, `n` entries */
-  private head = 0;
-  n = 0;
+  /** [rel, len, ts] triples from index `start`; rel = seq minus the first sequence number seen, mod 2^32. One plain
+   *  array: most device flows hold a handful of marks, and small typed arrays cost more to create than to use. */
+  private m: number[] = [];
+  private start = 0;
   dropped = 0;
   private base = -1;
 
   constructor(private readonly ordered: boolean) {}
 
+  get n(): number {
+    return (this.m.length - this.start) / 3;
+  }
+
   add(seq: number, len: number, tsUs: number): void {
     if (this.base < 0) this.base = seq >>> 0;
-    if (this.n === this.rel.length) {
-      if (this.n < MAX_MARKS) this.grow();
-      else {
-        this.head = (this.head + 1) % this.n;
-        this.n--;
-        this.dropped++;
-      }
+    this.m.push((seq - this.base) >>> 0, len, tsUs);
+    if (this.n > MAX_MARKS) {
+      this.start += 3;
+      this.dropped++;
+      this.compact();
     }
-    const i = (this.head + this.n) % this.rel.length;
-    this.rel[i] = (seq - this.base) >>> 0;
-    this.len[i] = len;
-    this.ts[i] = tsUs;
-    this.n++;
   }
 
   /** When a packet whose [seq, seq+len) holds `seq` first passed, or -1. */
@@ -104,62 +105,53 @@ class Marks {
     return this.ordered ? this.findOrdered(target) : this.findBackwards(target, notBeforeUs);
   }
 
-  private at(k: number): number {
-    return (this.head + k) % this.rel.length;
-  }
-
   private findOrdered(target: number): number {
+    const m = this.m, s = this.start, n = this.n;
     // the last mark starting at or before target
-    let lo = 0, hi = this.n - 1, k = -1;
+    let lo = 0, hi = n - 1, k = 0;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.rel[this.at(mid)]! <= target) {
+      if (m[s + 3 * mid]! <= target) {
         k = mid;
         lo = mid + 1;
       } else hi = mid - 1;
     }
     // retransmissions and reordering break the order locally: read around the hit
     let found = -1;
-    const from = Math.max(0, (k < 0 ? 0 : k) - REORDER_SLACK), to = Math.min(this.n - 1, (k < 0 ? 0 : k) + REORDER_SLACK);
-    for (let j = from; j <= to; j++) {
-      const i = this.at(j);
-      if (target - this.rel[i]! >= 0 && target - this.rel[i]! < this.len[i]! && (found < 0 || this.ts[i]! < found)) found = this.ts[i]!;
+    for (let j = Math.max(0, k - REORDER_SLACK), to = Math.min(n - 1, k + REORDER_SLACK); j <= to; j++) {
+      const i = s + 3 * j;
+      const d = target - m[i]!;
+      if (d >= 0 && d < m[i + 1]! && (found < 0 || m[i + 2]! < found)) found = m[i + 2]!;
     }
     return found;
   }
 
   private findBackwards(target: number, notBeforeUs: number): number {
+    const m = this.m;
     let found = -1;
-    for (let k = this.n - 1; k >= 0; k--) {
-      const i = this.at(k);
-      if (this.ts[i]! < notBeforeUs) break;
-      if (target - this.rel[i]! >= 0 && target - this.rel[i]! < this.len[i]! && (found < 0 || this.ts[i]! < found)) found = this.ts[i]!;
+    for (let i = m.length - 3; i >= this.start; i -= 3) {
+      if (m[i + 2]! < notBeforeUs) break;
+      const d = target - m[i]!;
+      if (d >= 0 && d < m[i + 1]! && (found < 0 || m[i + 2]! < found)) found = m[i + 2]!;
     }
     return found;
   }
 
   /** Drop marks older than `beforeUs`. */
   trim(beforeUs: number): void {
-    while (this.n > 0 && this.ts[this.head]! < beforeUs) {
-      this.head = (this.head + 1) % this.rel.length;
-      this.n--;
-    }
+    const m = this.m;
+    while (this.start < m.length && m[this.start + 2]! < beforeUs) this.start += 3;
+    this.compact();
   }
 
-  private grow(): void {
-    const cap = this.rel.length;
-    const next = Math.min(cap * 2, MAX_MARKS);
-    const rel = new Uint32Array(next), len = new Uint32Array(next), ts = new Float64Array(next);
-    for (let k = 0; k < this.n; k++) {
-      const i = (this.head + k) % cap;
-      rel[k] = this.rel[i]!;
-      len[k] = this.len[i]!;
-      ts[k] = this.ts[i]!;
+  private compact(): void {
+    if (this.start === this.m.length) {
+      this.m = [];
+      this.start = 0;
+    } else if (this.start > 3 * 1024 && this.start * 2 > this.m.length) {
+      this.m = this.m.slice(this.start);
+      this.start = 0;
     }
-    this.rel = rel;
-    this.len = len;
-    this.ts = ts;
-    this.head = 0;
   }
 }
 
@@ -222,11 +214,27 @@ export class DevicePaths {
     this.idleUs = opts.idleUs ?? DEFAULT_IDLE_US;
     this.retentionUs = opts.markRetentionUs ?? DEFAULT_MARK_RETENTION_US;
     this.maxFlows = opts.maxFlows ?? DEFAULT_MAX_FLOWS;
+    this.several = opts.soleDeviceFastPath !== true;
+  }
+
+  /** the one device seen so far (soleDeviceFastPath), and whether a second one has come */
+  private sole: { ifindex: number; netns: number | undefined } | undefined;
+  private several: boolean;
+
+  /** The one device seen, while only one has been; undefined once there are several (or before any). */
+  get soleDevice(): { ifindex: number; netns: number | undefined } | undefined {
+    return this.several ? undefined : this.sole;
   }
 
   /** Files a segment; true when it is of its path's primary device flow (UDP: always). `key`: deviceFlowKey(seg). */
-  observe(seg: TransportSegment, key: string = deviceFlowKey(seg)): boolean {
+  observe(seg: TransportSegment, key?: string): boolean {
     if (seg.proto !== 6) return true;
+    if (!this.several) {
+      if (this.sole === undefined) this.sole = { ifindex: seg.ifindex, netns: seg.netns };
+      else if (seg.ifindex !== this.sole.ifindex || seg.netns !== this.sole.netns) this.several = true;
+      if (!this.several) return true;
+    }
+    key ??= deviceFlowKey(seg);
     this.stats.segments++;
     const flags = seg.flags;
     const synOnly = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
@@ -409,7 +417,9 @@ export interface HopSinkStats {
  */
 export class HopSink implements HttpEventSink {
   readonly stats: HopSinkStats = { transactions: 0, withoutPath: 0 };
-  private readonly held: Array<{ tx: HttpTransaction; path: Path | undefined; dueUs: number }> = [];
+  /** a FIFO: entries before `first` are released (compacted now and then, not spliced per release) */
+  private held: Array<{ tx: HttpTransaction; path: Path | undefined; dueUs: number }> = [];
+  private first = 0;
   private nowUs = -Infinity;
 
   constructor(
@@ -434,29 +444,59 @@ export class HopSink implements HttpEventSink {
     const c = tx.conn;
     // the path is looked up now: by release time the 4-tuple may belong to the next connection
     const path = this.paths.pathOf(c.netns, c.clientIp, c.clientPort, c.serverIp, c.serverPort);
+    if ((path === undefined || path.flows.length === 1) && this.first === this.held.length) {
+      // One device (a capture file, one interface): every device of a path joins it at the handshake, so nothing
+      // will come to wait for. Written at once, keeping the order when nothing is held.
+      this.emit(tx, path);
+      return;
+    }
     this.held.push({ tx, path, dueUs: this.nowUs + this.holdUs });
+  }
+
+  private emit(tx: HttpTransaction, path: Path | undefined): void {
+    this.stats.transactions++;
+    if (path !== undefined) tx.hops = hopsOf(path, tx.req?.seq, tx.res?.seq, tx.req?.tsUs, tx.res?.tsUs);
+    else {
+      const sole = this.paths.soleDevice;
+      if (sole === undefined) {
+        this.stats.withoutPath++;
+        tx.hops = [];
+      } else {
+        // one device: the hop is the transaction's own device, its times the messages' first bytes
+        const hop: HttpHop = { ifindex: sole.ifindex, reqTsUs: tx.req?.tsUs ?? null, respTsUs: tx.res?.tsUs ?? null };
+        if (tx.conn.ifname !== undefined) hop.ifname = tx.conn.ifname;
+        if (sole.netns !== undefined) hop.netns = sole.netns;
+        tx.hops = [hop];
+      }
+    }
+    this.next.transaction(tx);
   }
 
   /** Capture time advanced (a segment's, or the clock's in live capture): release what is due. */
   advance(nowUs: number): void {
     if (nowUs > this.nowUs) this.nowUs = nowUs;
-    let n = 0;
-    while (n < this.held.length && this.held[n]!.dueUs <= this.nowUs) n++;
-    if (n > 0) this.release(n);
+    const held = this.held;
+    if (this.first < held.length && held[this.first]!.dueUs <= this.nowUs) this.release(this.nowUs);
   }
 
   /** End of input: release everything. */
   finish(): void {
-    this.release(this.held.length);
+    this.release(Infinity);
   }
 
-  private release(n: number): void {
-    const out = this.held.splice(0, n);
-    for (const { tx, path } of out) {
-      this.stats.transactions++;
-      if (path === undefined) this.stats.withoutPath++;
-      tx.hops = path === undefined ? [] : hopsOf(path, tx.req?.seq, tx.res?.seq, tx.req?.tsUs, tx.res?.tsUs);
-      this.next.transaction(tx);
+  private release(untilUs: number): void {
+    const held = this.held;
+    while (this.first < held.length && held[this.first]!.dueUs <= untilUs) {
+      const { tx, path } = held[this.first]!;
+      held[this.first++] = undefined as never; // let the transaction go
+      this.emit(tx, path);
+    }
+    if (this.first === held.length) {
+      this.held = [];
+      this.first = 0;
+    } else if (this.first > 1024 && this.first * 2 > held.length) {
+      this.held = held.slice(this.first);
+      this.first = 0;
     }
   }
 }

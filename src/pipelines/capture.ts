@@ -245,7 +245,9 @@ export const HOP_HOLD_US = 1_000_000;
 export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult> {
   const log = opts.log;
   const servicePorts = opts.ports === 'any' ? 'any' : new Set(opts.ports);
-  const paths = new DevicePaths();
+  // a capture file is one interface almost always: its connections are tracked across devices only if a second
+  // interface shows up (pcapng)
+  const paths = new DevicePaths({ soleDeviceFastPath: opts.source.kind === 'file' });
   // live records name their namespaces (the pid/cgroup scan needs /proc: never for files)
   const netnsSink = opts.netnsSink;
   const places = opts.source.kind === 'live'
@@ -302,9 +304,13 @@ class OnPaths implements Trackers {
   }
   onSegment(seg: TransportSegment): void {
     this.hops.advance(seg.tsUs);
+    if (this.l4 === undefined) {
+      if (this.paths.observe(seg)) this.http.onSegment(seg);
+      return;
+    }
     const key = deviceFlowKey(seg); // one key string per segment for both stages
     if (this.paths.observe(seg, key)) this.http.onSegment(seg);
-    this.l4?.onSegment(seg, key);
+    this.l4.onSegment(seg, key);
   }
   tick(nowUs: number): void {
     this.http.tick(nowUs);

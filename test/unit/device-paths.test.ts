@@ -143,3 +143,33 @@ test('a connection seen without its handshake joins by its 5-tuple across namesp
   assert.equal(txs.length, 2);
   for (const tx of txs) assert.deepEqual(tx.hops!.map((h) => h.ifname), ['eth0', 'veth-c', 'br-c']);
 });
+
+test('soleDeviceFastPath: one device tracks nothing and gives each exchange its own one hop; a second device turns tracking on', () => {
+  const conv = exchange();
+  const txs: HttpTransaction[] = [];
+  const sink: HttpEventSink = { request() {}, response() {}, transaction: (tx) => txs.push(tx) };
+  const paths = new DevicePaths({ soleDeviceFastPath: true });
+  const hops = new HopSink(paths, sink, 1_000_000);
+  const http = new HttpTracker({ reassembly: true, servicePorts: new Set([80, 8080]), localAddrs: new Set() }, hops);
+  const feed = (segs: TransportSegment[]): void => {
+    for (const s of segs) {
+      hops.advance(s.tsUs);
+      if (paths.observe(s)) http.onSegment(s);
+    }
+  };
+  feed(onDevices(conv, PATH.slice(0, 1)));
+  assert.equal(paths.stats.deviceFlows, 0, 'nothing tracked on one device');
+  assert.deepEqual(paths.soleDevice, { ifindex: 2, netns: 100 });
+  http.finish();
+  hops.finish();
+  assert.equal(txs.length, 2);
+  for (const tx of txs) {
+    assert.deepEqual(tx.hops, [{ ifindex: 2, netns: 100, ifname: 'eth0', reqTsUs: tx.req!.tsUs, respTsUs: tx.res!.tsUs }]);
+    const reqSeg = conv.segs.find((s) => s.seq === tx.req!.seq && s.sport === CLIENT.port && s.payloadLen > 0)!;
+    assert.equal(tx.req!.tsUs, reqSeg.tsUs, 'the request head time is its first byte\'s');
+  }
+  // a later connection on two devices: tracked from then on
+  feed(onDevices(exchange([5000, 6000], conv.t + 1000), PATH.slice(0, 2)));
+  assert.equal(paths.soleDevice, undefined);
+  assert.ok(paths.stats.deviceFlows >= 2);
+});
