@@ -209,6 +209,9 @@ export class DevicePaths {
   private readonly retentionUs: number;
   private readonly maxFlows: number;
   private nextScanUs = -Infinity;
+  /** the one device seen so far (soleDeviceFastPath), and whether a second one has come */
+  private sole: { ifindex: number; netns: number | undefined } | undefined;
+  private several: boolean;
 
   constructor(opts: DevicePathsOptions = {}) {
     this.idleUs = opts.idleUs ?? DEFAULT_IDLE_US;
@@ -216,10 +219,6 @@ export class DevicePaths {
     this.maxFlows = opts.maxFlows ?? DEFAULT_MAX_FLOWS;
     this.several = opts.soleDeviceFastPath !== true;
   }
-
-  /** the one device seen so far (soleDeviceFastPath), and whether a second one has come */
-  private sole: { ifindex: number; netns: number | undefined } | undefined;
-  private several: boolean;
 
   /** The one device seen, while only one has been; undefined once there are several (or before any). */
   get soleDevice(): { ifindex: number; netns: number | undefined } | undefined {

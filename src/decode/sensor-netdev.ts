@@ -4,9 +4,10 @@
  * does not use the netdev mode so far; the integration test and debugging tools do.
  */
 import {
-  WL_DIR_OUT, WL_HELLO, WL_NETDEV_COUNTERS, WL_NETDEV_DEV_DROPS, WL_NETDEV_DROPS, WL_NETDEV_EVENT, WL_NETDEV_STATS,
+  readDeviceDrops, WL_DIR_OUT, WL_HELLO, WL_NETDEV_COUNTERS, WL_NETDEV_EVENT, WL_NETDEV_STATS,
   WL_NDV_FRAGMENT, WL_NDV_PAGED, WL_REC_HDR, WL_REC_HELLO, WL_REC_NETDEV_DROPS, WL_REC_NETDEV_PACKET,
   WL_REC_NETDEV_STATS,
+  type SensorDeviceDrops,
 } from './sensor.js';
 import { ipv4ToString, ipv6ToString } from './addr.js';
 
@@ -38,7 +39,7 @@ export interface NetdevPacket {
 
 export type NetdevStats = Record<(typeof WL_NETDEV_COUNTERS)[number] | 'records_written', number> & { tsNs: bigint };
 
-export interface NetdevDevDrops { netns: number; ifindex: number; ifname: string; drops: number }
+export type NetdevDevDrops = SensorDeviceDrops;
 
 export interface NetdevStream {
   helloNetns?: number;
@@ -103,20 +104,7 @@ export function readNetdevStream(buf: Buffer): NetdevStream {
       const st = { tsNs: buf.readBigUInt64LE(b + WL_NETDEV_STATS.ts_ns) } as NetdevStats;
       for (const k of [...WL_NETDEV_COUNTERS, 'records_written'] as const) st[k] = u64(buf, b + WL_NETDEV_STATS[k]);
       out.stats.push(st);
-    } else if (type === WL_REC_NETDEV_DROPS) {
-      const n = buf.readUInt32LE(b + WL_NETDEV_DROPS.count);
-      const list: NetdevDevDrops[] = [];
-      for (let i = 0; i < n; i++) {
-        const e = b + WL_NETDEV_DROPS.size + i * WL_NETDEV_DEV_DROPS.size;
-        list.push({
-          netns: u64(buf, e + WL_NETDEV_DEV_DROPS.netns_ino),
-          ifindex: buf.readUInt32LE(e + WL_NETDEV_DEV_DROPS.ifindex),
-          ifname: cstr(buf, e + WL_NETDEV_DEV_DROPS.ifname, 16),
-          drops: u64(buf, e + WL_NETDEV_DEV_DROPS.drops),
-        });
-      }
-      out.drops.push(list);
-    }
+    } else if (type === WL_REC_NETDEV_DROPS) out.drops.push(readDeviceDrops(buf, b));
     off += len;
   }
   out.rest = buf.length - off;

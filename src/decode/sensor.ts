@@ -393,6 +393,23 @@ export interface SensorDeviceDrops {
   drops: number;
 }
 
+/** The entries of a WL_REC_NETDEV_DROPS body at b (its count checked against the record's length by the caller). */
+export function readDeviceDrops(buf: Buffer, b: number): SensorDeviceDrops[] {
+  const D = WL_NETDEV_DEV_DROPS;
+  const count = buf.readUInt32LE(b + WL_NETDEV_DROPS.count);
+  const drops: SensorDeviceDrops[] = [];
+  for (let i = 0; i < count; i++) {
+    const d = b + WL_NETDEV_DROPS.size + i * D.size;
+    drops.push({
+      netns: u64(buf, d + D.netns_ino),
+      ifindex: buf.readUInt32LE(d + D.ifindex),
+      ifname: cstr(buf, d + D.ifname, 16),
+      drops: u64(buf, d + D.drops),
+    });
+  }
+  return drops;
+}
+
 export interface SensorRecordHandlers {
   packet(seg: TransportSegment): void;
   stats(s: SensorStats): void;
@@ -777,17 +794,7 @@ export class SensorRecordReader {
       this.fail(WL_ERR_SENSOR_SHORT_RECORD, 'drops record shorter than its count', at, H.size + count * D.size, bodyLen, false);
       return;
     }
-    const drops: SensorDeviceDrops[] = [];
-    for (let i = 0; i < count; i++) {
-      const d = b + H.size + i * D.size;
-      drops.push({
-        netns: u64(buf, d + D.netns_ino),
-        ifindex: buf.readUInt32LE(d + D.ifindex),
-        ifname: cstr(buf, d + D.ifname, 16),
-        drops: u64(buf, d + D.drops),
-      });
-    }
-    this.handlers.deviceDrops?.(nsToUs(buf, b + H.ts_ns), drops);
+    this.handlers.deviceDrops?.(nsToUs(buf, b + H.ts_ns), readDeviceDrops(buf, b));
   }
 
   private data(buf: Buffer, b: number, bodyLen: number, at: number): void {

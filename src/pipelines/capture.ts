@@ -268,6 +268,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   if (l4 !== undefined) r.l4Records = l4.stats.records;
   r.deviceFlows = paths.stats.deviceFlows;
   r.joinedFlows = paths.stats.joined;
+  // what the hop stage could not do, said where it happened; the rest with --verbose
+  const p = paths.stats;
+  if (opts.verbose || p.evicted > 0 || p.marksDropped > 0)
+    log?.(`wirelog: device paths: ${p.deviceFlows} device flows in ${p.paths} paths (${p.joined} joined), ` +
+      `${p.evicted} evicted, ${p.marksDropped} packet marks dropped, ${hops.stats.withoutPath} transactions without a path`);
   return r;
 }
 
