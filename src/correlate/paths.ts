@@ -375,24 +375,23 @@ export function hopsOf(
   respTsUs = -Infinity,
 ): HttpHop[] {
   // one hop per device: a device may hold two flows of the connection (addresses rewritten between rx and tx)
-  const byDevice = new Map<string, HttpHop>();
+  const hops: HttpHop[] = [];
   for (const f of path.flows) {
     const req = reqSeq === undefined ? -1 : findIn(f, Sender.Client, reqSeq, reqTsUs - HOP_SEARCH_US);
     const resp = respSeq === undefined ? -1 : findIn(f, Sender.Server, respSeq, respTsUs - HOP_SEARCH_US);
     if (req < 0 && resp < 0) continue; // the device carried the connection, not this exchange
-    const device = `${f.netns ?? ''} ${f.ifindex}`;
-    const hop = byDevice.get(device);
+    // a handful of hops: a linear search beats a keyed map here
+    const hop = hops.find((h) => h.ifindex === f.ifindex && h.netns === f.netns);
     if (hop === undefined) {
       const h: HttpHop = { ifindex: f.ifindex, reqTsUs: req < 0 ? null : req, respTsUs: resp < 0 ? null : resp };
       if (f.ifname !== undefined) h.ifname = f.ifname;
       if (f.netns !== undefined) h.netns = f.netns;
-      byDevice.set(device, h);
+      hops.push(h);
     } else {
       if (req >= 0 && (hop.reqTsUs === null || req < hop.reqTsUs)) hop.reqTsUs = req;
       if (resp >= 0 && (hop.respTsUs === null || resp < hop.respTsUs)) hop.respTsUs = resp;
     }
   }
-  const hops = [...byDevice.values()];
   // request order; a device that saw only the response goes after, nearest the server first (it saw it first)
   hops.sort((a, b) => {
     if (a.reqTsUs !== null && b.reqTsUs !== null) return a.reqTsUs - b.reqTsUs;

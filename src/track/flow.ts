@@ -19,7 +19,11 @@ export function flowKey(seg: TransportSegment): string {
 
 /** Key of one connection on one device: protocol, ifindex and flowKey() (the L4 tracker's and the device paths'). */
 export function deviceFlowKey(seg: TransportSegment): string {
-  return `${seg.proto} ${seg.ifindex} ${flowKey(seg)}`;
+  // one template, not flowKey() + a prefix: one string per packet instead of two
+  const { src, dst, sport, dport } = seg;
+  const forward = src < dst || (src === dst && sport <= dport);
+  const ns = seg.netns === undefined ? '' : seg.netns + '/';
+  return forward ? `${seg.proto} ${seg.ifindex} ${ns}${src} ${sport} ${dst} ${dport}` : `${seg.proto} ${seg.ifindex} ${ns}${dst} ${dport} ${src} ${sport}`;
 }
 
 /** One endpoint of a flow. */
