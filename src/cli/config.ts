@@ -265,13 +265,13 @@ export function resolveCapture(
   let netns: 'all' | string[] | undefined;
   if (netnsR !== undefined) {
     const values = netnsR.values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
-    if (values.length === 0) throw new UsageError(`${netnsR.where}: --netns needs a namespace, or all`, netnsR.where);
+    if (values.length === 0) throw new UsageError(`${netnsR.where}: needs a namespace, or all`, netnsR.where);
     if (values.includes('all')) {
-      if (values.length > 1) throw new UsageError(`${netnsR.where}: --netns all watches every namespace: name no others with it`, netnsR.where);
+      if (values.length > 1) throw new UsageError(`${netnsR.where}: 'all' is every namespace: name no others with it`, netnsR.where);
       netns = 'all';
     } else netns = values;
-    if (readFile !== undefined) throw new UsageError(`${netnsR.where}: --netns is for live capture; a file has no namespaces to watch`, netnsR.where);
-    if (ifaceR !== undefined) throw new UsageError(`${netnsR.where}: --netns watches every device of its namespaces: drop -i ${iface}`, netnsR.where);
+    if (readFile !== undefined) throw new UsageError(`${netnsR.where}: live capture only (a file has no namespaces to watch)`, netnsR.where);
+    if (ifaceR !== undefined) throw new UsageError(`${netnsR.where}: every device of the namespaces is watched: drop -i ${iface}`, netnsR.where);
   }
 
   const dirR = get('dir');

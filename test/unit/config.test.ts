@@ -142,3 +142,22 @@ test('an unreadable --config file is an error (exit 1, not a usage error)', () =
     return true;
   });
 });
+
+test('--netns: all, or names/paths/inodes (repeatable, comma lists, WIRELOG_NETNS); one line for each misuse', (t) => {
+  assert.equal(run(['--netns', 'all']).netns, 'all');
+  assert.deepEqual(run(['--netns', 'a,b', '--netns', '/proc/1/ns/net']).netns, ['a', 'b', '/proc/1/ns/net']);
+  assert.deepEqual(run([], { WIRELOG_NETNS: '4026531840' }).netns, ['4026531840']);
+  assert.deepEqual(run(['--config', tmpConfig(t, 'netns = web, db\n')]).netns, ['web', 'db']);
+  assert.equal(run([]).netns, undefined, 'default: this namespace only');
+  const bad = (argv: string[], re: RegExp): void => {
+    assert.throws(() => resolveCapture(argv, {}, { defaultConfigFile: '' }), (e: unknown) => {
+      assert.ok(e instanceof UsageError, String(e));
+      assert.match(e.message, re);
+      return true;
+    });
+  };
+  bad(['--netns', 'all,web'], /^--netns: 'all' is every namespace: name no others with it$/);
+  bad(['--netns', 'all', '-i', 'lo'], /^--netns: every device of the namespaces is watched: drop -i lo$/);
+  bad(['--netns', 'web', '-r', 'x.pcap'], /^--netns: live capture only/);
+  bad(['--netns', ' , '], /^--netns: needs a namespace, or all$/);
+});
