@@ -27,6 +27,8 @@ export type Direction = 'in' | 'out';
  */
 export interface TransportSegment {
   tsUs: number;
+  /** nanoseconds past tsUs (0..999), when the source has them (the sensor); the L4 records' packet times */
+  nsRem?: number;
   ifindex: number;
   ifname?: string;
   direction?: Direction;
@@ -260,6 +262,8 @@ export interface HttpEventSink {
 /** One packet of an L4 record: its header fields as this device saw them. */
 export interface L4Packet {
   tsUs: number;
+  /** nanoseconds past tsUs (0..999; 0 when the source has µs only) */
+  nsRem: number;
   /** transmitted by this device (the local end sent it), else received */
   tx: boolean;
   /** TCP flag bits; -1 for UDP */

@@ -283,7 +283,7 @@ export class L4Tracker {
   private packet(e: Entry, seg: TransportSegment, side: 0 | 1, flags: number, seq: number, ack: number, retrans: 0 | 1): void {
     const tx = seg.direction !== undefined ? seg.direction === 'out' : side === e.local;
     const c = e.chunk;
-    c.packets.push({ tsUs: seg.tsUs, tx, flags, seq, ack, len: seg.payloadLen, win: flags < 0 ? -1 : seg.window });
+    c.packets.push({ tsUs: seg.tsUs, nsRem: seg.nsRem ?? 0, tx, flags, seq, ack, len: seg.payloadLen, win: flags < 0 ? -1 : seg.window });
     if (tx) {
       c.txPackets++;
       c.txBytes += seg.payloadLen;

@@ -725,6 +725,8 @@ export class SensorRecordReader {
     const p = b + E.size;
     const seg: TransportSegment = {
       tsUs: nsToUs(buf, b + E.ts_ns),
+      // ns mod 1000 of hi·2^32 + lo, exactly: 2^32 mod 1000 = 296
+      nsRem: (buf.readUInt32LE(b + E.ts_ns + 4) * 296 + buf.readUInt32LE(b + E.ts_ns)) % 1000,
       ifindex,
       ifname: announced?.get(ifindex) ?? (netns === this.netns ? this.ifnames.name(ifindex) : undefined),
       direction: buf[b + E.direction] === WL_DIR_OUT ? 'out' : 'in',

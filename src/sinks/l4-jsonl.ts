@@ -33,10 +33,12 @@ export function tcpFlagLetters(flags: number): string {
   return s;
 }
 
-/** Nanoseconds of an integer microsecond time, exactly (no float product). */
-export function nsText(tsUs: number): string {
+const NS_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+
+/** Nanoseconds of an integer microsecond time plus 0..999 ns, exactly (no float product). */
+export function nsText(tsUs: number, nsRem = 0): string {
   const us = Math.trunc(tsUs);
-  return us === 0 ? '0' : String(us) + '000';
+  return us === 0 ? String(nsRem) : String(us) + NS_DIGITS[nsRem];
 }
 
 /** `"outgoing"` when the local end is the client, `"incoming"` when it is the server, else `"unknown"`. */
@@ -46,8 +48,8 @@ export function l4Direction(c: L4Chunk): 'outgoing' | 'incoming' | 'unknown' {
 
 function packetText(p: L4Packet): string {
   const dir = p.tx ? '"tx"' : '"rx"';
-  if (p.flags < 0) return `[${nsText(p.tsUs)},${dir},null,null,null,${p.len},null]`;
-  return `[${nsText(p.tsUs)},${dir},"${tcpFlagLetters(p.flags)}",${p.seq},${p.ack},${p.len},${p.win}]`;
+  if (p.flags < 0) return `[${nsText(p.tsUs, p.nsRem)},${dir},null,null,null,${p.len},null]`;
+  return `[${nsText(p.tsUs, p.nsRem)},${dir},"${tcpFlagLetters(p.flags)}",${p.seq},${p.ack},${p.len},${p.win}]`;
 }
 
 export function serializeL4(c: L4Chunk, iso: IsoTimeFormatter): string {

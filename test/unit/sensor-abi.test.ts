@@ -231,7 +231,7 @@ function packet(p: {
     window: p.window, ip_flags: p.frag ? 1 : 0, payload_len: p.payloadLen, cap_len: p.payload.length,
   }, p.payload);
   const seg: Expected['seg'] = {
-    tsUs: Number(p.ts / 1000n), ifindex: p.ifindex, direction: p.dir === 1 ? 'out' : 'in', netns: 4026531840,
+    tsUs: Number(p.ts / 1000n), nsRem: Number(p.ts % 1000n), ifindex: p.ifindex, direction: p.dir === 1 ? 'out' : 'in', netns: 4026531840,
     family: p.family, src: p.src, dst: p.dst, sport: p.sport, dport: p.dport, proto: p.proto, seq: p.seq,
     ack: p.ack, flags: p.flags, window: p.window, payload: p.payload.toString('hex'), payloadLen: p.payloadLen,
   };

@@ -23,7 +23,7 @@ function sink(): { ladder: LadderSink; out: Out[] } {
 function exampleChunk(): L4Chunk {
   const t0 = 1795428000100000;
   const p = (dt: number, tx: boolean, flags: number, seq: number, ack: number, len: number, win: number) =>
-    ({ tsUs: t0 + dt, tx, flags, seq, ack, len, win });
+    ({ tsUs: t0 + dt, nsRem: 0, tx, flags, seq, ack, len, win });
   return {
     proto: 'tcp', clientIp: '10.0.0.5', clientPort: 41000, serverIp: '10.0.0.1', serverPort: 8080,
     srcIp: '10.0.0.1', srcPort: 8080, dstIp: '10.0.0.5', dstPort: 41000, connSide: 'server',
@@ -92,8 +92,8 @@ test('the local end as client, unknown sides, no ifname/netns/trace id, UDP', ()
     ...c, proto: 'udp', clientIp: 'fd00::5', clientPort: 5353, serverIp: 'fd00::1', serverPort: 53,
     srcIp: 'fd00::5', srcPort: 5353, dstIp: 'fd00::1', dstPort: 53, connSide: 'unknown', ifname: 'lo', connTraceId: null,
     packets: [
-      { tsUs: t0, tx: true, flags: -1, seq: 0, ack: 0, len: 40, win: -1 },
-      { tsUs: t0 + 2001, tx: false, flags: -1, seq: 0, ack: 0, len: 120, win: -1 },
+      { tsUs: t0, nsRem: 0, tx: true, flags: -1, seq: 0, ack: 0, len: 40, win: -1 },
+      { tsUs: t0 + 2001, nsRem: 0, tx: false, flags: -1, seq: 0, ack: 0, len: 120, win: -1 },
     ],
   });
   assert.deepEqual(out.map((o) => o.line), [
