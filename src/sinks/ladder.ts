@@ -113,6 +113,7 @@ export class LadderSink implements L4Sink, HttpEventSink {
     const ifname = c.ifname ?? '-';
     this.out.write(
       `# ${this.iso.format(first.tsUs)} ${c.proto} ${client} → ${server} ifname=${ifname} netns=${c.netns ?? '-'}` +
+      (c.place?.netnsName ? `(${c.place.netnsName})` : '') +
         ` conn_trace_id=${c.connTraceId ?? '-'} chunk_id=${c.chunkId} packets=${c.packets.length}`,
       first.tsUs, kind,
     );

@@ -72,6 +72,12 @@ test('a hand-built chunk: header, one line per packet, arrows by client/server',
   assert.ok(out.every((o) => o.kind === 'CQ'), 'this host is the server: CQ files');
 });
 
+test('a chunk of a named namespace: the header gives the name after the inode', () => {
+  const { ladder, out } = sink();
+  ladder.l4({ ...exampleChunk(), place: { netnsName: 'web', containerId: null, podUid: null } });
+  assert.equal(out[0]!.line, '# 2026-11-23T10:00:00.100000Z tcp 10.0.0.5:41000 → 10.0.0.1:8080 ifname=eth0 netns=4026531840(web) conn_trace_id=1000_5000 chunk_id=1 packets=8');
+});
+
 test('the local end as client, unknown sides, no ifname/netns/trace id, UDP', () => {
   const { ladder, out } = sink();
   const c = exampleChunk();
