@@ -9,7 +9,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requirePrivileges } from '../helpers/privileged.js';
+import nodePath from 'node:path';
 import { Scope, runOk } from '../helpers/proc.js';
+import { startTcpdump } from '../helpers/tshark.js';
 import { createTopology, type TopoNs, type Topology } from '../helpers/topology.js';
 import { curl, startNginx, type AccessEntry } from '../helpers/nginx.js';
 import { parseJsonLines, runWirelog, startWirelogLive, type JsonRecord } from '../helpers/wirelog.js';
@@ -77,6 +79,9 @@ test('--netns all: one L7 record per request with its hops, joined to L4 records
   const topo = await createTopology(scope);
   const nginx = await startNginx(scope, { netns: topo.server.name, listen: [topo.server.ip], port: 80 });
 
+  // the independent view of one device: tcpdump on the server's veth, inside its namespace
+  const dumpDir = await scope.tempDir('wirelog-netlog-');
+  const dump = await startTcpdump(scope, { iface: topo.server.dev, netns: topo.server.name, file: nodePath.join(dumpDir, 'server.pcap'), filter: 'tcp port 80' });
   const wl = await startWirelogLive(scope, ['--netns', 'all', '--format', 'jsonl', '--l4', '-p', `80,${topo.dnatPort}`, '--verbose']);
 
   // direct: three requests on one connection, and one on its own
@@ -97,6 +102,7 @@ test('--netns all: one L7 record per request with its hops, joined to L4 records
   await new Promise((r) => setTimeout(r, 1500)); // the hop hold (1 s) and the L4 chunks
   const out = await wl.stop();
   assert.equal(out.code, 0, out.stderr);
+  assert.equal((await dump.stop()).droppedByKernel, 0, 'tcpdump dropped packets');
 
   const all = parseJsonLines(out.stdout);
   const l7 = all.filter((r) => r.record === 'l7');
@@ -152,6 +158,22 @@ test('--netns all: one L7 record per request with its hops, joined to L4 records
       assert.ok(tuples.size === 1 || (rec.uri === '/data.json?dnat' && tuples.size === 2), `${rec.uri} on ${h.ifname}: ${[...tuples].join(' ')}`);
     }
   }
+  // live L4 on the server's veth: every packet tcpdump saw there, header for header (pure ACKs included)
+  const ts = await runOk('tshark', ['-r', dump.file, '-n', '-T', 'fields', '-E', 'separator=|', '-Y', 'tcp', '-e', 'frame.time_epoch',
+    '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'tcp.seq_raw', '-e', 'tcp.ack_raw', '-e', 'tcp.len', '-e', 'tcp.window_size_value']);
+  const want = ts.stdout.trim().split('\n').map((l) => l.split('|')).map(([, sp, dp, seq, ack, len, win]) => `${sp}>${dp} ${seq} ${ack} ${len} ${win}`).sort();
+  const got: string[] = [];
+  for (const r of l4.filter((x) => x.netns === topo.server.inode && x.ifindex === topo.server.ifindex)) {
+    const rr = r as unknown as { client_port: number; server_port: number };
+    for (const [, dir, , seq, ack, len, win] of r.packets) {
+      // on the server's device, rx packets come from the client
+      const [sp, dp] = dir === 'rx' ? [rr.client_port, rr.server_port] : [rr.server_port, rr.client_port];
+      got.push(`${sp}>${dp} ${seq} ${ack} ${len} ${win}`);
+    }
+  }
+  assert.ok(want.length > 30, `tcpdump saw the server's traffic: ${want.length} packets`);
+  assert.deepEqual(got.sort(), want, 'the L4 records of the server veth hold exactly the packets tcpdump saw there');
+
   // who is behind the namespaces: one netns record each, the server's naming nginx's processes as `ip netns pids` does
   const nsRecs = all.filter((r) => r.record === 'netns') as unknown as Array<{ netns: number; netns_name: string | null; processes: Array<{ pid: number; comm: string }>; process_count: number }>;
   for (const ns of [topo.client, topo.server, late]) {
@@ -161,7 +183,8 @@ test('--netns all: one L7 record per request with its hops, joined to L4 records
   }
   const srv = nsRecs.find((r) => r.netns === topo.server.inode)!;
   assert.deepEqual(srv.processes.map((p) => p.pid), serverPids, 'the server namespace\'s processes');
-  assert.ok(srv.processes.every((p) => p.comm === 'nginx'), JSON.stringify(srv.processes));
+  // nginx's master and worker, and the test's tcpdump on the server veth
+  assert.deepEqual([...new Set(srv.processes.map((p) => p.comm))].sort(), ['nginx', 'tcpdump'], JSON.stringify(srv.processes));
   assert.equal(srv.process_count, serverPids.length);
 
   // the topology view of the same lines: the client's path as edges, each counted once per request crossing it
