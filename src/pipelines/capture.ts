@@ -245,9 +245,9 @@ export const HOP_HOLD_US = 1_000_000;
 export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult> {
   const log = opts.log;
   const servicePorts = opts.ports === 'any' ? 'any' : new Set(opts.ports);
-  // a capture file is one interface almost always: its connections are tracked across devices only if a second
-  // interface shows up (pcapng)
-  const paths = new DevicePaths({ soleDeviceFastPath: opts.source.kind === 'file' });
+  // a capture file (almost always) and `-i IFACE` are one device: connections are tracked across devices only if a
+  // second one shows up (a pcapng with several interfaces)
+  const paths = new DevicePaths({ soleDeviceFastPath: opts.source.kind === 'file' || opts.source.iface !== undefined });
   // live records name their namespaces (the pid/cgroup scan needs /proc: never for files)
   const netnsSink = opts.netnsSink;
   const places = opts.source.kind === 'live'
