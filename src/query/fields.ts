@@ -7,9 +7,9 @@ import { L4_RECORD_FIELDS } from '../sinks/l4-jsonl.js';
 
 /**
  * `number`, `string`, `bool`; `addr` is a string holding an IP address (`in CIDR` works on it); `numbers` /
- * `strings` are arrays (`=` means "contains"); `none` is a field that cannot be filtered on (hops, packets).
+ * `strings` are arrays; `time` is an ISO 8601 UTC string with microseconds (literals are normalised to that form) (`=` means "contains"); `none` is a field that cannot be filtered on (hops, packets).
  */
-export type FieldType = 'number' | 'string' | 'bool' | 'addr' | 'numbers' | 'strings' | 'none';
+export type FieldType = 'number' | 'string' | 'bool' | 'addr' | 'time' | 'numbers' | 'strings' | 'none';
 
 export type RecordKind = 'l7' | 'l4' | 'tls';
 
@@ -21,6 +21,7 @@ const NUMBER = new Set([
   'tx_retrans', 'rx_retrans', 'tx_seq_min', 'tx_seq_max', 'rx_seq_min', 'rx_seq_max', 'tcp_rtt_us', 'tcp_3whs_us',
   'tcp_4whs_us', 'cipher_suites',
 ]);
+const TIME = new Set(['ts', 'res_ts']);
 const BOOL = new Set(['chunk_syn', 'chunk_fin']);
 const NUMBERS = new Set(['interim']);
 const STRINGS = new Set(['anomalies', 'alpn']);
@@ -30,6 +31,7 @@ export function fieldTypeOf(name: string): FieldType {
   if (ADDR.has(name)) return 'addr';
   if (NUMBER.has(name)) return 'number';
   if (BOOL.has(name)) return 'bool';
+  if (TIME.has(name)) return 'time';
   if (NUMBERS.has(name)) return 'numbers';
   if (STRINGS.has(name)) return 'strings';
   if (NONE.has(name)) return 'none';

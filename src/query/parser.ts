@@ -166,6 +166,13 @@ class Parser {
         if (!eqOnly) throw new QueryError(`'${field}' is true or false: only = and != work on it`, opCol);
         return { k: 'cmp', field, type, op, value: b === 'true', col };
       }
+      case 'time':
+        if (op !== '^=' && op !== '~') {
+          const t = normaliseTime(text);
+          if (t === null) throw new QueryError(`expected an ISO 8601 time for '${field}' (2026-11-23T10:00:00Z, 2026-11-23 10:00, 2026-11-23), not ${this.describe(v)}`, v.col);
+          return { k: 'cmp', field, type, op, value: t, col };
+        }
+        break;
       case 'strings':
         if (!eqOnly) throw new QueryError(`'${field}' is a list: only = (contains) and != work on it`, opCol);
         return { k: 'cmp', field, type, op, value: text, col };
@@ -195,4 +202,24 @@ class Parser {
     else if (fold === 'lower') value = asciiLower(value);
     return { k: 'cmp', field, type, op, value, col };
   }
+}
+
+const TIME_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$/i;
+
+/**
+ * A time as the records write it, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (so text order is time order): a date, a date and
+ * time (`T` or a blank), seconds and up to 6 fraction digits optional, UTC unless a `Z` or `±HH:MM` says otherwise.
+ */
+export function normaliseTime(s: string): string | null {
+  const m = TIME_RE.exec(s);
+  if (m === null) return null;
+  const [, y, mo, d, h = '00', mi = '00', sec = '00', frac = '', zone = 'Z'] = m;
+  let ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec));
+  if (Number.isNaN(ms) || Number(mo) > 12 || Number(d) > 31 || Number(h) > 23 || Number(mi) > 59 || Number(sec) > 60) return null;
+  if (zone.toUpperCase() !== 'Z') {
+    const z = zone.replace(':', '');
+    ms -= (z[0] === '-' ? -1 : 1) * (Number(z.slice(1, 3)) * 60 + Number(z.slice(3, 5))) * 60000;
+  }
+  const iso = new Date(ms).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
+  return `${iso.slice(0, 19)}.${frac.padEnd(6, '0')}Z`;
 }
