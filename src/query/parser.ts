@@ -96,7 +96,10 @@ class Parser {
       throw new QueryError(`expected a field name, 'not' or '(', not ${this.describe(f)}`, f.col);
     }
     const type = this.fields.get(f.text);
-    if (type === undefined) throw new QueryError(`unknown field '${f.text}': expected a field name of docs/schema.md (${[...this.fields.keys()].slice(0, 8).join(', ')}, ...)`, f.col);
+    if (type === undefined) {
+      const near = nearest(f.text, [...this.fields.keys()]);
+      throw new QueryError(`unknown field '${f.text}': expected a record field of docs/schema.md${near === undefined ? '' : ` (did you mean '${near}'?)`}`, f.col);
+    }
     if (type === 'none') throw new QueryError(`field '${f.text}' cannot be filtered on`, f.col);
     const op = this.next();
     if (this.isKw(op, 'in')) return this.inList(f, type);
@@ -222,4 +225,29 @@ export function normaliseTime(s: string): string | null {
   }
   const iso = new Date(ms).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
   return `${iso.slice(0, 19)}.${frac.padEnd(6, '0')}Z`;
+}
+
+/** The field name closest to a misspelt one (edit distance at most 2, or a different case), if any. */
+function nearest(name: string, names: string[]): string | undefined {
+  const low = name.toLowerCase();
+  let best: string | undefined;
+  let bestD = 3;
+  for (const n of names) {
+    const d = n === low ? 0 : editDistance(low, n);
+    if (d < bestD) {
+      bestD = d;
+      best = n;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }

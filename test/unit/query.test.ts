@@ -132,7 +132,9 @@ test('fields: every record field has a type; L4 and TLS names when asked; unknow
 
 test('errors: QueryError WL_ERR_QUERY with the column of the offending token and what was expected', () => {
   const cases: Array<[string, number, RegExp]> = [
-    ['stats = 404', 0, /unknown field 'stats'/],
+    ['stats = 404', 0, /unknown field 'stats': expected a record field of docs\/schema.md \(did you mean 'status'\?\)/],
+    ['Method = GET', 0, /did you mean 'method'/],
+    ['zzzzzz = 1', 0, /unknown field 'zzzzzz': expected a record field of docs\/schema.md$/],
     ['status = 404 and colour = red', 17, /unknown field 'colour'/],
     ['status', 6, /expected an operator after 'status'/],
     ['status 404', 7, /expected an operator/],
