@@ -185,6 +185,10 @@ test('errors: QueryError WL_ERR_QUERY with the column of the offending token and
 test('legacy trace form: comma is and, | is or, path a prefix of the request target; docs/trace.md examples', () => {
   assert.ok(isLegacyFilter('method=GET,host=example.com,path=/api,status=2xx|404'));
   assert.ok(isLegacyFilter('METHOD=get') && isLegacyFilter('status=2xx|404'));
+  // the first form trimmed terms and values: blanks around separators, when there is more than one term or choice
+  assert.ok(isLegacyFilter(' method = GET , path=/api ') && isLegacyFilter('status = 2xx | 404') && !isLegacyFilter('path = /api'));
+  assert.equal(legacyToQuery(' method = GET , path=/api '), 'method = "GET" and uri ^= "/api"');
+  assert.throws(() => parseFilter('method=GET,  status = 20 | 404'), (err: unknown) => err instanceof QueryError && err.column === 22);
   for (const e of ['method = GET', 'status>=500', 'dst_ip=10.0.0.1', 'method=GET and host=a', 'path="/a"', 'path=', 'method']) assert.ok(!isLegacyFilter(e), e);
   assert.equal(legacyToQuery('method=GET|head,path=/api'), '(method = "GET" or method = "head") and uri ^= "/api"');
   assert.equal(legacyToQuery('status=2xx|404'), '(status = 2xx or status = 404)');
