@@ -24,7 +24,7 @@ export const TRACE_OPTIONS: readonly OptionSpec[] = [
   { name: 'types', short: 't', value: true, valueName: 'LIST', help: 'line types to print: RxProtocol,RxHeader,TxStatus,TxHeader,TxProtocol,RxStatus' },
   { name: 'write', short: 'w', value: true, valueName: 'FILE', help: 'write to FILE instead of stdout' },
   { name: 'format', value: true, valueName: 'F', help: 'h2olog (default) | jsonl' },
-  { name: 'filter', value: true, valueName: 'EXPR', help: 'only requests matching all terms: method=GET,host=example.com,path=/api (prefix),status=2xx|404' },
+  { name: 'filter', value: true, valueName: 'EXPR', help: 'only requests matching EXPR (docs/query.md): "status >= 500 and path ^= /api"; or method=GET,host=example.com,path=/api (prefix),status=2xx|404' },
   { name: 'headers', value: true, valueName: 'MODE', help: 'none | names | length | values; default: values with Authorization, Cookie,\nSet-Cookie and Proxy-Authorization shown as [redacted]' },
   { name: 'no-tls', value: false, help: 'do not attach TLS uprobes' },
   { name: 'ring-mb', short: 'b', value: true, valueName: 'MB', help: 'kernel ring buffer in MiB, 1..1024, rounded up to a power of 2 (default 64)' },

@@ -1,77 +1,91 @@
 /**
- * `wirelog trace --filter`: the parsed expression, and a sink in front of the h2olog or JSON lines sink that passes on
+ * `wirelog trace --filter`: the parsed expression (src/query/), and a sink in front of the h2olog or JSON lines sink that passes on
  * only the requests, responses, trailers and transactions it accepts.
  */
-import type { TraceConnInfo, TraceRequest, TraceRequestEvent, TraceSink, TraceTrailersEvent } from '../records.js';
+import type { TraceConnInfo, TraceRequest, TraceRequestEvent, TraceResponse, TraceSink, TraceTrailersEvent, TraceTransaction } from '../records.js';
+import { compilePredicate, parseFilter, QueryError, type QueryAst, type RecordPredicate } from '../query/index.js';
+import { toTraceRecord } from './trace-jsonl.js';
+import { IsoTimeFormatter } from './local-time.js';
 
-/** `--filter method=GET,host=example.com,path=/api,status=2xx|404`: every term must match; `|` separates choices. */
+/**
+ * `--filter EXPR`: an expression of the filter language (docs/query.md), or the first form
+ * `method=GET,host=example.com,path=/api,status=2xx|404` (every term must match; `|` separates choices; `path=` a
+ * prefix), which is translated to it.
+ */
 export interface TraceFilter {
-  method?: string[];
-  host?: string[];
-  /** prefixes */
-  path?: string[];
-  /** exact codes, or a class digit (2xx → 2) stored as -2 */
-  status?: number[];
+  expr: string;
+  ast: QueryAst;
+  accepts: RecordPredicate;
+  /** the expression names a response field (status, ...): a request's lines wait for its response */
+  needResponse: boolean;
 }
 
 export class TraceFilterError extends Error {
   readonly code = 'WL_ERR_TRACE_FILTER';
+  constructor(message: string, readonly column?: number) {
+    super(message);
+  }
+}
+
+/** Fields known once the response head is (the others of the request head, or of the connection). */
+const RESPONSE_FIELDS = new Set(['status', 'reason', 'content_length', 'content_type', 'res_ts', 'res_version']);
+/** Fields known only when the transaction ends: not filterable in trace, whose lines are printed as they come. */
+const TRANSACTION_FIELDS = new Set(['latency_ms', 'req_body_bytes', 'res_body_bytes', 'interim', 'gap_bytes', 'incomplete', 'anomalies']);
+
+function fieldsOf(a: QueryAst, out: Array<{ field: string; col: number }>): void {
+  switch (a.k) {
+    case 'all':
+      return;
+    case 'and':
+    case 'or':
+      fieldsOf(a.a, out);
+      fieldsOf(a.b, out);
+      return;
+    case 'not':
+      fieldsOf(a.a, out);
+      return;
+    default:
+      out.push({ field: a.field, col: a.col });
+  }
 }
 
 export function parseTraceFilter(expr: string): TraceFilter {
-  const f: TraceFilter = {};
-  for (const term of expr.split(',')) {
-    if (term.trim() === '') continue;
-    const eq = term.indexOf('=');
-    if (eq <= 0) throw new TraceFilterError(`bad filter term '${term}': expected KEY=VALUE`);
-    const key = term.slice(0, eq).trim().toLowerCase();
-    const alts = term.slice(eq + 1).split('|').map((v) => v.trim());
-    if (alts.some((v) => v === '')) throw new TraceFilterError(`bad filter term '${term}': empty value`);
-    switch (key) {
-      case 'method':
-        f.method = alts.map((v) => v.toUpperCase());
-        break;
-      case 'host':
-        f.host = alts.map((v) => v.toLowerCase());
-        break;
-      case 'path':
-        f.path = alts;
-        break;
-      case 'status':
-        f.status = alts.map((v) => {
-          const m = /^([1-5])xx$/i.exec(v);
-          if (m !== null) return -Number(m[1]);
-          if (!/^[1-9][0-9]{2}$/.test(v)) throw new TraceFilterError(`bad status '${v}' in filter: a code (404) or a class (2xx)`);
-          return Number(v);
-        });
-        break;
-      default:
-        throw new TraceFilterError(`unknown filter key '${key}': method, host, path or status`);
+  let ast: QueryAst;
+  try {
+    ast = parseFilter(expr);
+  } catch (err) {
+    if (err instanceof QueryError) throw new TraceFilterError(`${err.message} (column ${err.column} of '${expr}')`, err.column);
+    throw err;
+  }
+  const fields: Array<{ field: string; col: number }> = [];
+  fieldsOf(ast, fields);
+  for (const { field, col } of fields) {
+    if (TRANSACTION_FIELDS.has(field)) {
+      throw new TraceFilterError(`'${field}' is only known when the transaction ends; trace --filter takes request and response fields (column ${col} of '${expr}')`, col);
     }
   }
-  return f;
+  return { expr, ast, accepts: compilePredicate(ast), needResponse: fields.some((f) => RESPONSE_FIELDS.has(f.field)) };
 }
 
-/** Do the request terms (method, host, path) accept this request? */
-export function filterAcceptsRequest(f: TraceFilter, req: TraceRequest | undefined): boolean {
-  if (f.method === undefined && f.host === undefined && f.path === undefined) return true;
-  if (req === undefined) return false;
-  if (f.method !== undefined && !f.method.includes((req.method ?? '').toUpperCase())) return false;
-  if (f.host !== undefined) {
-    let h = (req.authority ?? '').toLowerCase();
-    // host=example.com matches example.com:8080 too
-    const colon = h.lastIndexOf(':');
-    if (colon > 0 && h.indexOf(']') < colon && /^[0-9]+$/.test(h.slice(colon + 1))) h = h.slice(0, colon);
-    if (!f.host.includes(h) && !f.host.includes((req.authority ?? '').toLowerCase())) return false;
-  }
-  if (f.path !== undefined && !f.path.some((p) => (req.path ?? '').startsWith(p))) return false;
-  return true;
+const iso = new IsoTimeFormatter();
+
+/** The docs/schema.md record of what is known of a request so far (no headers: none are fields). */
+function recordOf(conn: TraceConnInfo, reqId: number, req: TraceRequest | undefined, res: TraceResponse | undefined): Record<string, unknown> {
+  return toTraceRecord({ conn, reqId, req, res, interim: [], reqBodyBytes: 0, resBodyBytes: 0 }, 'none', iso) as unknown as Record<string, unknown>;
 }
 
-export function filterAcceptsStatus(f: TraceFilter, status: number | undefined): boolean {
-  if (f.status === undefined) return true;
-  if (status === undefined) return false;
-  return f.status.some((s) => (s < 0 ? Math.floor(status / 100) === -s : s === status));
+/** Does the filter accept this request, as far as its request fields go? (true when it waits for the response) */
+export function filterAcceptsRequest(f: TraceFilter, conn: TraceConnInfo, reqId: number, req: TraceRequest | undefined): boolean {
+  return f.needResponse || f.accepts(recordOf(conn, reqId, req, undefined));
+}
+
+/** Does the filter accept this request and response? */
+export function filterAcceptsResponse(f: TraceFilter, conn: TraceConnInfo, reqId: number, req: TraceRequest | undefined, res: TraceResponse | undefined): boolean {
+  return f.accepts(recordOf(conn, reqId, req, res));
+}
+
+function filterAcceptsTransaction(f: TraceFilter, tx: TraceTransaction): boolean {
+  return f.accepts(toTraceRecord(tx, 'none', iso) as unknown as Record<string, unknown>);
 }
 
 /**
@@ -79,13 +93,13 @@ export function filterAcceptsStatus(f: TraceFilter, status: number | undefined):
  * response's status (a request with no response is not shown).
  */
 export function filterTraceSink(f: TraceFilter, sink: TraceSink): TraceSink {
-  const needStatus = f.status !== undefined;
+  const needStatus = f.needResponse;
   const held = new Map<TraceConnInfo, Map<number, TraceRequestEvent>>();
   /** request trailers of held requests, printed after them */
   const heldTrailers = new Map<TraceRequestEvent, TraceTrailersEvent>();
   return {
     request(ev) {
-      if (!filterAcceptsRequest(f, ev.req)) return;
+      if (!filterAcceptsRequest(f, ev.conn, ev.reqId, ev.req)) return;
       if (!needStatus) {
         sink.request(ev);
         return;
@@ -95,7 +109,7 @@ export function filterTraceSink(f: TraceFilter, sink: TraceSink): TraceSink {
       m.set(ev.reqId, ev);
     },
     response(ev) {
-      if (!filterAcceptsRequest(f, ev.req) || !filterAcceptsStatus(f, ev.res.status)) {
+      if (!filterAcceptsResponse(f, ev.conn, ev.reqId, ev.req, ev.res)) {
         held.get(ev.conn)?.delete(ev.reqId);
         return;
       }
@@ -114,14 +128,14 @@ export function filterTraceSink(f: TraceFilter, sink: TraceSink): TraceSink {
       sink.response(ev);
     },
     trailers(ev) {
-      if (!filterAcceptsRequest(f, ev.req)) return;
       if (ev.request) {
+        if (!filterAcceptsRequest(f, ev.conn, ev.reqId, ev.req)) return;
         const r = held.get(ev.conn)?.get(ev.reqId);
         if (r !== undefined) heldTrailers.set(r, ev);
         else if (!needStatus) sink.trailers?.(ev);
         return;
       }
-      if (filterAcceptsStatus(f, ev.res?.status)) sink.trailers?.(ev);
+      if (filterAcceptsResponse(f, ev.conn, ev.reqId, ev.req, ev.res)) sink.trailers?.(ev);
     },
     transaction(tx) {
       const m = held.get(tx.conn);
@@ -131,7 +145,7 @@ export function filterTraceSink(f: TraceFilter, sink: TraceSink): TraceSink {
         m.delete(tx.reqId);
         if (m.size === 0) held.delete(tx.conn);
       }
-      if (filterAcceptsRequest(f, tx.req) && filterAcceptsStatus(f, tx.res?.status)) sink.transaction(tx);
+      if (filterAcceptsTransaction(f, tx)) sink.transaction(tx);
     },
   };
 }

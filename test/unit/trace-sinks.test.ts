@@ -130,6 +130,22 @@ test('--filter: method, host (port ignored), path prefix, status class and alter
   for (const bad of ['status=20', 'color=red', 'method', 'path=']) assert.throws(() => parseTraceFilter(bad), TraceFilterError, bad);
 });
 
+test('--filter takes the filter language (docs/query.md): response fields hold the request lines; errors name the column', () => {
+  const h = (expr: string): string[] => run((o) => filterTraceSink(parseTraceFilter(expr), new H2ologSink(o, { types: new Set(['RxProtocol', 'TxStatus']) })));
+  const both = ['3 1 RxProtocol HTTP/1.1', '3 1 TxStatus   404'];
+  assert.deepEqual(h('status >= 400 and method = get'), both);
+  assert.deepEqual(h('status = 4xx and not (host = a or host = b)'), both);
+  assert.deepEqual(h('path ^= "/api/" and dst_ip in 10.0.0.0/8 and src_port > 1024 and comm = h2o'), both);
+  assert.deepEqual(h('path = /api'), []); // with blanks, the language: = is equality
+  assert.deepEqual(h('path = /api/x or status = 500'), both);
+  assert.deepEqual(h('status != 404 or method = POST'), []);
+  assert.deepEqual(h('host ~ "^example\\."'), both);
+  assert.equal(parseTraceFilter('method = GET').needResponse, false);
+  assert.equal(parseTraceFilter('method = GET or status = 200').needResponse, true);
+  assert.throws(() => parseTraceFilter('latency_ms > 250'), (e: unknown) => e instanceof TraceFilterError && e.column === 0 && /only known when the transaction ends/.test(e.message));
+  assert.throws(() => parseTraceFilter('status = 404 and colour = red'), (e: unknown) => e instanceof TraceFilterError && e.column === 17 && /unknown field 'colour'/.test(e.message));
+});
+
 test('jsonl: schema.md fields in order with pid/comm, then tls, protocol, role, stream_id and the headers after the mode', () => {
   const lines = run((o) => new TraceJsonlSink(o));
   assert.equal(lines.length, 1);
