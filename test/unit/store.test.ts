@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import type { ConnInfo, HttpTransaction, L4Chunk, L4Packet } from '../../src/records.js';
 import {
-  decodePackets, encodePackets, l4Row, l7Row, migrate, PACKET_ENTRY_BYTES, PACKET_HEADER_BYTES, SCHEMA_VERSION, STORE_TABLES,
+  decodePackets, encodePackets, l4Row, l7Row, l7RowOfRecord, migrate, PACKET_ENTRY_BYTES, PACKET_HEADER_BYTES, SCHEMA_VERSION, STORE_TABLES,
   StoreSchemaError, TABLE_COLUMNS,
 } from '../../src/store/schema.js';
 import { openDatabase, StoreDb, parseDurationUs, parseSize } from '../../src/store/db.js';
@@ -122,6 +122,18 @@ test('rows read back as the exact JSON lines (l7 and l4)', () => {
   assert.equal(rowToLine('l7', s.db.prepare('SELECT * FROM l7').get() as Record<string, unknown>), serializeTransaction(t, iso));
   assert.equal(rowToLine('l4', s.db.prepare('SELECT * FROM l4').get() as Record<string, unknown>), serializeL4(c, iso));
   s.close();
+});
+
+test('l7Row (built field by field) equals the row made from the record object', () => {
+  const iso = new IsoTimeFormatter();
+  const variants: HttpTransaction[] = [
+    tx(NOW, 1),
+    { ...tx(NOW, 2), res: undefined, incomplete: 'no-response', hops: undefined },
+    { ...tx(NOW, 3), req: undefined, incomplete: 'no-request', anomalies: 0b101, hops: [] },
+    { ...tx(NOW, 4), interim: [{ tsUs: NOW + 10, version: 'HTTP/1.1', status: 100, reason: 'Continue', headers: [], chunked: false, headLen: 25 }], latencyMs: 0.25,
+      conn: { ...conn, place: { netnsName: 'web', containerId: 'c'.repeat(64), podUid: null } } },
+  ];
+  for (const v of variants) assert.deepEqual(l7Row(v, iso), l7RowOfRecord(v, iso));
 });
 
 test('retention by age: rows older than the age go, counted in store_stats', () => {
