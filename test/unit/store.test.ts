@@ -219,3 +219,34 @@ test('sizes and durations', () => {
   assert.equal(parseDurationUs('30m'), 1800e6);
   assert.equal(parseDurationUs('soon'), undefined);
 });
+
+test('config: --store [PATH], retention flags, the environment and the config file', async () => {
+  const { resolveCapture } = await import('../../src/cli/config.js');
+  const settings = (argv: string[], env: NodeJS.ProcessEnv = {}, file?: string) => {
+    const opts = file === undefined ? { defaultConfigFile: '' } : { readFile: () => file, defaultConfigFile: '/x.conf' };
+    const r = resolveCapture(file === undefined ? argv : [...argv, '--config', '/x.conf'], env, opts);
+    assert.equal(r.action, 'run');
+    return (r as { settings: import('../../src/cli/config.js').CaptureSettings }).settings;
+  };
+  assert.equal(settings([]).store, undefined);
+  assert.equal(settings(['--store']).store, '/var/lib/wirelog/wirelog.db');
+  assert.equal(settings(['--store', '-r', 'x.pcap']).store, '/var/lib/wirelog/wirelog.db');
+  assert.equal(settings(['--store', '/tmp/a.db', '-r', 'x.pcap']).store, '/tmp/a.db');
+  assert.equal(settings(['--store=/tmp/b.db']).store, '/tmp/b.db');
+  assert.equal(settings([], { WIRELOG_STORE: '/tmp/c.db' }).store, '/tmp/c.db');
+  assert.equal(settings([], { WIRELOG_STORE: 'yes' }).store, '/var/lib/wirelog/wirelog.db');
+  assert.equal(settings([], {}, 'store\n').store, '/var/lib/wirelog/wirelog.db');
+  assert.equal(settings([], {}, 'store = /tmp/d.db\nretention-size = 10G\nretention-age = 30d\n').store, '/tmp/d.db');
+  assert.equal(settings(['--store', 'off'], {}, 'store = /tmp/d.db\n').store, undefined);
+  const s = settings(['--store', '--retention-size', '500M', '--retention-age', '12h']);
+  assert.deepEqual([s.retentionBytes, s.retentionAgeUs], [500 * 1024 ** 2, 12 * 3600e6]);
+  const d = settings(['--store']);
+  assert.deepEqual([d.retentionBytes, d.retentionAgeUs], [1024 ** 3, 7 * 86400e6]);
+  const e = settings([], { WIRELOG_STORE: '/tmp/e.db', WIRELOG_STORE_RETENTION_SIZE: '0', WIRELOG_STORE_RETENTION_AGE: '0' });
+  assert.deepEqual([e.retentionBytes, e.retentionAgeUs], [0, 0]);
+  assert.throws(() => settings(['--store', '--retention-size', 'big']), /--retention-size: want a size/);
+  assert.throws(() => settings(['--retention-age', 'soon']), /--retention-age: want a duration/);
+  // --l4 with text output is allowed when the store takes the L4 records
+  assert.equal(settings(['--store', '--l4']).l4, true);
+  assert.throws(() => settings(['--l4']), /--l4 needs --format jsonl/);
+});
