@@ -15,6 +15,7 @@ import { Scope, sleep } from '../helpers/proc.js';
 import { startNginx, curl } from '../helpers/nginx.js';
 import { startTcpdump } from '../helpers/tshark.js';
 import { runWirelog, parseSummary, startWirelogLive } from '../helpers/wirelog.js';
+import { fixturesDir } from '../helpers/paths.js';
 import { rowToLine } from '../../src/store/read.js';
 import { STORE_TABLES } from '../../src/store/schema.js';
 
@@ -110,4 +111,17 @@ test('kill -9 mid-stream: the store is intact and holds a prefix in time of the 
   } finally {
     d.close();
   }
+});
+
+test('TLS records: capture -r of ClientHellos --store gives one tls row per line, identical when read back', async () => {
+  const dir = await scope.tempDir('wirelog-store-tls-');
+  const db = path.join(dir, 'wirelog.db');
+  const r = await runWirelog(['capture', '-r', path.join(fixturesDir, 'tls-hello.pcap'), '--format', 'jsonl', '--store', db]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('{"record":"tls"'));
+  assert.ok(lines.length > 0);
+  const d = new Database(db, { readonly: true });
+  const rows = d.prepare('SELECT * FROM tls ORDER BY id').all() as Array<Record<string, unknown>>;
+  d.close();
+  assert.deepEqual(rows.map((row) => rowToLine('tls', row)), lines);
 });
