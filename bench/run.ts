@@ -8,6 +8,7 @@ import { live } from './live.js';
 import { trace } from './trace.js';
 import { client } from './client.js';
 import { netlog } from './netlog.js';
+import { store } from './store.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -38,6 +39,7 @@ export const BENCHMARKS: Benchmark[] = [
   { name: 'live', what: 'live capture overhead: wrk → nginx with and without wirelog', unavailable: needRoot, run: live },
   { name: 'trace', what: 'trace overhead: wrk (HTTP/1.1) and h2load (HTTP/2 TLS) → nginx with and without wirelog trace -p', unavailable: needRoot, run: trace },
   { name: 'netlog', what: 'network logs: wrk → nginx through two bridges with and without wirelog --netns all --l4', unavailable: needRoot, run: netlog },
+  { name: 'store', what: 'embedded store ingest: L7 rows per second into SQLite on one core (fixture transactions replayed)', run: store },
   { name: 'client', what: 'traced client: wirelog/client fetch vs undici fetch vs Node fetch on loopback nginx', run: client },
 ];
 

@@ -21,6 +21,8 @@ export interface OptionSpec {
   short?: string;
   /** takes a value (else a boolean) */
   value: boolean;
+  /** a value flag whose value may be left out (`--store` alone, or followed by another option): it is then '' */
+  optionalValue?: boolean;
   /** a value flag that may repeat; every occurrence is kept */
   multiple?: boolean;
   /** boolean: also accept `--no-NAME` (sets false) */
@@ -85,6 +87,7 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[])
       if (hit.spec.value) {
         let value: string;
         if (eq >= 0) value = arg.slice(eq + 1);
+        else if (hit.spec.optionalValue && (i + 1 >= argv.length || argv[i + 1].startsWith('-'))) value = '';
         else if (i + 1 < argv.length) value = argv[++i];
         else throw new UsageError(`option ${as} needs a value`, as);
         record(hit.spec, as, value);
@@ -123,7 +126,8 @@ export function formatOptions(specs: readonly OptionSpec[]): string {
   const rows: Array<[string, string]> = [];
   for (const s of specs) {
     if (s.help === undefined) continue;
-    const v = s.value ? ' ' + (s.valueName ?? s.name.toUpperCase()) : '';
+    const vn = s.valueName ?? s.name.toUpperCase();
+    const v = s.value ? (s.optionalValue ? ` [${vn}]` : ' ' + vn) : '';
     const names = (s.short !== undefined ? `-${s.short}, ` : '    ') + `--${s.name}` + v;
     rows.push([names, s.help]);
   }

@@ -92,7 +92,31 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   const pipeline = await import('../pipelines/capture.js');
   const localAddrs = settings.localAddrs !== undefined ? new Set(settings.localAddrs) : pipeline.hostAddresses();
   const ladder = settings.format === 'ladder' ? pipeline.createLadderSink(writer) : undefined;
-  const sink = ladder ?? pipeline.createHttpSink(settings.format === 'jsonl' ? 'jsonl' : 'text', writer);
+  let sink: import('../records.js').HttpEventSink = ladder ?? pipeline.createHttpSink(settings.format === 'jsonl' ? 'jsonl' : 'text', writer);
+  // L4 records go to the output only as JSON lines or the ladder; to the store whenever --l4 is on
+  let l4Sink: import('../records.js').L4Sink | undefined = ladder ?? (settings.l4 && settings.format !== 'text' ? pipeline.createL4Sink(writer) : undefined);
+  let netnsSink: import('../store/sqlite-writer.js').NetnsSinkLike | undefined =
+    settings.format === 'jsonl' && settings.netns !== undefined ? pipeline.createNetnsSink(writer) : undefined;
+
+  // --store: a sink beside the output (docs/store.md); opened (and migrated) before the capture starts
+  let store: import('../store/sqlite-writer.js').SqliteStoreWriter | undefined;
+  if (settings.store !== undefined) {
+    const st = await import('../store/sqlite-writer.js');
+    try {
+      store = new st.SqliteStoreWriter({
+        file: settings.store,
+        retention: { maxBytes: settings.retentionBytes, maxAgeUs: settings.retentionAgeUs },
+        blockWhenFull: settings.readFile !== undefined, // a file waits for the store; a live capture never does
+      });
+    } catch (err) {
+      writer.close();
+      stderrLine(`wirelog: error: ${(err as Error).message}`);
+      return 1;
+    }
+    sink = st.teeHttpSink(sink, store);
+    if (settings.l4) l4Sink = st.teeL4Sink(l4Sink, store);
+    if (settings.netns !== undefined) netnsSink = st.teeNetnsSink(netnsSink, store);
+  }
 
   // Live: SIGINT/SIGTERM make the sensor drain, then everything is written. File mode reads synchronously, so a
   // handler could only run after the whole file: there the default action (exit at once) is kept.
@@ -109,8 +133,8 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
         }
       : { kind: 'file', path: settings.readFile as string },
     sink,
-    l4Sink: ladder ?? (settings.l4 ? pipeline.createL4Sink(writer) : undefined),
-    netnsSink: settings.format === 'jsonl' && settings.netns !== undefined ? pipeline.createNetnsSink(writer) : undefined,
+    l4Sink,
+    netnsSink,
     writer,
     ports: settings.ports,
     reassembly: settings.reassembly,
@@ -127,12 +151,22 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   } finally {
     writer.close();
   }
+  const stored = await store?.close();
+  if (stored !== undefined) {
+    result.stored = { rows: stored.written, dropped: stored.dropped };
+    if (settings.verbose)
+      stderrLine(`wirelog: store ${settings.store}: ${stored.batches} batches, ${stored.batches > 0 ? (stored.batchMsTotal / stored.batches).toFixed(2) : 0} ms average, ${stored.batchMsMax.toFixed(2)} ms longest; totals ${JSON.stringify(stored.stats)}`);
+  }
   const closeFailure = writer.failure;
   stderrLine(pipeline.summaryLine(result));
   const byDevice = pipeline.deviceDropsLine(result);
   if (byDevice !== undefined) stderrLine(byDevice);
   if (result.error !== undefined) {
     stderrLine(`wirelog: error: ${result.error.message}`);
+    return 1;
+  }
+  if (stored?.error !== undefined) {
+    stderrLine(`wirelog: error: store ${settings.store}: ${stored.error}`);
     return 1;
   }
   if (closeFailure !== undefined) {

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { parseArgs, UsageError, type OptionSpec } from './args.js';
+import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from '../store/options.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/wirelog.conf';
 export const MAX_SNAPLEN = 4096; // WL_MAX_SNAPLEN of bpf/wirelog_events.h
@@ -40,6 +41,12 @@ export const CAPTURE_OPTIONS: readonly OptionSpec[] = [
     help: 'parse only packets that begin an HTTP message, like httplog (fastest)' },
   { name: 'local-addr', value: true, multiple: true, env: 'WIRELOG_LOCAL_ADDR', inFile: true, valueName: 'A,B',
     help: "this host's addresses, deciding CQ vs SQ (default: the addresses of this host's interfaces)" },
+  { name: 'store', value: true, optionalValue: true, env: 'WIRELOG_STORE', inFile: true, valueName: 'PATH',
+    help: 'also keep every record in an embedded SQLite store (docs/store.md); PATH default /var/lib/wirelog/wirelog.db' },
+  { name: 'retention-size', value: true, env: 'WIRELOG_STORE_RETENTION_SIZE', inFile: true, valueName: 'SIZE',
+    help: 'store: remove the oldest rows above SIZE (1G, 500M; 0 = no limit), default 1G' },
+  { name: 'retention-age', value: true, env: 'WIRELOG_STORE_RETENTION_AGE', inFile: true, valueName: 'DURATION',
+    help: 'store: remove rows older than DURATION (7d, 12h, 30m; 0 = no limit), default 7d' },
   { name: 'config', value: true, valueName: 'FILE', help: `config file (default ${DEFAULT_CONFIG_FILE} if it exists)` },
   { name: 'version', short: 'v', value: false, help: 'print the version and exit' },
   { name: 'verbose', value: false, negatable: true, inFile: true, help: 'more diagnostics on stderr' },
@@ -68,6 +75,11 @@ export interface CaptureSettings {
   localAddrs?: string[];
   /** --netns: 'all', or the values given (resolved by the command) */
   netns?: 'all' | string[];
+  /** --store: the database file; undefined = no store */
+  store?: string;
+  /** --retention-size in bytes, --retention-age in µs (0 = no limit) */
+  retentionBytes: number;
+  retentionAgeUs: number;
   verbose: boolean;
   /** the config file that was read, if any */
   configFile?: string;
@@ -179,7 +191,7 @@ export function parseConfigText(text: string, file: string): Map<string, Raw> {
       spec = FILE_KEYS.get(key.toLowerCase().replace(/_/g, '-'));
       if (spec === undefined) throw new UsageError(`${where}: unknown setting '${key}'`, where);
     }
-    if (spec.value && m[2] === undefined) throw new UsageError(`${where}: ${key} needs a value`, where);
+    if (spec.value && m[2] === undefined && !spec.optionalValue) throw new UsageError(`${where}: ${key} needs a value`, where);
     out.set(spec.name, { values: [value], where: `${where}: ${key}`, from: 'file' });
   }
   return out;
@@ -287,9 +299,10 @@ export function resolveCapture(
     return r === undefined ? dflt : parseBool(r);
   };
   const localR = get('local-addr');
+  const store = storeSetting(get('store'));
   const l4 = format === 'ladder' || bool('l4', false); // the ladder is made of L4 records
   const l4R = get('l4');
-  if (l4 && format === 'text')
+  if (l4 && format === 'text' && store === undefined)
     throw new UsageError(`${l4R?.where}: L4 records are JSON lines only: --l4 needs --format jsonl`, l4R?.where);
 
   return {
@@ -309,11 +322,32 @@ export function resolveCapture(
       reassembly: !bool('no-reassembly', false),
       localAddrs: localR !== undefined ? parseAddrs(localR) : undefined,
       netns,
+      store,
+      retentionBytes: retention(get('retention-size'), parseSize, 'a size (1G, 500M, 0 = no limit)') ?? DEFAULT_RETENTION_BYTES,
+      retentionAgeUs: retention(get('retention-age'), parseDurationUs, 'a duration (7d, 12h, 30m, 0 = no limit)') ?? DEFAULT_RETENTION_AGE_US,
       verbose: bool('verbose', false),
       configFile,
       origin,
     },
   };
+}
+
+/** `--store` alone (or `store` / `true` in the file or environment): the default path; `false`/`no`/`off`: none. */
+function storeSetting(r: Raw | undefined): string | undefined {
+  if (r === undefined) return undefined;
+  const v = r.values[r.values.length - 1].trim();
+  const lower = v.toLowerCase();
+  if (v === '' || TRUE.has(lower)) return DEFAULT_STORE_PATH;
+  if (FALSE.has(lower)) return undefined;
+  return v;
+}
+
+function retention(r: Raw | undefined, parse: (s: string) => number | undefined, what: string): number | undefined {
+  if (r === undefined) return undefined;
+  const v = r.values[r.values.length - 1].trim();
+  const n = parse(v);
+  if (n === undefined) throw new UsageError(`${r.where}: want ${what}, got '${v}'`, r.where);
+  return n;
 }
 
 export class ConfigFileError extends Error {

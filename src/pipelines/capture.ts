@@ -52,7 +52,7 @@ export interface PipelineOptions {
   /** L4 records (`--l4`): an L4 tracker is fed every segment, pure ACKs included */
   l4Sink?: L4Sink;
   /** live: who is behind each namespace the records name, once per namespace (`"record":"netns"` lines) */
-  netnsSink?: NetnsJsonlSink;
+  netnsSink?: Pick<NetnsJsonlSink, 'netns'>;
   /** the sink's writer: flushed periodically and at the end; its failures stop the run */
   writer?: LogWriter;
   ports: number[] | 'any';
@@ -101,6 +101,8 @@ export interface PipelineResult {
   joinedFlows?: number;
   /** live: ring-buffer losses per device, when some device lost events (the last counts the sensor sent) */
   deviceDrops?: Array<{ netns: number; ifindex: number; ifname: string; drops: number }>;
+  /** `--store`: rows written to the store and rows dropped (set by the command after closing the store) */
+  stored?: { rows: number; dropped: number };
   stoppedBy: StopReason;
   /** one line, for `wirelog: error: …` */
   error?: { code: string; message: string };
@@ -213,7 +215,8 @@ export function summaryLine(r: PipelineResult): string {
     ((r.tlsConnections ?? 0) + (r.tlsNotParsed ?? 0) > 0
       ? `, ${r.tlsConnections ?? 0} TLS` + ((r.tlsNotParsed ?? 0) > 0 ? ` (${r.tlsNotParsed} TLS-like starts not TLS)` : '')
       : '') +
-    (r.l4Records !== undefined ? `, ${r.l4Records} L4 records` : '');
+    (r.l4Records !== undefined ? `, ${r.l4Records} L4 records` : '') +
+    (r.stored !== undefined ? `, ${r.stored.rows} rows stored (${r.stored.dropped} dropped)` : '');
 }
 
 /** The kernel's losses by device (live, when some device lost events): `NETNS/IFNAME=N …`, or undefined. */

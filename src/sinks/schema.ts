@@ -94,7 +94,7 @@ export function transactionAnomalies(tx: HttpTransaction): string[] {
 }
 
 /** A status, null for an answer without a status line (HTTP/0.9). */
-const statusOf = (tx: HttpTransaction): number | null => (tx.res === undefined || tx.res.status === 0 ? null : tx.res.status);
+export const statusOf = (tx: HttpTransaction): number | null => (tx.res === undefined || tx.res.status === 0 ? null : tx.res.status);
 
 /** The time a transaction is filed under: its request's first byte, else its response's (µs). */
 export function transactionTsUs(tx: HttpTransaction): number {
@@ -125,7 +125,7 @@ export function connectionFields(
   };
 }
 
-function latency(tx: HttpTransaction): number | null {
+export function latency(tx: HttpTransaction): number | null {
   if (tx.latencyMs !== undefined) return tx.latencyMs;
   const first = tx.interim[0] ?? tx.res;
   if (tx.req !== undefined && first !== undefined) return (first.tsUs - tx.req.tsUs) / 1000;
@@ -228,7 +228,7 @@ export function serializeTransaction(tx: HttpTransaction, iso: IsoTimeFormatter)
   );
 }
 
-function hopsJson(hops: HttpTransaction['hops'], iso: IsoTimeFormatter): string {
+export function hopsJson(hops: HttpTransaction['hops'], iso: IsoTimeFormatter): string {
   if (hops === undefined) return 'null';
   let out = '[';
   for (let i = 0; i < hops.length; i++) {

@@ -176,11 +176,13 @@ export interface Summary {
   l4Records?: number;
   /** HTTP/2 (only when there were HTTP/2 connections) */
   h2?: { connections: number; streams: number; framesSkipped: number; unreliable: number };
+  /** `--store`: rows stored and dropped */
+  stored?: { rows: number; dropped: number };
   /** TLS connections (only when there were any) */
   tls?: { connections: number; notParsed: number };
 }
 
-const SUMMARY_RE = /^wirelog: (\d+) packets, (\d+) requests, (\d+) responses, (\d+) transactions, (\d+) dropped by kernel, (\d+) reassembly gaps \((\d+) bytes\), (\d+) not HTTP, (\d+) messages skipped \((\d+) bytes\), (\d+) parse errors(?: \(([A-Z_0-9= ]+)\))?(?:, (\d+) HTTP\/2 connections \((\d+) streams, (\d+) frames skipped, (\d+) header blocks unreliable\))?(?:, (\d+) TLS(?: \((\d+) TLS-like starts not TLS\))?)?(?:, (\d+) L4 records)?$/m;
+const SUMMARY_RE = /^wirelog: (\d+) packets, (\d+) requests, (\d+) responses, (\d+) transactions, (\d+) dropped by kernel, (\d+) reassembly gaps \((\d+) bytes\), (\d+) not HTTP, (\d+) messages skipped \((\d+) bytes\), (\d+) parse errors(?: \(([A-Z_0-9= ]+)\))?(?:, (\d+) HTTP\/2 connections \((\d+) streams, (\d+) frames skipped, (\d+) header blocks unreliable\))?(?:, (\d+) TLS(?: \((\d+) TLS-like starts not TLS\))?)?(?:, (\d+) L4 records)?(?:, (\d+) rows stored \((\d+) dropped\))?$/m;
 
 export function parseSummary(stderr: string): Summary | undefined {
   const m = SUMMARY_RE.exec(stderr);
@@ -198,6 +200,7 @@ export function parseSummary(stderr: string): Summary | undefined {
   if (m[13] !== undefined) s.h2 = { connections: +m[13], streams: +m[14]!, framesSkipped: +m[15]!, unreliable: +m[16]! };
   if (m[17] !== undefined) s.tls = { connections: +m[17], notParsed: Number(m[18] ?? 0) };
   if (m[19] !== undefined) s.l4Records = Number(m[19]);
+  if (m[20] !== undefined) s.stored = { rows: Number(m[20]), dropped: Number(m[21]) };
   return s;
 }
 

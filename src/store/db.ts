@@ -1,0 +1,174 @@
+/**
+ * The store's database, synchronous (better-sqlite3): open (WAL, synchronous=NORMAL, schema migrated), write a
+ * batch of rows in one transaction, apply retention, read the stats. The writer's worker thread drives it
+ * (src/store/sqlite-writer.ts); tests and benchmarks may use it directly.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database, { type Database as Db, type Statement } from 'better-sqlite3';
+import { insertSql, migrate, STORE_TABLES, type Row, type StoreTable } from './schema.js';
+
+import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES } from './options.js';
+export { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from './options.js';
+
+export interface RetentionOptions {
+  /** bytes of used pages (page_count − freelist_count) × page_size above which the oldest rows go; 0 = no limit */
+  maxBytes: number;
+  /** rows older than this (µs, against the wall clock) go; 0 = no limit */
+  maxAgeUs: number;
+}
+
+export type TableCounts = Record<StoreTable, number>;
+export const zeroCounts = (): TableCounts => ({ l7: 0, l4: 0, tls: 0, netns: 0 });
+
+export interface Batch {
+  l7: Row[];
+  l4: Row[];
+  tls: Row[];
+  netns: Row[];
+  /** rows dropped (queue full) since the previous batch, per table: recorded in store_stats with the batch */
+  dropped?: Partial<TableCounts>;
+}
+
+export interface StoreStats {
+  written: TableCounts;
+  dropped: TableCounts;
+  removed: TableCounts;
+}
+
+export class StoreOpenError extends Error {
+  readonly code = 'WL_ERR_STORE';
+}
+
+/** Open (creating the directory and the file) and migrate; throws StoreOpenError / StoreSchemaError. */
+export function openDatabase(file: string): Db {
+  let db: Db;
+  try {
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    // checkpoint every ~40 MB of WAL instead of 4 MB: a third more rows a second (bench/store.ts)
+    db.pragma('wal_autocheckpoint = 10000');
+  } catch (err) {
+    throw new StoreOpenError(`store ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    migrate(db, file);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
+
+export class StoreDb {
+  readonly db: Db;
+  private readonly insert: Record<StoreTable, Statement>;
+  private readonly bump: Statement;
+  private readonly writeTx: (b: Batch) => number;
+
+  constructor(
+    readonly file: string,
+    private readonly retention: RetentionOptions = { maxBytes: DEFAULT_RETENTION_BYTES, maxAgeUs: DEFAULT_RETENTION_AGE_US },
+  ) {
+    this.db = openDatabase(file);
+    this.insert = Object.fromEntries(STORE_TABLES.map((t) => [t, this.db.prepare(insertSql(t))])) as Record<StoreTable, Statement>;
+    this.bump = this.db.prepare('UPDATE store_stats SET written = written + ?, dropped = dropped + ?, removed = removed + ? WHERE tbl = ?');
+    this.writeTx = this.db.transaction((b: Batch): number => {
+      let n = 0;
+      for (const t of STORE_TABLES) {
+        const rows = b[t];
+        const st = this.insert[t];
+        for (let i = 0; i < rows.length; i++) st.run(rows[i]!);
+        n += rows.length;
+        const d = b.dropped?.[t] ?? 0;
+        if (rows.length > 0 || d > 0) this.bump.run(rows.length, d, 0, t);
+      }
+      return n;
+    });
+  }
+
+  /** Insert a batch in one transaction; returns the rows written. */
+  write(b: Batch): number {
+    return this.writeTx(b);
+  }
+
+  /** Count drops that came with no rows (at close). */
+  addDropped(d: Partial<TableCounts>): void {
+    this.db.transaction(() => {
+      for (const t of STORE_TABLES) if ((d[t] ?? 0) > 0) this.bump.run(0, d[t], 0, t);
+    })();
+  }
+
+  /** Bytes of the pages in use (the file does not shrink: freed pages are reused). */
+  usedBytes(): number {
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+    const size = this.db.pragma('page_size', { simple: true }) as number;
+    return (pages - free) * size;
+  }
+
+  /**
+   * Retention, oldest first: rows older than maxAgeUs before nowUs (or before the newest row, when that is older:
+   * a store filled from an old capture file is not emptied by it), then, while the used size is above maxBytes, the
+   * oldest rows of every table (a share each round). Returns the rows removed per table (also added to store_stats).
+   */
+  applyRetention(nowUs: number = Date.now() * 1000): TableCounts {
+    const removed = zeroCounts();
+    const { maxAgeUs, maxBytes } = this.retention;
+    if (maxAgeUs > 0) {
+      // against the newest row when it is older than now: a store filled from an old recording keeps it
+      let newest = -Infinity;
+      for (const t of STORE_TABLES) {
+        const m = (this.db.prepare(`SELECT max(ts_us) AS m FROM ${t}`).get() as { m: number | null }).m;
+        if (m !== null && m > newest) newest = m;
+      }
+      const cutoff = Math.trunc(Math.min(nowUs, newest) - maxAgeUs);
+      this.db.transaction(() => {
+        for (const t of STORE_TABLES) removed[t] += this.db.prepare(`DELETE FROM ${t} WHERE ts_us < ?`).run(cutoff).changes;
+      })();
+    }
+    if (maxBytes > 0) {
+      for (let round = 0; round < 64 && this.usedBytes() > maxBytes; round++) {
+        let any = 0;
+        this.db.transaction(() => {
+          for (const t of STORE_TABLES) {
+            const count = (this.db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+            if (count === 0) continue;
+            const n = Math.max(1, Math.ceil(count / 20)); // 5% of the table a round
+            const c = this.db.prepare(`DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} ORDER BY ts_us, id LIMIT ?)`).run(n).changes;
+            removed[t] += c;
+            any += c;
+          }
+        })();
+        if (any === 0) break;
+      }
+    }
+    this.db.transaction(() => {
+      for (const t of STORE_TABLES) if (removed[t] > 0) this.bump.run(0, 0, removed[t], t);
+    })();
+    return removed;
+  }
+
+  stats(): StoreStats {
+    const s: StoreStats = { written: zeroCounts(), dropped: zeroCounts(), removed: zeroCounts() };
+    for (const r of this.db.prepare('SELECT tbl, written, dropped, removed FROM store_stats').all() as Array<{ tbl: StoreTable; written: number; dropped: number; removed: number }>) {
+      s.written[r.tbl] = r.written;
+      s.dropped[r.tbl] = r.dropped;
+      s.removed[r.tbl] = r.removed;
+    }
+    return s;
+  }
+
+  close(): void {
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      /* another reader holds it: the next open checkpoints */
+    }
+    this.db.close();
+  }
+}
+
