@@ -4,11 +4,13 @@ import fs from 'node:fs';
 import { captureCommand } from './capture.js';
 import { stderrLine, stdoutText } from './io.js';
 import { traceCommand } from './trace.js';
+import { queryCommand } from './query.js';
 import { topologyCommand } from './topology.js';
 
 export const COMMANDS: Record<string, string> = {
   capture: 'log HTTP/1.x requests and responses, live (eBPF) or from a pcap/pcapng file',
   trace: 'log the HTTP/1.x and HTTP/2 requests of running processes (h2olog lines or JSON)',
+  query: 'print records kept by capture --store, filtered (docs/query.md)',
   topology: 'the request graph (namespaces, devices, hops with p50/p99 times) of capture JSON lines',
 };
 
@@ -63,6 +65,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return captureCommand(rest, { version: packageVersion() });
     case 'trace':
       return traceCommand(rest);
+    case 'query':
+      return queryCommand(rest);
     case 'topology':
       return topologyCommand(rest);
     default:
