@@ -12,9 +12,11 @@ command -v node >/dev/null || die "Node.js 20 or newer is required (node not fou
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "Node.js 20 or newer is required (found $(node --version))"
 
-# Build chain for the sensor, then the real peers the tests and benchmarks run against.
+# Build chain for the sensor (and g++ / python3 for better-sqlite3's native module, which npm ci builds), then the
+# real peers the tests and benchmarks run against.
 PACKAGES=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc libc6-dev pkg-config
+  g++ python3
   iproute2 procps util-linux libcap2-bin ethtool
   nginx curl tcpdump tshark wrk httpry h2o nghttp2-client openssl
   dnsmasq-base tinyproxy-bin conntrack nftables libnetfilter-conntrack-dev libnginx-mod-stream graphviz
