@@ -55,6 +55,49 @@ async function inodeOf(p: string): Promise<number> {
 const ETHTOOL = '/usr/sbin/ethtool';
 const OFFLOADS_OFF = ['tso', 'off', 'gso', 'off', 'gro', 'off'];
 
+export interface BridgedNsOptions {
+  /** names: namespace wl-TAG-LETTER, its veth wleTAGLETTER, the host end wlhTAGLETTER */
+  tag: string;
+  letter: string;
+  /** the bridge the host end joins */
+  bridge: string;
+  /** the namespace's address (/24) */
+  ip: string;
+  /** default route via this address */
+  gateway?: string;
+  /** TSO/GSO/GRO off on both ends */
+  offloadsOff?: boolean;
+}
+
+/** A namespace with a veth whose host end is a port of a bridge; removed (processes killed first) when the scope closes. */
+export async function addBridgedNs(scope: Scope, o: BridgedNsOptions): Promise<TopoNs> {
+  const name = `wl-${o.tag}-${o.letter}`;
+  const dev = `wle${o.tag}${o.letter}`;
+  const hostDev = `wlh${o.tag}${o.letter}`;
+  scope.defer(`delete namespace ${name}`, async () => {
+    const pids = await run('ip', ['netns', 'pids', name], { timeoutMs: 5000 });
+    for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    await run('ip', ['netns', 'del', name], { timeoutMs: 10_000 });
+    await run('ip', ['link', 'del', hostDev], { timeoutMs: 10_000 });
+  });
+  await runOk('ip', ['netns', 'add', name]);
+  await runOk('ip', ['link', 'add', hostDev, 'type', 'veth', 'peer', 'name', dev, 'netns', name]);
+  await runOk('ip', ['link', 'set', hostDev, 'master', o.bridge, 'up']);
+  if (o.offloadsOff) await runOk(ETHTOOL, ['-K', hostDev, ...OFFLOADS_OFF]);
+  const exec = (args: string[]) => runOk('ip', ['netns', 'exec', name, ...args]);
+  await exec(['ip', 'link', 'set', 'lo', 'up']);
+  await exec(['ip', 'link', 'set', dev, 'up']);
+  await exec(['ip', 'addr', 'add', `${o.ip}/24`, 'dev', dev]);
+  if (o.gateway !== undefined) await exec(['ip', 'route', 'add', 'default', 'via', o.gateway]);
+  if (o.offloadsOff) await exec([ETHTOOL, '-K', dev, ...OFFLOADS_OFF]);
+  return {
+    name, inode: await inodeOf(`/run/netns/${name}`), dev, ifindex: await ifindexOf(dev, name), hostDev,
+    hostIfindex: await ifindexOf(hostDev), ip: o.ip,
+  };
+}
+
 export async function createTopology(scope: Scope): Promise<Topology> {
   const tag = randomBytes(3).toString('hex');
   const subnet = 1 + (randomBytes(1)[0]! % 250);
@@ -78,34 +121,8 @@ export async function createTopology(scope: Scope): Promise<Topology> {
   const clientBridge = await bridge('c', clientNet);
   const serverBridge = await bridge('s', serverNet);
 
-  const addNs = async (letter: string, br: TopoBridge, net: string, host: number): Promise<TopoNs> => {
-    const name = `wl-${tag}-${letter}`;
-    const dev = `wle${tag}${letter}`;
-    const hostDev = `wlh${tag}${letter}`;
-    const ip = `${net}.${host}`;
-    scope.defer(`delete namespace ${name}`, async () => {
-      const pids = await run('ip', ['netns', 'pids', name], { timeoutMs: 5000 });
-      for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
-        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      }
-      await run('ip', ['netns', 'del', name], { timeoutMs: 10_000 });
-      await run('ip', ['link', 'del', hostDev], { timeoutMs: 10_000 });
-    });
-    await runOk('ip', ['netns', 'add', name]);
-    await runOk('ip', ['link', 'add', hostDev, 'type', 'veth', 'peer', 'name', dev, 'netns', name]);
-    await runOk('ip', ['link', 'set', hostDev, 'master', br.name, 'up']);
-    await runOk(ETHTOOL, ['-K', hostDev, ...OFFLOADS_OFF]);
-    const exec = (args: string[]) => runOk('ip', ['netns', 'exec', name, ...args]);
-    await exec(['ip', 'link', 'set', 'lo', 'up']);
-    await exec(['ip', 'link', 'set', dev, 'up']);
-    await exec(['ip', 'addr', 'add', `${ip}/24`, 'dev', dev]);
-    await exec(['ip', 'route', 'add', 'default', 'via', br.ip]);
-    await exec([ETHTOOL, '-K', dev, ...OFFLOADS_OFF]);
-    return {
-      name, inode: await inodeOf(`/run/netns/${name}`), dev, ifindex: await ifindexOf(dev, name), hostDev,
-      hostIfindex: await ifindexOf(hostDev), ip,
-    };
-  };
+  const addNs = (letter: string, br: TopoBridge, net: string, host: number): Promise<TopoNs> =>
+    addBridgedNs(scope, { tag, letter, bridge: br.name, ip: `${net}.${host}`, gateway: br.ip, offloadsOff: true });
   const client = await addNs('c', clientBridge, clientNet, 2);
   const server = await addNs('s', serverBridge, serverNet, 2);
   for (const br of [clientBridge, serverBridge]) await runOk(ETHTOOL, ['-K', br.name, ...OFFLOADS_OFF]);

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { requirePrivileges } from '../helpers/privileged.js';
+import { addBridgedNs, type TopoNs } from '../helpers/topology.js';
 import { Scope, run, runOk, waitFor, type Spawned } from '../helpers/proc.js';
 import { sensorPath } from '../helpers/paths.js';
 import { startNginx, curl } from '../helpers/nginx.js';
@@ -19,32 +20,9 @@ import { startTcpdump } from '../helpers/tshark.js';
 const SNAPLEN = 4096;
 const PREVIEW = 64; // payload bytes a --text line shows
 
-interface Ns { name: string; inode: number; dev: string; ifindex: number; host: string; ip: string }
-
-/** A namespace with a veth whose host end (host) is a port of bridge. */
-async function addNs(scope: Scope, tag: string, letter: string, subnet: number, host: number, bridge: string): Promise<Ns> {
-  const name = `wl-${tag}-${letter}`;
-  const dev = `wle${tag}${letter}`;
-  const hostDev = `wlh${tag}${letter}`;
-  const ip = `10.201.${subnet}.${host}`;
-  scope.defer(`delete namespace ${name}`, async () => {
-    const pids = await run('ip', ['netns', 'pids', name], { timeoutMs: 5000 });
-    for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-    await run('ip', ['netns', 'del', name], { timeoutMs: 10_000 });
-    await run('ip', ['link', 'del', hostDev], { timeoutMs: 10_000 });
-  });
-  await runOk('ip', ['netns', 'add', name]);
-  await runOk('ip', ['link', 'add', hostDev, 'type', 'veth', 'peer', 'name', dev, 'netns', name]);
-  await runOk('ip', ['link', 'set', hostDev, 'master', bridge, 'up']);
-  const exec = (args: string[]) => runOk('ip', ['netns', 'exec', name, ...args]);
-  await exec(['ip', 'link', 'set', 'lo', 'up']);
-  await exec(['ip', 'link', 'set', dev, 'up']);
-  await exec(['ip', 'addr', 'add', `${ip}/24`, 'dev', dev]);
-  const inode = Number((await runOk('stat', ['-L', '-c', '%i', `/run/netns/${name}`])).stdout.trim());
-  const ifindex = Number(/^(\d+):/.exec((await exec(['ip', '-o', 'link', 'show', dev])).stdout)![1]);
-  return { name, inode, dev, ifindex, host: hostDev, ip };
+/** A namespace with a veth whose host end (hostDev) is a port of bridge (test/helpers/topology.ts). */
+function addNs(scope: Scope, tag: string, letter: string, subnet: number, host: number, bridge: string): Promise<TopoNs> {
+  return addBridgedNs(scope, { tag, letter, bridge, ip: `10.201.${subnet}.${host}` });
 }
 
 async function hostIfindex(dev: string): Promise<number> {
@@ -148,8 +126,8 @@ test('packet --netns all: every TCP segment tcpdump sees at each veth end, in ea
   const ends = [
     { ns: a.inode, netns: a.name, dev: a.dev, ifindex: a.ifindex, ip: a.ip, nsSide: true },
     { ns: b.inode, netns: b.name, dev: b.dev, ifindex: b.ifindex, ip: b.ip, nsSide: true },
-    { ns: hostNs, netns: undefined, dev: a.host, ifindex: await hostIfindex(a.host), ip: a.ip, nsSide: false },
-    { ns: hostNs, netns: undefined, dev: b.host, ifindex: await hostIfindex(b.host), ip: b.ip, nsSide: false },
+    { ns: hostNs, netns: undefined, dev: a.hostDev, ifindex: await hostIfindex(a.hostDev), ip: a.ip, nsSide: false },
+    { ns: hostNs, netns: undefined, dev: b.hostDev, ifindex: await hostIfindex(b.hostDev), ip: b.ip, nsSide: false },
   ];
   const dumps = await Promise.all(ends.map((e, i) => startTcpdump(scope, { iface: e.dev, netns: e.netns,
     file: path.join(dir, `${i}.pcap`), filter: `tcp port ${port}` })));
@@ -174,7 +152,7 @@ test('packet --netns all: every TCP segment tcpdump sees at each veth end, in ea
   await sensor.waitForLine('stdout', new RegExp(`^netns ${c.inode} gone /run/netns/${c.name}$`), 5000);
   // ...and with the sensor's socket closed the namespace really ends: its veth pair goes with it
   await waitFor('the host end of the deleted namespace\'s veth to go', async () =>
-    (await run('ip', ['link', 'show', c.host])).code !== 0, 10_000);
+    (await run('ip', ['link', 'show', c.hostDev])).code !== 0, 10_000);
 
   sensor.signal('SIGINT');
   const exit = await sensor.exited;
