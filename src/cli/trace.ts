@@ -14,6 +14,7 @@ import { parseTraceFilter, filterTraceSink, TraceFilterError, type TraceFilter }
 import type { TraceSink, TraceTrackerStats } from '../records.js';
 import { processExists } from '../source/processes.js';
 import { sensorPath } from '../source/sensor-path.js';
+import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from '../store/options.js';
 
 
 export const TRACE_OPTIONS: readonly OptionSpec[] = [
@@ -27,6 +28,9 @@ export const TRACE_OPTIONS: readonly OptionSpec[] = [
   { name: 'filter', value: true, valueName: 'EXPR', help: 'only requests matching EXPR (docs/query.md): "status >= 500 and path ^= /api"; or method=GET,host=example.com,path=/api (prefix),status=2xx|404' },
   { name: 'headers', value: true, valueName: 'MODE', help: 'none | names | length | values; default: values with Authorization, Cookie,\nSet-Cookie and Proxy-Authorization shown as [redacted]' },
   { name: 'no-tls', value: false, help: 'do not attach TLS uprobes' },
+  { name: 'store', value: true, optionalValue: true, valueName: 'PATH', help: `also keep every transaction (after --filter) in the embedded store (docs/store.md); PATH default ${DEFAULT_STORE_PATH}` },
+  { name: 'retention-size', value: true, valueName: 'SIZE', help: 'store: remove the oldest rows above SIZE (1G, 500M; 0 = no limit), default 1G' },
+  { name: 'retention-age', value: true, valueName: 'DURATION', help: 'store: remove rows older than DURATION (7d, 12h; 0 = no limit), default 7d' },
   { name: 'ring-mb', short: 'b', value: true, valueName: 'MB', help: 'kernel ring buffer in MiB, 1..1024, rounded up to a power of 2 (default 64)' },
   { name: 'help', short: 'h', value: false, help: 'this help' },
 ];
@@ -55,6 +59,10 @@ export interface TraceSettings {
   tls: boolean;
   /** -b: the sensor's ring buffer in MiB (sensor default for trace mode: 64) */
   ringMb?: number;
+  /** --store: the store's path, and its retention (bytes, µs; 0 = no limit) */
+  store?: string;
+  retentionBytes: number;
+  retentionAgeUs: number;
 }
 
 /** Flags → settings; UsageError (exit 2) names the flag. 'help' for -h. */
@@ -82,7 +90,19 @@ export function resolveTrace(argv: readonly string[]): TraceSettings | 'help' {
     format: 'h2olog',
     headers: 'redacted',
     tls: flags.get('no-tls')?.values[0] !== 'true',
+    retentionBytes: DEFAULT_RETENTION_BYTES,
+    retentionAgeUs: DEFAULT_RETENTION_AGE_US,
   };
+  const store = flags.get('store');
+  if (store !== undefined) s.store = store.values[store.values.length - 1] || DEFAULT_STORE_PATH;
+  for (const [k, parse, what] of [['retention-size', parseSize, 'a size (1G, 500M, 0 = no limit)'], ['retention-age', parseDurationUs, 'a duration (7d, 12h, 30m, 0 = no limit)']] as const) {
+    const f = flags.get(k);
+    if (f === undefined) continue;
+    const v = parse(f.values[f.values.length - 1]!);
+    if (v === undefined) throw new UsageError(`${f.as}: not ${what}: '${f.values[f.values.length - 1]}'`, f.as);
+    if (k === 'retention-size') s.retentionBytes = v;
+    else s.retentionAgeUs = v;
+  }
   if (comm !== undefined) s.comm = comm.values[0];
   const snap = flags.get('snaplen');
   if (snap !== undefined) {
@@ -187,6 +207,19 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
     return 1;
   }
   let sink: TraceSink = s.format === 'jsonl' ? new TraceJsonlSink(writer, s.headers) : new H2ologSink(writer, { types: s.types, headers: s.headers });
+  // --store: beside the output, behind the same filter; opened (and migrated) before tracing starts
+  let store: import('../store/sqlite-writer.js').SqliteStoreWriter | undefined;
+  if (s.store !== undefined) {
+    const st = await import('../store/sqlite-writer.js');
+    try {
+      store = new st.SqliteStoreWriter({ file: s.store, retention: { maxBytes: s.retentionBytes, maxAgeUs: s.retentionAgeUs } });
+    } catch (err) {
+      writer.close();
+      stderrLine(`wirelog: error: ${(err as Error).message}`);
+      return 1;
+    }
+    sink = st.teeTraceSink(sink, store);
+  }
   if (s.filter !== undefined) sink = filterTraceSink(s.filter, sink);
   // the pipeline (sensor client, tracker) is loaded only to run: --help and usage errors stay fast
   const { runTrace } = await import('../pipelines/trace.js');
@@ -196,7 +229,12 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
     onReady: (info) => stderrLine(`wirelog: tracing pid ${info.pids.join(',')} (tls: ${info.tlsBinaries} binaries)`),
   }));
   writer.close();
-  stderrLine(traceSummaryLine(r.stats, r.events, r.kernelDrops));
+  const stored = await store?.close();
+  stderrLine(traceSummaryLine(r.stats, r.events, r.kernelDrops) + (stored !== undefined ? `; ${stored.written} rows stored (${stored.dropped} dropped)` : ''));
+  if (stored?.error !== undefined) {
+    stderrLine(`wirelog: error: store ${s.store}: ${stored.error}`);
+    return 1;
+  }
   if (writer.failure !== undefined) {
     stderrLine(`wirelog: error: ${writer.failure.message}`);
     return 1;

@@ -6,7 +6,8 @@
  * Also the L4 packet BLOB (encodePackets / decodePackets) and the row builders shared by the writer and the tests.
  */
 import type { Database } from 'better-sqlite3';
-import type { HttpTransaction, L4Chunk, L4Packet, TlsHelloEvent } from '../records.js';
+import type { HttpTransaction, L4Chunk, L4Packet, TlsHelloEvent, TraceTransaction } from '../records.js';
+import { toTraceRecord } from '../sinks/trace-jsonl.js';
 import {
   HTTP_RECORD_FIELDS, hopsJson, l7TraceId, latency, statusOf, toHttpRecord, toTlsRecord, TLS_RECORD_FIELDS, transactionAnomalies, transactionTsUs,
 } from '../sinks/schema.js';
@@ -233,6 +234,16 @@ export function l7RowOfRecord(tx: HttpTransaction, iso: IsoTimeFormatter): Row {
     row.push(sqlValue(f, r[f]));
   }
   return row;
+}
+
+/**
+ * An L7 row of a `wirelog trace` transaction: its docs/schema.md record (pid and comm known, no TCP sequence
+ * numbers or hops); the trace-only fields (headers, protocol, role, stream id) have no columns in schema v1.
+ */
+export function l7RowOfTrace(tx: TraceTransaction, iso: IsoTimeFormatter): Row {
+  const r = toTraceRecord(tx, 'redacted', iso) as unknown as Record<string, unknown>;
+  const ts = Math.trunc(tx.req?.tsUs ?? tx.res?.tsUs ?? 0);
+  return [ts, tx.res === undefined ? null : Math.trunc(tx.res.tsUs), ...recordColumns('l7').map((f) => sqlValue(f, r[f]))];
 }
 
 /** An L4 row in TABLE_COLUMNS.l4 order; `packets` as a BLOB. */

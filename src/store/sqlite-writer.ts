@@ -6,11 +6,11 @@
  * and counted per table — never waited for, unless `blockWhenFull` (reading a file: there is no one to drop for).
  */
 import { Worker } from 'node:worker_threads';
-import type { HttpEventSink, HttpRequestEvent, HttpResponseEvent, HttpTransaction, L4Chunk, L4Sink, TlsHelloEvent } from '../records.js';
+import type { HttpEventSink, HttpRequestEvent, HttpResponseEvent, HttpTransaction, L4Chunk, L4Sink, TlsHelloEvent, TraceSink, TraceTransaction } from '../records.js';
 import type { NetnsInfo } from '../source/attribution.js';
 import { IsoTimeFormatter } from '../sinks/local-time.js';
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, openDatabase, zeroCounts, type RetentionOptions, type StoreStats, type TableCounts } from './db.js';
-import { l4Row, l7Row, netnsRow, STORE_TABLES, tlsRow, type Row, type StoreTable } from './schema.js';
+import { l4Row, l7Row, l7RowOfTrace, netnsRow, STORE_TABLES, tlsRow, type Row, type StoreTable } from './schema.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker.js';
 
 export interface StoreWriterOptions {
@@ -153,6 +153,10 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
   tls(ev: TlsHelloEvent): void {
     this.push('tls', () => tlsRow(ev, this.iso));
   }
+  /** a `wirelog trace` transaction, as an L7 row */
+  traceTransaction(tx: TraceTransaction): void {
+    this.push('l7', () => l7RowOfTrace(tx, this.iso));
+  }
   l4(c: L4Chunk): void {
     this.push('l4', () => l4Row(c, this.iso));
   }
@@ -211,4 +215,18 @@ export function teeL4Sink(a: L4Sink | undefined, b: L4Sink): L4Sink {
 
 export function teeNetnsSink(a: NetnsSinkLike | undefined, b: NetnsSinkLike): NetnsSinkLike {
   return a === undefined ? b : { netns: (i, t) => { a.netns(i, t); b.netns(i, t); } };
+}
+
+/** `wirelog trace --store`: the output gets every event, the store every transaction (after the same filter). */
+export function teeTraceSink(a: TraceSink, store: SqliteStoreWriter): TraceSink {
+  const t: TraceSink = {
+    request: (ev) => a.request(ev),
+    response: (ev) => a.response(ev),
+    transaction: (tx: TraceTransaction) => {
+      a.transaction(tx);
+      store.traceTransaction(tx);
+    },
+  };
+  if (a.trailers !== undefined) t.trailers = (ev) => a.trailers!(ev);
+  return t;
 }
