@@ -79,7 +79,7 @@ export async function queryCommand(argv: readonly string[]): Promise<number> {
     throw err;
   }
   try {
-    const r = q.runQuery(opts);
+    const r = await q.runQuery(opts);
     if (lines.length > 0) stdoutText(lines.join('\n') + '\n');
     if (r.more) stderrLine(`wirelog: ${r.records} records shown; more match (--limit)`);
     return 0;

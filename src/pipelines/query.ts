@@ -1,12 +1,12 @@
 /**
- * `wirelog query`'s pipeline: the store (read-only) → the filter language compiled to SQL (src/query) → rows in time
- * order → records → lines (JSON lines as `capture --format jsonl` writes them, CSV, or one readable line each). Never
- * writes to the store and needs no privileges beyond reading its file.
+ * `wirelog query`'s pipeline: the store (read-only, through src/store/reader.ts) → the filter language compiled to
+ * the store's SQL → rows in time order → records → lines (JSON lines as `capture --format jsonl` writes them, CSV,
+ * or one readable line each). Never writes to the store and needs no privileges beyond reading it.
  */
-import Database from 'better-sqlite3';
-import { compileSql, parseQuery, registerQueryFunctions } from '../query/index.js';
+import { parseQuery } from '../query/index.js';
 import { packetJson, rowToLine, rowToRecord } from '../store/read.js';
-import { recordColumns, SCHEMA_VERSION, schemaVersion, type StoreTable } from '../store/schema.js';
+import { openStoreReader, StoreReadError, type StoreReader } from '../store/reader.js';
+import { recordColumns, type StoreTable } from '../store/schema.js';
 import type { L4Packet } from '../records.js';
 
 export type QueryFormat = 'jsonl' | 'csv' | 'text';
@@ -69,44 +69,24 @@ function l7Text(r: Record<string, unknown>): string {
     (r.incomplete !== null ? ` (${r.incomplete})` : '');
 }
 
-export function runQuery(o: QueryOptions): QueryResult {
+export async function runQuery(o: QueryOptions): Promise<QueryResult> {
   // the filter first: a bad expression is a usage error, whatever the store
-  const ast = parseQuery(o.filter, { record: o.record });
-  const { where, params } = compileSql(ast);
-  let db: Database.Database;
+  const filter = parseQuery(o.filter, { record: o.record });
+  let reader: StoreReader;
   try {
-    db = new Database(o.store, { readonly: true, fileMustExist: true });
+    reader = await openStoreReader(o.store);
   } catch (err) {
-    throw new QueryStoreError(`store ${o.store}: ${(err as Error).message}`);
+    if (err instanceof StoreReadError) throw new QueryStoreError(err.message);
+    throw err;
   }
   try {
-    let version: number;
-    try {
-      version = schemaVersion(db);
-    } catch (err) {
-      throw new QueryStoreError(`store ${o.store}: not a wirelog store (${(err as Error).message})`);
-    }
-    if (version === 0) throw new QueryStoreError(`store ${o.store}: not a wirelog store (no schema version)`);
-    if (version > SCHEMA_VERSION) throw new QueryStoreError(`store ${o.store}: schema version ${version} is newer than this wirelog's (${SCHEMA_VERSION})`);
-    registerQueryFunctions(db);
-    const conds = [where];
-    const args = [...params];
-    if (o.fromUs !== undefined) {
-      conds.push('ts_us >= ?');
-      args.push(o.fromUs);
-    }
-    if (o.toUs !== undefined) {
-      conds.push('ts_us < ?');
-      args.push(o.toUs);
-    }
-    const sql = `SELECT * FROM ${o.record} WHERE ${conds.map((c) => `(${c})`).join(' AND ')} ` +
-      `ORDER BY ts_us ${o.newestFirst ? 'DESC' : 'ASC'}, rowid ${o.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
-    args.push(o.limit + 1); // one more tells whether there are more
     const fields = recordColumns(o.record);
     if (o.format === 'csv') o.out(fields.map(csvField).join(','));
     let n = 0;
     let more = false;
-    for (const row of db.prepare(sql).iterate(...args) as Iterable<Record<string, unknown>>) {
+    // one more than the limit tells whether there are more
+    const spec = { table: o.record, filter, fromUs: o.fromUs, toUs: o.toUs, desc: o.newestFirst, limit: o.limit + 1 };
+    for await (const row of reader.iterate(spec)) {
       if (n === o.limit) {
         more = true;
         break;
@@ -121,7 +101,10 @@ export function runQuery(o: QueryOptions): QueryResult {
       }
     }
     return { records: n, more };
+  } catch (err) {
+    if (err instanceof StoreReadError) throw new QueryStoreError(err.message);
+    throw err;
   } finally {
-    db.close();
+    await reader.close();
   }
 }
