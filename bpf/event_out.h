@@ -42,4 +42,47 @@ static __always_inline long wl_send(void *rb, void *buf, __u64 size, __u64 max)
 	return bpf_ringbuf_output(rb, buf, size, flags);
 }
 
+/* Ring-buffer drops per device, besides each program's global drop counter: which device lost events. The key is
+ * (netns inode, ifindex); the value counts with atomic adds and keeps the device's name where the program knows it
+ * (a socket filter has no device pointer: the sensor adds the name from its netlink view). The sensor reads the map
+ * into WL_REC_NETDEV_DROPS records (sensor/common.c, emit_dev_drops). */
+#define WL_MAX_DEV_DROPS 4096 /* devices whose drops are counted (every load of a program shares the map) */
+
+struct wl_dev_key {
+	__u64 netns_ino;
+	__u32 ifindex;
+	__u32 _pad;
+};
+
+struct wl_dev_drops {
+	__u64 drops;
+	__u8 ifname[16]; /* zeros when not known here */
+};
+
+#define WL_DEV_DROPS_MAP()                                                              \
+	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_HASH);                                        \
+		__uint(max_entries, WL_MAX_DEV_DROPS);                                  \
+		__type(key, struct wl_dev_key);                                         \
+		__type(value, struct wl_dev_drops);                                     \
+	} dev_drops SEC(".maps")
+
+/* One more drop for a device; ifname (16 bytes) or NULL. When the map is full, only the global counter has it. */
+static __always_inline void wl_count_dev_drop(void *map, __u64 netns_ino, __u32 ifindex, const __u8 *ifname)
+{
+	struct wl_dev_key k = { .netns_ino = netns_ino, .ifindex = ifindex, ._pad = 0 };
+	struct wl_dev_drops *d = bpf_map_lookup_elem(map, &k);
+	if (!d) {
+		struct wl_dev_drops init = { .drops = 0 };
+		if (ifname)
+			__builtin_memcpy(init.ifname, ifname, 16);
+		/* BPF_NOEXIST: another CPU may have added it meanwhile; then the lookup below finds that one */
+		bpf_map_update_elem(map, &k, &init, BPF_NOEXIST);
+		d = bpf_map_lookup_elem(map, &k);
+		if (!d)
+			return;
+	}
+	__sync_fetch_and_add(&d->drops, 1);
+}
+
 #endif

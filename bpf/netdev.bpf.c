@@ -54,24 +54,7 @@ struct {
 	__type(value, __u8);
 } netns_set SEC(".maps");
 
-/* Ring-buffer drops per device: the key is (netns inode, ifindex), the value counts with atomic adds. */
-struct dev_key {
-	__u64 netns_ino;
-	__u32 ifindex;
-	__u32 _pad;
-};
-
-struct dev_drops {
-	__u64 drops;
-	__u8 ifname[16];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct dev_key);
-	__type(value, struct dev_drops);
-} dev_drops SEC(".maps");
+WL_DEV_DROPS_MAP();
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -88,21 +71,6 @@ static __always_inline void count(enum wl_netdev_counter c)
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
 	if (v)
 		*v += 1;
-}
-
-static __always_inline void count_dev_drop(struct wl_netdev_event *ev)
-{
-	struct dev_key k = { .netns_ino = ev->netns_ino, .ifindex = ev->ifindex };
-	struct dev_drops *d = bpf_map_lookup_elem(&dev_drops, &k);
-	if (!d) {
-		struct dev_drops init = { .drops = 0 };
-		__builtin_memcpy(init.ifname, ev->ifname, 16);
-		bpf_map_update_elem(&dev_drops, &k, &init, BPF_NOEXIST);
-		d = bpf_map_lookup_elem(&dev_drops, &k);
-		if (!d)
-			return;
-	}
-	__sync_fetch_and_add(&d->drops, 1);
 }
 
 static __always_inline int handle(struct sk_buff *skb, __u8 direction)
@@ -263,7 +231,7 @@ static __always_inline int handle(struct sk_buff *skb, __u8 direction)
 
 	if (wl_send(&events, s, sizeof(struct wl_netdev_event) + (__u64)cap, sizeof(struct scratch)) < 0) {
 		count(WL_NDV_CNT_RINGBUF_DROPS);
-		count_dev_drop(ev);
+		wl_count_dev_drop(&dev_drops, ev->netns_ino, ev->ifindex, ev->ifname);
 		return 0;
 	}
 	count(WL_NDV_CNT_PACKETS_SENT);

@@ -68,23 +68,7 @@ struct {
 
 WL_EVENT_MAPS(wl_packet_event);
 
-#define MAX_DEV_DROPS 4096 /* devices whose drops are counted (all loads share the map) */
-
-/* Same key layout as bpf/netdev.bpf.c's dev_drops: the sensor reads both into struct wl_netdev_dev_drops. */
-struct dev_key {
-	__u64 netns_ino;
-	__u32 ifindex;
-	__u32 _pad;
-};
-
-/* Ring-buffer reserve failures per (namespace, device), besides the global WL_PKT_CNT_RINGBUF_DROPS: which device
- * lost events. The name is not known here (a socket filter has no device pointer); the sensor adds it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_DEV_DROPS);
-	__type(key, struct dev_key);
-	__type(value, __u64);
-} dev_drops SEC(".maps");
+WL_DEV_DROPS_MAP();
 
 static __always_inline void count(enum wl_packet_counter c)
 {
@@ -92,21 +76,6 @@ static __always_inline void count(enum wl_packet_counter c)
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
 	if (v)
 		*v += 1;
-}
-
-static __always_inline void count_dev_drop(__u32 ifindex)
-{
-	struct dev_key k = { .netns_ino = netns_ino, .ifindex = ifindex, ._pad = 0 };
-	__u64 *d = bpf_map_lookup_elem(&dev_drops, &k);
-	if (!d) {
-		__u64 zero = 0;
-		/* BPF_NOEXIST: another CPU may have added it meanwhile; then the lookup below finds that one */
-		bpf_map_update_elem(&dev_drops, &k, &zero, BPF_NOEXIST);
-		d = bpf_map_lookup_elem(&dev_drops, &k);
-		if (!d)
-			return; /* map full: the global counter still has it */
-	}
-	__sync_fetch_and_add(d, 1);
 }
 
 /* Copies cap bytes from off, fills the common event fields and commits the event to the ring buffer. */
@@ -133,7 +102,7 @@ static __always_inline void emit(struct __sk_buff *skb, struct scratch *s, __u32
 
 	if (wl_send(&events, s, sizeof(struct wl_packet_event) + (__u64)cap, sizeof(struct scratch)) < 0) {
 		count(WL_PKT_CNT_RINGBUF_DROPS);
-		count_dev_drop(ev->ifindex);
+		wl_count_dev_drop(&dev_drops, netns_ino, ev->ifindex, NULL);
 		return;
 	}
 	count(WL_PKT_CNT_PACKETS_SENT);

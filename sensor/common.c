@@ -536,3 +536,43 @@ void text_preview(const unsigned char *payload, uint32_t cap, char out[65])
 		out[i] = payload[i] >= 0x20 && payload[i] < 0x7f ? (char)payload[i] : '.';
 	out[pn] = 0;
 }
+
+/* ---- per-device drops ---- */
+
+#define MAX_DEV_DROPS 4096 /* bpf/event_out.h's WL_MAX_DEV_DROPS */
+
+void emit_dev_drops(int map_fd, uint64_t now, bool text, const char *(*name_of)(uint64_t netns_ino, uint32_t ifindex))
+{
+	static struct wl_netdev_dev_drops ent[MAX_DEV_DROPS];
+	struct { uint64_t netns_ino; uint32_t ifindex, _pad; } key, next; /* struct wl_dev_key */
+	struct { uint64_t drops; uint8_t ifname[16]; } val;              /* struct wl_dev_drops */
+	uint32_t n = 0;
+	void *prev = NULL;
+	while (n < MAX_DEV_DROPS && bpf_map_get_next_key(map_fd, prev, &next) == 0) {
+		if (bpf_map_lookup_elem(map_fd, &next, &val) == 0 && val.drops) {
+			ent[n] = (struct wl_netdev_dev_drops){ .netns_ino = next.netns_ino, .drops = val.drops, .ifindex = next.ifindex };
+			memcpy(ent[n].ifname, val.ifname, sizeof(ent[n].ifname));
+			const char *name = !val.ifname[0] && name_of ? name_of(next.netns_ino, next.ifindex) : NULL;
+			if (name)
+				strncpy((char *)ent[n].ifname, name, sizeof(ent[n].ifname));
+			n++;
+		}
+		key = next;
+		prev = &key;
+	}
+	if (!n)
+		return;
+	if (text) {
+		for (uint32_t i = 0; i < n; i++) {
+			char ifname[sizeof(ent[i].ifname) + 1];
+			memcpy(ifname, ent[i].ifname, sizeof(ent[i].ifname));
+			ifname[sizeof(ent[i].ifname)] = 0;
+			out_text("drops: netns %llu %s(%u) %llu\n", (unsigned long long)ent[i].netns_ino, ifname, ent[i].ifindex,
+				 (unsigned long long)ent[i].drops);
+		}
+		records_written++;
+		return;
+	}
+	struct wl_netdev_drops h = { .ts_ns = now, .count = n };
+	write_record(WL_REC_NETDEV_DROPS, &h, sizeof(h), ent, n * (uint32_t)sizeof(ent[0]));
+}

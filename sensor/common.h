@@ -74,6 +74,11 @@ void write_hello(unsigned snaplen, unsigned ifindex, uint32_t ring_bytes);
 /* A record of body1 + body2 (payload, may be empty), padded to 8; counts in records_written. */
 void write_record(uint32_t type, const void *b1, uint32_t n1, const void *b2, uint32_t n2);
 
+/* The dev_drops map (bpf/event_out.h, struct wl_dev_key → struct wl_dev_drops) as one WL_REC_NETDEV_DROPS record,
+ * or text lines when text is set; nothing when no device lost an event. A device whose name the map lacks gets
+ * name_of's (may be NULL, or return NULL). */
+void emit_dev_drops(int map_fd, uint64_t now, bool text, const char *(*name_of)(uint64_t netns_ino, uint32_t ifindex));
+
 /* ---- clocks ---- */
 
 int64_t clock_ns(clockid_t c);

@@ -31,7 +31,6 @@
 #include "modes.h"
 
 #define MAX_NETNS 4096      /* the netns_set map's size */
-#define MAX_DEV_DROPS 4096  /* the dev_drops map's size */
 
 static struct {
 	struct port_set ports;
@@ -273,42 +272,6 @@ static int on_event(void *ctx, void *data, size_t size)
 	return stdout_gone ? -EPIPE : 0;
 }
 
-/* The dev_drops map as one WL_REC_NETDEV_DROPS record (or text lines), nothing when no device lost an event. */
-static void emit_dev_drops(uint64_t now)
-{
-	static struct wl_netdev_dev_drops ent[MAX_DEV_DROPS];
-	struct { uint64_t netns_ino; uint32_t ifindex, _pad; } key, next;
-	struct { uint64_t drops; uint8_t ifname[16]; } val;
-	int fd = bpf_map__fd(skel->maps.dev_drops);
-	uint32_t n = 0;
-	void *prev = NULL;
-	while (n < MAX_DEV_DROPS && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (bpf_map_lookup_elem(fd, &next, &val) == 0) {
-			ent[n] = (struct wl_netdev_dev_drops){ .netns_ino = next.netns_ino, .drops = val.drops,
-							       .ifindex = next.ifindex };
-			memcpy(ent[n].ifname, val.ifname, 16);
-			n++;
-		}
-		key = next;
-		prev = &key;
-	}
-	if (!n)
-		return;
-	if (opt.s.text) {
-		for (uint32_t i = 0; i < n; i++) {
-			char ifname[17];
-			memcpy(ifname, ent[i].ifname, 16);
-			ifname[16] = 0;
-			out_text("drops: netns %llu %s(%u) %llu\n", (unsigned long long)ent[i].netns_ino, ifname,
-				 ent[i].ifindex, (unsigned long long)ent[i].drops);
-		}
-		records_written++;
-		return;
-	}
-	struct wl_netdev_drops h = { .ts_ns = now, .count = n };
-	write_record(WL_REC_NETDEV_DROPS, &h, sizeof(h), ent, n * (uint32_t)sizeof(ent[0]));
-}
-
 static void emit_stats(void)
 {
 	uint64_t c[WL_NDV_CNT_MAX]; /* indexed by enum wl_netdev_counter */
@@ -323,7 +286,7 @@ static void emit_stats(void)
 		.nonlinear_headers = c[WL_NDV_CNT_NONLINEAR_HEADERS],
 		.paged_payload = c[WL_NDV_CNT_PAGED_PAYLOAD],
 	};
-	emit_dev_drops(st.ts_ns);
+	emit_dev_drops(bpf_map__fd(skel->maps.dev_drops), st.ts_ns, opt.s.text, NULL);
 	if (opt.s.text) {
 		records_written++;
 		out_text("stats: seen %llu matched %llu sent %llu drops %llu no_nh %llu nonlinear_hdr %llu paged %llu "

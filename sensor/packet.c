@@ -43,7 +43,6 @@
 
 #define SENSOR_VERSION "0.1.0"
 #define NETNS_SCAN_MS_DEFAULT 250 /* --netns-scan-ms: how soon a new namespace or device is watched */
-#define MAX_DEV_DROPS 4096        /* bpf/packet.bpf.c's dev_drops map size */
 
 /* ARPHRD_* link types whose AF_PACKET frames start at the network header (no link header) */
 static const unsigned l3_link_types[] = { 512 /* PPP */, 519 /* RAWIP */, 768 /* TUNNEL */, 769 /* TUNNEL6 */,
@@ -177,44 +176,6 @@ static int on_event(void *ctx, void *data, size_t size)
 
 /* ---- maps ---- */
 
-/* --netns: the dev_drops map as one WL_REC_NETDEV_DROPS record (netdev mode's body; or text lines), nothing when no
- * device lost an event. Names are the ones announced in WL_REC_DEVICE records. */
-static void emit_dev_drops(uint64_t now)
-{
-	static struct wl_netdev_dev_drops ent[MAX_DEV_DROPS];
-	struct { uint64_t netns_ino; uint32_t ifindex, _pad; } key, next; /* bpf/packet.bpf.c's struct dev_key */
-	uint64_t drops;
-	int fd = bpf_map__fd(skel->maps.dev_drops);
-	uint32_t n = 0;
-	void *prev = NULL;
-	while (n < MAX_DEV_DROPS && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (bpf_map_lookup_elem(fd, &next, &drops) == 0 && drops) {
-			ent[n] = (struct wl_netdev_dev_drops){ .netns_ino = next.netns_ino, .drops = drops, .ifindex = next.ifindex };
-			const char *name = netns_watch_known_ifname(next.netns_ino, next.ifindex);
-			if (name)
-				strncpy((char *)ent[n].ifname, name, sizeof(ent[n].ifname));
-			n++;
-		}
-		key = next;
-		prev = &key;
-	}
-	if (!n)
-		return;
-	if (opt.s.text) {
-		for (uint32_t i = 0; i < n; i++) {
-			char ifname[sizeof(ent[i].ifname) + 1];
-			memcpy(ifname, ent[i].ifname, sizeof(ent[i].ifname));
-			ifname[sizeof(ent[i].ifname)] = 0;
-			out_text("drops: ns %llu %s(%u) %llu\n", (unsigned long long)ent[i].netns_ino, ifname, ent[i].ifindex,
-				 (unsigned long long)ent[i].drops);
-		}
-		records_written++;
-		return;
-	}
-	struct wl_netdev_drops h = { .ts_ns = now, .count = n };
-	write_record(WL_REC_NETDEV_DROPS, &h, sizeof(h), ent, n * (uint32_t)sizeof(ent[0]));
-}
-
 static void emit_stats(void)
 {
 	uint64_t c[WL_PKT_CNT_MAX]; /* indexed by enum wl_packet_counter */
@@ -228,7 +189,7 @@ static void emit_stats(void)
 	};
 	/* only with --netns: a single-namespace stream keeps the record types it always had */
 	if (opt.netns)
-		emit_dev_drops(st.ts_ns);
+		emit_dev_drops(bpf_map__fd(skel->maps.dev_drops), st.ts_ns, opt.s.text, netns_watch_known_ifname);
 	if (opt.s.text) {
 		records_written++;
 		out_text("stats: seen %llu matched %llu sent %llu drops %llu written %llu\n",
