@@ -16,7 +16,8 @@
  *   device flow of the path, the packets that carried the request's first byte (`req_seq`) and the response's
  *   (`resp_seq`): the transaction's hops, in path order.
  */
-import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type HttpEventSink, type HttpHop, type HttpRequestEvent, type HttpResponseEvent, type HttpTransaction, type TlsHelloEvent, type TransportSegment } from '../records.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type HttpEventSink, type HttpHop, type HttpTransaction, type TransportSegment } from '../records.js';
+import { ForwardingHttpSink } from '../sinks/forward.js';
 import { deviceFlowKey, flowKey } from '../track/flow.js';
 
 /** Which end sent a data packet, as far as its device flow knows. */
@@ -413,7 +414,7 @@ export interface HopSinkStats {
  * Holds transactions until the exchange has passed every device (holdUs of capture time after the HTTP tracker
  * finished it), then hands them on with their hops. Request and response events pass straight through.
  */
-export class HopSink implements HttpEventSink {
+export class HopSink extends ForwardingHttpSink {
   readonly stats: HopSinkStats = { transactions: 0, withoutPath: 0 };
   /** a FIFO: entries before `first` are released (compacted now and then, not spliced per release) */
   private held: Array<{ tx: HttpTransaction; path: Path | undefined; dueUs: number }> = [];
@@ -422,23 +423,13 @@ export class HopSink implements HttpEventSink {
 
   constructor(
     private readonly paths: DevicePaths,
-    private readonly next: HttpEventSink,
+    next: HttpEventSink,
     private readonly holdUs: number,
-  ) {}
-
-  request(ev: HttpRequestEvent): void {
-    this.next.request(ev);
+  ) {
+    super(next);
   }
 
-  response(ev: HttpResponseEvent): void {
-    this.next.response(ev);
-  }
-
-  tls(ev: TlsHelloEvent): void {
-    this.next.tls?.(ev);
-  }
-
-  transaction(tx: HttpTransaction): void {
+  override transaction(tx: HttpTransaction): void {
     const c = tx.conn;
     // the path is looked up now: by release time the 4-tuple may belong to the next connection
     const path = this.paths.pathOf(c.netns, c.clientIp, c.clientPort, c.serverIp, c.serverPort);

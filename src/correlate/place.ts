@@ -4,7 +4,8 @@
  * behind them runs again when a namespace appears that the cache does not know, at most once per `rescanMs`.
  * The capture's own namespace (the host's) is not attributed: it holds every host process, and no container.
  */
-import type { HttpEventSink, HttpRequestEvent, HttpResponseEvent, HttpTransaction, L4Chunk, L4Sink, NetnsPlace, TlsHelloEvent } from '../records.js';
+import type { HttpEventSink, HttpTransaction, L4Chunk, L4Sink, NetnsPlace } from '../records.js';
+import { ForwardingHttpSink } from '../sinks/forward.js';
 import { NetnsAttribution, type NetnsInfo } from '../source/attribution.js';
 
 const NO_PLACE: NetnsPlace = { netnsName: null, containerId: null, podUid: null };
@@ -59,18 +60,11 @@ export class NetnsPlaces {
 }
 
 /** HTTP transactions (and their hops) with their namespaces' places. */
-export class PlacedHttpSink implements HttpEventSink {
-  constructor(private readonly places: NetnsPlaces, private readonly next: HttpEventSink) {}
-  request(ev: HttpRequestEvent): void {
-    this.next.request(ev);
+export class PlacedHttpSink extends ForwardingHttpSink {
+  constructor(private readonly places: NetnsPlaces, next: HttpEventSink) {
+    super(next);
   }
-  response(ev: HttpResponseEvent): void {
-    this.next.response(ev);
-  }
-  tls(ev: TlsHelloEvent): void {
-    this.next.tls?.(ev);
-  }
-  transaction(tx: HttpTransaction): void {
+  override transaction(tx: HttpTransaction): void {
     tx.conn.place = this.places.of(tx.conn.netns);
     for (const h of tx.hops ?? []) h.netnsName = this.places.of(h.netns).netnsName;
     this.next.transaction(tx);
