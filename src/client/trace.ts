@@ -248,11 +248,12 @@ export function certTimestamp(ms: Ms): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export const UNDEFINED_TIMESTAMP = 'undefined';
-
-/** nettrace's Timestamp JSON: relative whole milliseconds since `begin` (`+72ms`), absolute before it. */
-export function relTimestamp(ms: Ms | undefined, begin: Ms): Timestamp {
-  if (ms === undefined) return UNDEFINED_TIMESTAMP;
+/**
+ * nettrace's Timestamp JSON: relative whole milliseconds since `begin` (`+72ms`), absolute before it. An event that
+ * has not happened (yet) has no timestamp: its field is left out (docs/client.md), never the text "undefined".
+ */
+export function relTimestamp(ms: Ms | undefined, begin: Ms): Timestamp | undefined {
+  if (ms === undefined) return undefined;
   if (ms < begin) return absTimestamp(ms);
   return `+${Math.floor(ms - begin)}ms`;
 }
@@ -330,7 +331,7 @@ export class TraceRecorder {
   /** The trace as nettrace's JSON object (HTTPTrace). Does not stop or clear tracing. */
   snapshot(description: string, endAt: Ms = nowMs()): HttpTraceJson {
     const b = this.begin;
-    const t = (ms: Ms | undefined): Timestamp => relTimestamp(ms, b);
+    const t = (ms: Ms | undefined): Timestamp | undefined => relTimestamp(ms, b);
     // key order as nettrace's: ids, then the kind's own times, then close, tuple, (reused), totals
     const conn = <C extends ConnRecord>(c: C, times: (c: C) => Record<string, unknown>, reused?: boolean): Record<string, unknown> => {
       const out: Record<string, unknown> = { traceID: c.traceID, fromDial: c.fromDial };
@@ -344,7 +345,7 @@ export class TraceRecorder {
       if (c.conntrack) out.conntrack = conntrackJson(c.conntrack, t);
       if (c.conntrackErr) out.conntrackErr = c.conntrackErr;
       if (c.socketOps) out.socketTrace = { socketOps: c.socketOps.map((op) => socketOpJson(op, t)) };
-      return out;
+      return omitUndef(out);
     };
     const tcpTimes = (c: TcpConnTrace): Record<string, unknown> => ({
       handshakeBeginAt: t(c.handshakeBeginAt), handshakeEndAt: t(c.handshakeEndAt), connected: c.connected,
@@ -353,7 +354,7 @@ export class TraceRecorder {
     return {
       description,
       traceBeginAt: absTimestamp(b),
-      traceEndAt: t(endAt),
+      traceEndAt: t(endAt) ?? absTimestamp(endAt),
       dials: this.dials.map((d) => dialJson(d, t)),
       tcpConns: this.tcpConns.map((c) => conn(c, tcpTimes, c.reused)),
       udpConns: this.udpConns.map((c) => conn(c, udpTimes)),
@@ -392,7 +393,7 @@ export class TraceRecorder {
   }
 }
 
-function dialJson(d: DialTrace, t: (ms: Ms | undefined) => Timestamp): Record<string, unknown> {
+function dialJson(d: DialTrace, t: (ms: Ms | undefined) => Timestamp | undefined): Record<string, unknown> {
   return omitUndef({
     traceID: d.traceID, dialBeginAt: t(d.dialBeginAt), dialEndAt: t(d.dialEndAt), dialErr: d.dialErr,
     ctxCloseAt: t(d.ctxCloseAt), dstAddress: d.dstAddress,
@@ -408,7 +409,7 @@ function dialJson(d: DialTrace, t: (ms: Ms | undefined) => Timestamp): Record<st
   });
 }
 
-function conntrackJson(c: ConntrackEntry, t: (ms: Ms | undefined) => Timestamp): Record<string, unknown> {
+function conntrackJson(c: ConntrackEntry, t: (ms: Ms | undefined) => Timestamp | undefined): Record<string, unknown> {
   return omitUndef({
     capturedAt: t(c.capturedAt), status: c.status, tcpState: c.tcpState, mark: c.mark,
     addrOrig: { ...c.addrOrig }, addrReply: { ...c.addrReply }, packetsSent: c.packetsSent,
@@ -416,7 +417,7 @@ function conntrackJson(c: ConntrackEntry, t: (ms: Ms | undefined) => Timestamp):
   });
 }
 
-function socketOpJson(op: SocketOp, t: (ms: Ms | undefined) => Timestamp): Record<string, unknown> {
+function socketOpJson(op: SocketOp, t: (ms: Ms | undefined) => Timestamp | undefined): Record<string, unknown> {
   return omitUndef({
     type: op.type, callAt: t(op.callAt), returnAt: t(op.returnAt), returnErr: op.returnErr,
     remoteAddr: op.remoteAddr, dataLen: op.dataLen,

@@ -55,7 +55,7 @@ test('plain HTTP/1.1 GET: the trace matches nginx and the socket', async () => {
   // connection: close: the connection ends with the response; the trace says when
   const trace = await waitFor('connection closed in the trace', async () => {
     const t = (await client.getTrace('plain GET')).trace;
-    return t.tcpConns[0]?.connCloseAt !== 'undefined' ? t : undefined;
+    return t.tcpConns[0]?.connCloseAt !== undefined ? t : undefined;
   });
   await client.close();
   const [entry] = await newEntries(before0, 1);
@@ -94,6 +94,34 @@ test('plain HTTP/1.1 GET: the trace matches nginx and the socket', async () => {
   assert.equal(sumOps(conn!, 'write'), conn!.totalSentBytes);
   assert.match(req!.reqSentAt, /^\+\d+ms$/);
   assert.match(req!.respRecvAt ?? '', /^\+\d+ms$/);
+});
+
+test('the README example\'s order (getTrace before close): every timestamp is "+Nms" or absent, never "undefined"', async () => {
+  const before0 = (await ng.readAccessLog()).length;
+  const client = createTracedClient(cfg({ preferHTTP2: true }), withSockTrace(), withHTTPReqTrace());
+  const resp = await client.fetch(`https://localhost:${ng.tlsPort}/index.html`);
+  await resp.text();
+  const { trace } = await client.getTrace('GET https://localhost/'); // the connection is still open here
+  await client.close();
+  await newEntries(before0, 1);
+  assert.equal(trace.httpRequests.length, 1);
+  assert.equal(trace.tcpConns.length, 1);
+  // still open at getTrace: no close time yet, and no "undefined" stand-in
+  assert.ok(!('connCloseAt' in trace.tcpConns[0]!), `connCloseAt absent while open: ${JSON.stringify(trace.tcpConns[0])}`);
+  const json = JSON.stringify(trace);
+  assert.doesNotMatch(json, /undefined/);
+  // every field named like a time (…At) anywhere in the trace, but the absolute traceBeginAt
+  let times = 0;
+  const walk = (v: unknown, key: string): void => {
+    if (Array.isArray(v)) v.forEach((x) => walk(x, key));
+    else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, k);
+    else if (/At$/.test(key) && key !== 'traceBeginAt') {
+      times++;
+      assert.match(String(v), /^\+\d+ms$/, `${key}: ${String(v)}`);
+    }
+  };
+  walk(trace, '');
+  assert.ok(times >= 6, `timestamps checked: ${times}`);
 });
 
 test('HTTPS HTTP/1.1 by name: TLS tunnel with the certificates openssl sees, the cipher suite nginx chose', async () => {

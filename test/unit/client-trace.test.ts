@@ -12,13 +12,13 @@ import {
 } from '../../src/client/trace.js';
 import { OpRecorder, recordNetSocket, recordDgram, RecordedStream } from '../../src/client/socket-trace.js';
 
-test('timestamps: relative whole ms, absolute before the trace, undefined when unset', () => {
+test('timestamps: relative whole ms, absolute before the trace, none when unset', () => {
   const begin = Date.UTC(2022, 11, 23, 9, 17, 45) + 260.618344;
   assert.equal(relTimestamp(begin + 72.9, begin), '+72ms');
   assert.equal(relTimestamp(begin, begin), '+0ms');
-  assert.equal(relTimestamp(undefined, begin), 'undefined');
+  assert.equal(relTimestamp(undefined, begin), undefined);
   // before the trace began: absolute, as Go prints time.Time (RFC 3339, nanoseconds, local offset)
-  const abs = relTimestamp(begin - 1000, begin);
+  const abs = relTimestamp(begin - 1000, begin)!;
   assert.match(abs, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d)$/);
   assert.equal(new Date(abs).getTime(), Math.floor(begin - 1000));
   assert.equal(certTimestamp(Date.UTC(2022, 10, 28, 8, 19, 1)), '2022-11-28T08:19:01Z');
@@ -138,8 +138,11 @@ test('snapshot: nettrace key order and omitempty; clear() keeps open connections
   rec.tlsTunnels.push({ traceID: 'tid-t', tcpConn: c.traceID, handshakeBeginAt: rec.begin + 2, didResume: false, peerCerts: [], cipherSuite: 4865, serverName: 'x.test' });
   const j = rec.snapshot('first');
   assert.deepEqual(Object.keys(j), ['description', 'traceBeginAt', 'traceEndAt', 'dials', 'tcpConns', 'udpConns', 'dnsQueries', 'tlsTunnels', 'httpRequests']);
-  assert.deepEqual(Object.keys(j.tcpConns[0]), ['traceID', 'fromDial', 'handshakeBeginAt', 'handshakeEndAt', 'connected', 'connCloseAt', 'addrTuple', 'reused', 'totalSentBytes', 'totalRecvBytes', 'socketTrace']);
-  assert.deepEqual(Object.keys(j.dials[0]), ['traceID', 'dialBeginAt', 'dialEndAt', 'ctxCloseAt', 'dstAddress'], 'empty lists and sourceIP omitted');
+  assert.deepEqual(Object.keys(j.tcpConns[0]), ['traceID', 'fromDial', 'handshakeBeginAt', 'handshakeEndAt', 'connected', 'addrTuple', 'reused', 'totalSentBytes', 'totalRecvBytes', 'socketTrace'], 'still open: no connCloseAt');
+  c.connCloseAt = nowMs();
+  assert.deepEqual(Object.keys(rec.snapshot('closed').tcpConns[0]), ['traceID', 'fromDial', 'handshakeBeginAt', 'handshakeEndAt', 'connected', 'connCloseAt', 'addrTuple', 'reused', 'totalSentBytes', 'totalRecvBytes', 'socketTrace']);
+  c.connCloseAt = undefined;
+  assert.deepEqual(Object.keys(j.dials[0]), ['traceID', 'dialBeginAt', 'dstAddress'], 'empty lists, sourceIP and times not reached yet omitted');
   assert.equal(j.dials[0].dialBeginAt, '+1ms');
   assert.equal((j.tlsTunnels[0] as Record<string, unknown>).negotiatedProto, undefined);
 
