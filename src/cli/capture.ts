@@ -121,6 +121,19 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   // Live: SIGINT/SIGTERM make the sensor drain, then everything is written. File mode reads synchronously, so a
   // handler could only run after the whole file: there the default action (exit at once) is kept.
   const live = settings.readFile === undefined;
+  // -r on a terminal: a progress line on stderr, erased before the summary
+  let progress: import('./progress.js').ProgressLine | undefined;
+  if (!live && !settings.quiet && process.stderr.isTTY === true) {
+    const { ProgressLine } = await import('./progress.js');
+    const file = settings.readFile as string;
+    let totalBytes: number | undefined;
+    try {
+      totalBytes = file === '-' ? undefined : (await import('node:fs')).statSync(file).size;
+    } catch {
+      /* the reader reports a missing file */
+    }
+    progress = new ProgressLine({ name: file === '-' ? 'stdin' : file, totalBytes, write: (t) => process.stderr.write(t) });
+  }
   const run = (signal?: AbortSignal): ReturnType<typeof pipeline.runPipeline> => pipeline.runPipeline({
     source: live
       ? {
@@ -141,7 +154,9 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     localAddrs,
     count: settings.count,
     logEvery: settings.logEvery,
-    log: stderrLine,
+    progress: progress && ((p) => progress!.update({ bytesRead: p.bytesRead, packets: p.packets, records: p.transactions })),
+    // a diagnostic line (--log-every) takes the progress line's place; the next update redraws it below
+    log: progress === undefined ? stderrLine : (line) => { progress!.done(); stderrLine(line); },
     verbose: settings.verbose,
     signal,
   });
@@ -149,6 +164,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   try {
     result = live ? await withStopSignals(run) : await run();
   } finally {
+    progress?.done();
     writer.close();
   }
   const stored = await store?.close();

@@ -50,6 +50,8 @@ export const CAPTURE_OPTIONS: readonly OptionSpec[] = [
   { name: 'config', value: true, valueName: 'FILE', help: `config file (default ${DEFAULT_CONFIG_FILE} if it exists)` },
   { name: 'version', short: 'v', value: false, help: 'print the version and exit' },
   { name: 'verbose', value: false, negatable: true, inFile: true, help: 'more diagnostics on stderr' },
+  { name: 'quiet', short: 'q', value: false, negatable: true, inFile: true,
+    help: 'no progress line for -r (shown on a terminal: percent read, packets/s, records, ETA)' },
   { name: 'help', short: 'h', value: false, help: 'this help' },
 ];
 
@@ -81,6 +83,8 @@ export interface CaptureSettings {
   retentionBytes: number;
   retentionAgeUs: number;
   verbose: boolean;
+  /** --quiet: no progress line */
+  quiet: boolean;
   /** the config file that was read, if any */
   configFile?: string;
   /** where each setting came from (diagnostics, --verbose) */
@@ -326,6 +330,7 @@ export function resolveCapture(
       retentionBytes: retention(get('retention-size'), parseSize, 'a size (1G, 500M, 0 = no limit)') ?? DEFAULT_RETENTION_BYTES,
       retentionAgeUs: retention(get('retention-age'), parseDurationUs, 'a duration (7d, 12h, 30m, 0 = no limit)') ?? DEFAULT_RETENTION_AGE_US,
       verbose: bool('verbose', false),
+      quiet: bool('quiet', false),
       configFile,
       origin,
     },

@@ -23,6 +23,8 @@ export interface CaptureFileSummary {
 export interface CaptureReadOptions {
   /** read size in bytes (default 1 MiB) */
   chunkSize?: number;
+  /** after each read: the bytes read so far (for a progress line; called at most once per chunk) */
+  onRead?: (bytesRead: number) => void;
 }
 
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
@@ -140,6 +142,7 @@ export function readCaptureFile(path: string, onFrame: (f: Frame) => void, opts?
       if (n === 0) return core.finish(cb.have, cb.base);
       cb.have += n;
       if (!cb.drain(core)) return core.finish(0, cb.base);
+      opts?.onRead?.(cb.base + cb.have);
     }
   } finally {
     closeSync(fd);
@@ -170,6 +173,7 @@ export async function readCaptureStream(input: Readable, onFrame: (f: Frame) => 
         inCallback = false;
         if (!ok) { input.destroy(); return core.finish(0, cb.base); }
       }
+      opts?.onRead?.(cb.base + cb.have);
     }
   } catch (e) {
     if (inCallback) throw e;

@@ -62,6 +62,8 @@ export interface PipelineOptions {
   count?: number;
   /** a stats line every N packets */
   logEvery?: number;
+  /** file: called after each block read (about every MiB), for a progress line */
+  progress?: (p: FileProgress) => void;
   /** diagnostics (stderr); lines without newline */
   log?: (line: string) => void;
   verbose?: boolean;
@@ -71,6 +73,14 @@ export interface PipelineOptions {
   tickMs?: number;
   /** live: after stop(), how long to wait for the sensor to drain before killing it, ms */
   drainTimeoutMs?: number;
+}
+
+/** How far a file has been read: for `capture -r`'s progress line (src/cli/progress.ts). */
+export interface FileProgress {
+  bytesRead: number;
+  packets: number;
+  /** HTTP transactions written so far */
+  transactions: number;
 }
 
 export interface PipelineResult {
@@ -387,9 +397,11 @@ async function runFile(opts: PipelineOptions, src: FileSource, tracker: Trackers
     }
     if (opts.verbose) log?.(`wirelog: ${src.path}: ${summary.format}, ${summary.frames} frames, ${summary.bytes} bytes`);
   };
+  const progress = opts.progress;
+  const onRead = progress === undefined ? undefined : (bytesRead: number): void => progress({ bytesRead, packets, transactions: tracker.stats.transactions });
   try {
-    if (src.path === '-') report(await readCaptureStream(process.stdin, onFrame, { name: 'stdin' }));
-    else report(readCaptureFile(src.path, onFrame));
+    if (src.path === '-') report(await readCaptureStream(process.stdin, onFrame, { name: 'stdin', onRead }));
+    else report(readCaptureFile(src.path, onFrame, { onRead }));
   } catch (err) {
     if (err !== STOP) {
       if (stop !== undefined) {
