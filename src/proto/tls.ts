@@ -14,6 +14,9 @@ export const TLS_HANDSHAKE_CLIENT_HELLO = 1;
 const EXT_SERVER_NAME = 0;
 const EXT_ALPN = 16;
 const EXT_SUPPORTED_VERSIONS = 43;
+/** quic_transport_parameters (RFC 9001 §8.2); draft-29 used 0xffa5 */
+export const EXT_QUIC_TRANSPORT_PARAMETERS = 0x39;
+export const EXT_QUIC_TRANSPORT_PARAMETERS_DRAFT = 0xffa5;
 /** largest TLSPlaintext fragment (2^14) plus the expansion TLSCiphertext allows: a record longer is not TLS */
 const MAX_RECORD = (1 << 14) + 2048;
 /** a ClientHello longer than this is not one we wait for (real ones are below 2 KiB; post-quantum key shares ~2 KiB) */
@@ -55,6 +58,8 @@ export interface ClientHello {
   cipherSuites: number;
   /** extension types in order */
   extensions: number[];
+  /** QUIC: the quic_transport_parameters extension's value (a copy), undefined when absent */
+  quicTransportParameters?: Buffer;
   /** bytes of the client stream up to the end of the record that completed the hello */
   consumed: number;
   /** TLS records the hello was spread over */
@@ -217,6 +222,31 @@ function parse(raw: ByteChain): ClientHelloResult {
   return { status: 'ok', hello };
 }
 
+/**
+ * QUIC carries TLS handshake messages in CRYPTO frames without the record layer (RFC 9001 §4): parse the
+ * ClientHello at the start of such a byte stream. `consumed` is the handshake message's length, `records` 0.
+ */
+export function parseClientHelloMessage(hsBytes: Buffer): ClientHelloResult {
+  const hs = new ByteChain();
+  hs.push(hsBytes);
+  try {
+    if (hs.length < 1) return { status: 'incomplete', have: 0 };
+    if (hs.at(0) !== TLS_HANDSHAKE_CLIENT_HELLO) {
+      throw new Fail(WL_ERR_TLS_NOT_CLIENT_HELLO, 0, `first handshake message has type ${hs.at(0)}, not ClientHello (1)`);
+    }
+    if (hs.length < 4) return { status: 'incomplete', have: hs.length };
+    const need = 4 + ((hs.at(1) << 16) | (hs.at(2) << 8) | hs.at(3));
+    if (need > MAX_CLIENT_HELLO) throw new Fail(WL_ERR_TLS_LENGTH, 1, `ClientHello of ${need - 4} bytes (limit ${MAX_CLIENT_HELLO})`);
+    if (hs.length < need) return { status: 'incomplete', have: hs.length };
+    const hello = helloBody(hs, need);
+    hello.consumed = need;
+    return { status: 'ok', hello };
+  } catch (e) {
+    if (e instanceof Fail) return { status: 'error', error: { code: e.code, layer: 'tls', offset: e.offset, message: e.message } };
+    return { status: 'error', error: { code: WL_ERR_TLS_LENGTH, layer: 'tls', offset: 0, message: `ClientHello parser: ${(e as Error).message}` } };
+  }
+}
+
 function checkRecordStart(raw: ByteChain, pos: number, records: number): void {
   const n = raw.length - pos;
   if (raw.at(pos) !== TLS_CONTENT_HANDSHAKE) {
@@ -267,6 +297,9 @@ function helloBody(hs: ByteChain, need: number): ClientHello {
     if (type === EXT_SERVER_NAME) serverName(hs, s, e, hello);
     else if (type === EXT_ALPN) alpn(hs, s, e, hello);
     else if (type === EXT_SUPPORTED_VERSIONS) supportedVersions(hs, s, e, hello);
+    else if ((type === EXT_QUIC_TRANSPORT_PARAMETERS || type === EXT_QUIC_TRANSPORT_PARAMETERS_DRAFT) && hello.quicTransportParameters === undefined) {
+      hello.quicTransportParameters = Buffer.from(hs.latin1(s, e), 'latin1');
+    }
     p = e;
   }
   return hello;
