@@ -6,12 +6,14 @@ import { stderrLine, stdoutText } from './io.js';
 import { traceCommand } from './trace.js';
 import { queryCommand } from './query.js';
 import { topologyCommand } from './topology.js';
+import { quicCommand } from './quic.js';
 
 export const COMMANDS: Record<string, string> = {
   capture: 'log HTTP/1.x requests and responses, live (eBPF) or from a pcap/pcapng file',
   trace: 'log the HTTP/1.x and HTTP/2 requests of running processes (h2olog lines or JSON)',
   query: 'print records kept by capture --store, filtered (docs/query.md)',
   topology: 'the request graph (namespaces, devices, hops with p50/p99 times) of capture JSON lines',
+  quic: 'QUIC events (h2olog JSON lines) of a pcap/pcapng file: versions, connection IDs, SNI, ALPN, Initial frames',
 };
 
 export function mainUsage(): string {
@@ -69,6 +71,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return queryCommand(rest);
     case 'topology':
       return topologyCommand(rest);
+    case 'quic':
+      return quicCommand(rest);
     default:
       stderrLine(cmd.startsWith('-') ? `wirelog: error: unknown option ${cmd}` : `wirelog: error: unknown command '${cmd}'`);
       stderrLine(`Try 'wirelog --help'.`);

@@ -1,0 +1,140 @@
+/** `wirelog quic -r FILE`: flags → tracker + JSON-lines sink → capture file → summary and exit code (docs/quic.md). */
+import fs from 'node:fs';
+import { formatOptions, parseArgs, UsageError, type OptionSpec } from './args.js';
+import { stderrLine, stdoutText } from './io.js';
+
+export const QUIC_OPTIONS: readonly OptionSpec[] = [
+  { name: 'read', short: 'r', value: true, valueName: 'FILE', help: 'read a pcap/pcapng file (- for stdin); no privileges needed' },
+  { name: 'type', short: 't', value: true, multiple: true, valueName: 'TYPE', help: 'keep only these event types (repeatable; h2olog\'s quicly:TYPE works too)' },
+  { name: 'write', short: 'w', value: true, valueName: 'FILE', help: 'write the JSON lines to FILE instead of stdout' },
+  { name: 'port', value: true, multiple: true, valueName: 'PORTS', help: 'UDP ports whose datagrams are QUIC (comma-separated, repeatable; default 443);\nother ports are still taken when a datagram starts with a QUIC long header' },
+  { name: 'ports', value: true, valueName: 'any', help: '--ports any: look at every UDP datagram (content detection)' },
+  { name: 'vantage', value: true, valueName: 'SIDE', help: 'server (default: packet-received is what the server received) or client' },
+  { name: 'filter', value: true, valueName: 'EXPR', help: 'keep connections matching EXPR (sni, alpn, src_ip, src_port, dst_ip, dst_port;\nsrc is the client), in the filter language of docs/query.md' },
+  { name: 'help', short: 'h', value: false, help: 'this help' },
+];
+
+export const QUIC_USAGE = `Usage: wirelog quic -r FILE [options]
+
+QUIC events of every connection in a capture file, as JSON lines in h2olog's shape
+({"time":…,"type":"accept","conn":1,"dcid":…}). Initial packets are decrypted without keys
+(version, connection IDs, SNI, ALPN, frames); later packets are counted. See docs/quic.md.
+
+Options:
+${formatOptions(QUIC_OPTIONS)}
+`;
+
+interface QuicSettings {
+  readFile: string;
+  types: string[];
+  writeFile?: string;
+  ports: number[] | 'any';
+  vantage: 'server' | 'client';
+  filter?: string;
+}
+
+function parsePorts(values: string[], as: string): number[] {
+  const out: number[] = [];
+  for (const v of values) {
+    for (const part of v.split(',')) {
+      const t = part.trim();
+      const n = Number(t);
+      if (t === '' || !Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`${as}: '${t}' is not a port (1-65535)`, as);
+      out.push(n);
+    }
+  }
+  return out;
+}
+
+function resolve(argv: readonly string[]): QuicSettings | 'help' {
+  const a = parseArgs(argv, QUIC_OPTIONS);
+  if (a.flags.has('help')) return 'help';
+  if (a.positionals.length > 0) throw new UsageError(`unexpected argument '${a.positionals[0]}'`);
+  const read = a.flags.get('read');
+  if (read === undefined) throw new UsageError('-r FILE is needed (live sources, -p and -i, are not in this version)', '-r');
+  const s: QuicSettings = { readFile: read.values[0]!, types: a.flags.get('type')?.values ?? [], ports: [443], vantage: 'server' };
+  const w = a.flags.get('write');
+  if (w !== undefined) s.writeFile = w.values[0];
+  const port = a.flags.get('port');
+  if (port !== undefined) s.ports = parsePorts(port.values, port.as);
+  const ports = a.flags.get('ports');
+  if (ports !== undefined) {
+    if (ports.values[0] === 'any') s.ports = 'any';
+    else s.ports = parsePorts(ports.values, ports.as);
+  }
+  const v = a.flags.get('vantage');
+  if (v !== undefined) {
+    if (v.values[0] !== 'server' && v.values[0] !== 'client') throw new UsageError(`${v.as}: '${v.values[0]}' is not server or client`, v.as);
+    s.vantage = v.values[0];
+  }
+  const f = a.flags.get('filter');
+  if (f !== undefined) s.filter = f.values[0];
+  return s;
+}
+
+/** Runs the command; resolves to the exit code (0 ok, 1 bad file or output, 2 usage). */
+export async function quicCommand(argv: readonly string[]): Promise<number> {
+  let settings: QuicSettings;
+  let types: Set<string> | undefined;
+  let connFilter: ((r: Readonly<Record<string, unknown>>) => boolean) | undefined;
+  const { eventTypeSet, QuicTypeError, QuicJsonlSink } = await import('../sinks/quic-jsonl.js');
+  try {
+    const r = resolve(argv);
+    if (r === 'help') {
+      stdoutText(QUIC_USAGE);
+      return 0;
+    }
+    settings = r;
+    types = eventTypeSet(settings.types);
+    if (settings.filter !== undefined) {
+      const q = await import('../query/index.js');
+      try {
+        connFilter = q.compilePredicate(q.parseFilter(settings.filter, { record: 'tls' }));
+      } catch (err) {
+        if (err instanceof q.QueryError) throw new UsageError(`--filter: ${err.message}`, '--filter');
+        throw err;
+      }
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof QuicTypeError) {
+      stderrLine(`wirelog: error: ${err.message}`);
+      stderrLine(`Try 'wirelog quic --help'.`);
+      return 2;
+    }
+    throw err;
+  }
+  if (settings.readFile !== '-' && !fs.existsSync(settings.readFile)) {
+    stderrLine(`wirelog: error: ${settings.readFile}: no such file`);
+    return 1;
+  }
+  let sink: InstanceType<typeof QuicJsonlSink>;
+  try {
+    sink = new QuicJsonlSink(settings.writeFile, types);
+  } catch (err) {
+    stderrLine(`wirelog: error: cannot write ${settings.writeFile}: ${(err as Error).message}`);
+    return 1;
+  }
+  const pipeline = await import('../pipelines/quic.js');
+  const tracker = new pipeline.QuicTracker({
+    vantage: settings.vantage,
+    ports: settings.ports,
+    connFilter,
+    emit: (e) => sink.event(e),
+  });
+  let result;
+  try {
+    result = await pipeline.runQuicFile({ path: settings.readFile, tracker });
+  } finally {
+    sink.close();
+  }
+  stderrLine(pipeline.quicSummaryLine(result));
+  if (result.capture.error !== undefined) {
+    stderrLine(`wirelog: error: ${result.capture.error.message}`);
+    return 1;
+  }
+  if (sink.failure !== undefined) {
+    stderrLine(`wirelog: error: writing ${settings.writeFile ?? 'stdout'}: ${sink.failure}`);
+    return 1;
+  }
+  return 0;
+}

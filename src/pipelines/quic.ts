@@ -1,0 +1,538 @@
+/**
+ * `wirelog quic -r FILE`: capture file → frames → UDP datagrams → QUIC packets → per-connection state → events
+ * (h2olog's JSON shape: `time`, `type`, `conn`, then what the event knows). Passive, no keys: Initial packets are
+ * decrypted (their keys come from the client's first Destination Connection ID, RFC 9001 §5.2); Handshake, 0-RTT and
+ * 1-RTT packets are counted and reported as not decryptable.
+ *
+ * Connections are keyed by connection IDs — both sides' (the client's first DCID and SCID, the server's SCID, a
+ * Retry's SCID, NEW_CONNECTION_ID frames when visible) — so the server's packets join the client's connection.
+ * A short-header packet carries no DCID length: it is matched against the IDs of the connection its UDP flow belongs
+ * to, then against every known ID length.
+ */
+import { readCaptureFile, readCaptureStream, type CaptureFileSummary } from '../decode/capture-file.js';
+import { decodeFrame, newDecodeStats, type DecodeStats } from '../decode/frame.js';
+import type { Frame } from '../records.js';
+import {
+  PacketType, PnSpace, QuicErrorCode, isKnownVersion, looksLikeLongHeader, pnSpaceOf, splitDatagram, versionName,
+  type PacketTypeName, type PnSpaceName, type QuicError, type QuicPacket,
+} from '../proto/quic.js';
+import { initialSecrets, openPacket, verifyRetryIntegrity, type InitialSecrets } from '../proto/quic-crypto.js';
+import { CryptoStream, parseFrames, parseTransportParameters, type QuicFrame, type TransportParameters } from '../proto/quic-frames.js';
+import { parseClientHelloMessage, type ClientHello } from '../proto/tls.js';
+
+/** Event types (the `type` field of every line). */
+export const QuicEventType = {
+  ACCEPT: 'accept',
+  CONNECT: 'connect',
+  PACKET_RECEIVED: 'packet-received',
+  PACKET_SENT: 'packet-sent',
+  DECRYPT_FAILED: 'decrypt-failed',
+  RETRY: 'retry',
+  VERSION_NEGOTIATION: 'version-negotiation',
+  CLOSE: 'close',
+  PACKET_DROPPED: 'packet-dropped',
+  CONN_SUMMARY: 'conn-summary',
+} as const;
+export type QuicEventTypeName = (typeof QuicEventType)[keyof typeof QuicEventType];
+export const QUIC_EVENT_TYPES: readonly string[] = Object.values(QuicEventType);
+
+/** Whose view the packet events take: `packet-received` is what this side received. */
+export const Vantage = { SERVER: 'server', CLIENT: 'client' } as const;
+export type VantageName = (typeof Vantage)[keyof typeof Vantage];
+
+/** Why a packet cannot be decrypted, per packet-number space, in this slice (no key log yet). */
+const NO_KEYS_REASON: Record<string, string> = {
+  [PacketType.HANDSHAKE]: 'no keys: Handshake keys come from the TLS key exchange (a key log is needed; not in this slice)',
+  [PacketType.ZERO_RTT]: 'no keys: 0-RTT keys come from a resumed TLS session (a key log is needed; not in this slice)',
+  [PacketType.ONE_RTT]: 'no keys: 1-RTT keys come from the TLS key exchange (a key log is needed; not in this slice)',
+};
+const ALPN_SELECTED_UNKNOWN = "the server's choice is in EncryptedExtensions, inside Handshake packets: not decryptable without keys";
+
+export interface QuicEvent {
+  time: number;
+  type: QuicEventTypeName;
+  conn?: number;
+  [field: string]: unknown;
+}
+
+export interface QuicStats {
+  frames: number;
+  /** UDP datagrams looked at as QUIC */
+  datagrams: number;
+  /** UDP datagrams of other ports that did not look like QUIC */
+  notQuic: number;
+  packets: number;
+  decrypted: number;
+  /** packets of spaces we have no keys for */
+  undecryptable: number;
+  connections: number;
+  /** packets or datagram tails dropped, by error code */
+  errors: Record<string, number>;
+  events: number;
+  /** events dropped by -t or --filter */
+  filtered: number;
+}
+
+export interface QuicTrackerOptions {
+  vantage: VantageName;
+  /** UDP ports whose datagrams are all taken as QUIC; 'any': every UDP datagram. Others need a QUIC long header. */
+  ports: number[] | 'any';
+  /** per-connection filter (the `tls` record fields: sni, alpn, src_ip, src_port, dst_ip, dst_port; src = client) */
+  connFilter?: (r: Readonly<Record<string, unknown>>) => boolean;
+  emit: (e: QuicEvent) => void;
+}
+
+type Side = 'client' | 'server';
+
+interface PerSide<T> { client: T; server: T }
+
+interface PacketCounts { packets: number; bytes: number; byType: Record<string, number> }
+
+class QuicConn {
+  accepted = false;
+  /** events held until `accept` is out (so it comes first) */
+  pending: QuicEvent[] = [];
+  /** false: --filter rejected it; undefined: not decided yet */
+  passes: boolean | undefined;
+  readonly cids = new Set<string>();
+  readonly versions = new Set<number>();
+  version: number;
+  /** the DCID the client's Initial keys derive from (its first DCID; a Retry's SCID after a Retry) */
+  initialDcid: Buffer;
+  clientScid: Buffer;
+  serverScid?: Buffer;
+  readonly keys = new Map<number, InitialSecrets | undefined>();
+  readonly largestPn: PerSide<Record<PnSpaceName, number>> = {
+    client: { initial: -1, handshake: -1, application: -1 },
+    server: { initial: -1, handshake: -1, application: -1 },
+  };
+  readonly crypto: PerSide<CryptoStream> = { client: new CryptoStream(), server: new CryptoStream() };
+  hello?: ClientHello;
+  transportParameters?: TransportParameters;
+  helloError?: string;
+  cipherSuite?: number;
+  readonly decryptFailed = new Set<string>();
+  readonly undecrypted: Record<string, number> = {};
+  readonly counts: PerSide<PacketCounts> = {
+    client: { packets: 0, bytes: 0, byType: {} },
+    server: { packets: 0, bytes: 0, byType: {} },
+  };
+  retries = 0;
+  versionNegotiations = 0;
+  closedBy?: Side;
+  firstUs: number;
+  lastUs: number;
+
+  constructor(readonly id: number, readonly clientKey: string, readonly serverKey: string, readonly odcid: Buffer, scid: Buffer, version: number, tsUs: number) {
+    this.initialDcid = odcid;
+    this.clientScid = scid;
+    this.version = version;
+    this.firstUs = tsUs;
+    this.lastUs = tsUs;
+  }
+
+  initialKeys(version: number): InitialSecrets | undefined {
+    if (!this.keys.has(version)) this.keys.set(version, initialSecrets(version, this.initialDcid));
+    return this.keys.get(version);
+  }
+}
+
+const hexOf = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('hex'));
+const endpoint = (addr: string, port: number): string => (addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
+
+/** Turns UDP datagrams into QUIC events. Never throws on bad input: errors are counted and logged as events. */
+export class QuicTracker {
+  readonly stats: QuicStats = {
+    frames: 0, datagrams: 0, notQuic: 0, packets: 0, decrypted: 0, undecryptable: 0, connections: 0, errors: {}, events: 0, filtered: 0,
+  };
+  private readonly conns: QuicConn[] = [];
+  private readonly byCid = new Map<string, QuicConn>();
+  private readonly cidLengths = new Set<number>();
+  /** "addr:port>addr:port" (both directions) → connection, for short headers and unknown-version long headers */
+  private readonly byFlow = new Map<string, QuicConn>();
+  private readonly ports: Set<number> | 'any';
+
+  constructor(private readonly opts: QuicTrackerOptions) {
+    this.ports = opts.ports === 'any' ? 'any' : new Set(opts.ports);
+  }
+
+  /** One UDP datagram. `payload` is only read during the call. */
+  datagram(tsUs: number, src: string, sport: number, dst: string, dport: number, payload: Buffer): void {
+    const from = endpoint(src, sport), to = endpoint(dst, dport);
+    const flowConn = this.byFlow.get(`${from}>${to}`);
+    const onPort = this.ports === 'any' || this.ports.has(sport) || this.ports.has(dport);
+    // content detection: other ports (and 'any') need a long header of a known version, or a known flow
+    if (flowConn === undefined && (!onPort || this.ports === 'any') && !looksLikeLongHeader(payload)) {
+      this.stats.notQuic++;
+      return;
+    }
+    this.stats.datagrams++;
+    const split = splitDatagram(payload, (d, off) => this.shortDcid(d, off, flowConn));
+    let lastConn = flowConn;
+    for (const p of split.packets) {
+      try {
+        lastConn = this.packet(tsUs, from, to, p, flowConn) ?? lastConn;
+      } catch (e) {
+        this.drop(tsUs, lastConn, from, to, { code: QuicErrorCode.INTERNAL, offset: p.start, message: `internal error: ${(e as Error).message}` });
+      }
+    }
+    if (split.error !== undefined) this.drop(tsUs, lastConn, from, to, split.error);
+  }
+
+  /** End of input: a summary per connection, in connection order. */
+  finish(): void {
+    for (const c of this.conns) {
+      if (!c.accepted) this.accept(c);
+      this.summary(c);
+    }
+  }
+
+  private shortDcid(d: Buffer, off: number, flowConn: QuicConn | undefined): { length: number; version: number } | undefined {
+    if (flowConn !== undefined) {
+      for (const cid of flowConn.cids) {
+        const n = cid.length / 2;
+        if (n > 0 && off + n <= d.length && d.toString('hex', off, off + n) === cid) return { length: n, version: flowConn.version };
+      }
+    }
+    for (const n of this.cidLengths) {
+      if (off + n > d.length) continue;
+      const c = this.byCid.get(d.toString('hex', off, off + n));
+      if (c !== undefined) return { length: n, version: c.version };
+    }
+    // zero-length connection IDs: only the flow tells
+    if (flowConn !== undefined && flowConn.cids.has('')) return { length: 0, version: flowConn.version };
+    return undefined;
+  }
+
+  private addCid(c: QuicConn, cid: Buffer | string | undefined): void {
+    const h = typeof cid === 'string' ? cid : hexOf(cid);
+    c.cids.add(h);
+    if (h.length === 0) return; // zero-length IDs key nothing: the flow does
+    this.byCid.set(h, c);
+    this.cidLengths.add(h.length / 2);
+  }
+
+  private findConn(p: QuicPacket, flowConn: QuicConn | undefined): QuicConn | undefined {
+    if (p.dcid.length > 0) {
+      const c = this.byCid.get(p.dcid.toString('hex'));
+      if (c !== undefined) return c;
+    }
+    if (p.long && p.scid !== undefined && p.scid.length > 0 && p.type !== PacketType.VERSION_NEGOTIATION) {
+      const c = this.byCid.get(p.scid.toString('hex'));
+      if (c !== undefined) return c;
+    }
+    return flowConn;
+  }
+
+  /** Process one packet; returns its connection. */
+  private packet(tsUs: number, from: string, to: string, p: QuicPacket, flowConn: QuicConn | undefined): QuicConn | undefined {
+    this.stats.packets++;
+    let c = this.findConn(p, flowConn);
+    if (c === undefined) {
+      // a connection starts with a client's Initial (or 0-RTT, or a long header of a version we cannot read)
+      if (p.type === PacketType.INITIAL || p.type === PacketType.ZERO_RTT || p.type === PacketType.UNKNOWN_VERSION) {
+        c = this.newConn(tsUs, from, to, p);
+      } else {
+        this.drop(tsUs, undefined, from, to, { code: QuicErrorCode.UNKNOWN_CONNECTION, offset: p.start, message: `${p.type} packet of no connection seen (DCID ${hexOf(p.dcid)})` });
+        return undefined;
+      }
+    }
+    c.lastUs = tsUs;
+    const side: Side = from === c.clientKey ? 'client' : 'server';
+    if (p.long && isKnownVersion(p.version)) {
+      c.versions.add(p.version);
+      c.version = p.version;
+    }
+    const len = p.end - p.start;
+    const counts = c.counts[side];
+    counts.packets++;
+    counts.bytes += len;
+    counts.byType[p.type] = (counts.byType[p.type] ?? 0) + 1;
+
+    const ev: QuicEvent = { time: ms(tsUs), type: this.packetEventType(side), conn: c.id, packet_type: p.type, len };
+    if (p.long) {
+      ev.version = versionName(p.version);
+      ev.dcid = hexOf(p.dcid);
+      ev.scid = hexOf(p.scid);
+    } else {
+      ev.dcid = hexOf(p.dcid);
+    }
+
+    switch (p.type) {
+      case PacketType.VERSION_NEGOTIATION: {
+        c.versionNegotiations++;
+        ev.supported_versions = p.supportedVersions!.map(versionName);
+        this.out(c, ev);
+        this.out(c, { time: ms(tsUs), type: QuicEventType.VERSION_NEGOTIATION, conn: c.id, by: side, supported_versions: ev.supported_versions, offered_version: versionName(c.version) });
+        return c;
+      }
+      case PacketType.RETRY: {
+        const integrity = verifyRetryIntegrity(p, c.initialDcid);
+        c.retries++;
+        ev.token_length = p.token!.length;
+        this.out(c, ev);
+        this.out(c, { time: ms(tsUs), type: QuicEventType.RETRY, conn: c.id, scid: hexOf(p.scid), token_length: p.token!.length, integrity: integrity ? 'ok' : 'failed' });
+        if (integrity) {
+          // the client's next Initial goes to the Retry's SCID and its keys derive from it (RFC 9001 §5.2)
+          this.addCid(c, p.scid);
+          c.serverScid = p.scid;
+          c.initialDcid = Buffer.from(p.scid!);
+          c.keys.clear();
+          c.crypto.client.reset();
+          c.crypto.server.reset();
+          c.largestPn.client.initial = -1;
+          c.largestPn.server.initial = -1;
+        } else {
+          this.count(QuicErrorCode.RETRY_INTEGRITY);
+        }
+        return c;
+      }
+      case PacketType.UNKNOWN_VERSION: {
+        this.out(c, ev);
+        return c;
+      }
+      default:
+        break;
+    }
+
+    if (p.type === PacketType.INITIAL && side === 'server' && p.scid !== undefined && !c.cids.has(hexOf(p.scid))) {
+      this.addCid(c, p.scid);
+      c.serverScid = p.scid;
+    }
+    const space = pnSpaceOf(p.type)!;
+    if (p.type !== PacketType.INITIAL) {
+      // Handshake, 0-RTT, 1-RTT: counted, reported once per space as not decryptable
+      this.stats.undecryptable++;
+      c.undecrypted[p.type] = (c.undecrypted[p.type] ?? 0) + 1;
+      ev.decrypted = false;
+      this.out(c, ev);
+      if (!c.decryptFailed.has(space)) {
+        c.decryptFailed.add(space);
+        this.out(c, { time: ms(tsUs), type: QuicEventType.DECRYPT_FAILED, conn: c.id, packet_type: p.type, space, reason: NO_KEYS_REASON[p.type] });
+      }
+      return c;
+    }
+
+    const keys = c.initialKeys(p.version);
+    if (keys === undefined) return c; // not reached: Initial implies a known version
+    const opened = openPacket(p, side === 'client' ? keys.client : keys.server, c.largestPn[side][PnSpace.INITIAL]);
+    if (!opened.ok) {
+      c.undecrypted[p.type] = (c.undecrypted[p.type] ?? 0) + 1;
+      ev.decrypted = false;
+      ev.error = opened.error.code;
+      this.out(c, ev);
+      this.drop(tsUs, c, from, to, opened.error);
+      return c;
+    }
+    this.stats.decrypted++;
+    const pn = opened.packet.packetNumber;
+    if (pn > c.largestPn[side].initial) c.largestPn[side].initial = pn;
+    const frames = parseFrames(opened.packet.payload);
+    for (const f of frames.frames) this.frame(tsUs, c, side, f);
+    // accept before the packet that completed the ClientHello, so it is the connection's first line
+    if (!c.accepted && c.hello !== undefined) this.accept(c);
+    const out: QuicEvent = { time: ev.time, type: ev.type, conn: c.id, pn, packet_type: p.type, len, version: ev.version, dcid: ev.dcid, scid: ev.scid };
+    if (p.token !== undefined && p.token.length > 0) out.token_length = p.token.length;
+    out.frames = frames.frames.map(frameJson);
+    if (frames.error !== undefined) out.frames_error = frames.error.code;
+    this.out(c, out);
+    if (frames.error !== undefined) this.drop(tsUs, c, from, to, frames.error);
+    if (!c.accepted && side === 'server') this.accept(c); // the server answered a hello we could not read
+    return c;
+  }
+
+  private frame(tsUs: number, c: QuicConn, side: Side, f: QuicFrame): void {
+    if (f.type === 'crypto' && f.data !== undefined) {
+      const stream = c.crypto[side];
+      if (!stream.add(f.offset!, f.data)) {
+        this.count(QuicErrorCode.CRYPTO_LIMIT);
+        return;
+      }
+      if (side === 'client' && c.hello === undefined && c.helloError === undefined) {
+        const r = parseClientHelloMessage(stream.contiguous());
+        if (r.status === 'ok') {
+          c.hello = r.hello;
+          if (r.hello.quicTransportParameters !== undefined) c.transportParameters = parseTransportParameters(r.hello.quicTransportParameters).params;
+        } else if (r.status === 'error') {
+          c.helloError = `${r.error.code}: ${r.error.message}`;
+          this.count(QuicErrorCode.TLS);
+        }
+      } else if (side === 'server' && c.cipherSuite === undefined) {
+        c.cipherSuite = serverHelloCipherSuite(stream.contiguous());
+      }
+    } else if (f.type === 'new_connection_id' && f.connection_id !== undefined) {
+      this.addCid(c, f.connection_id);
+    } else if (f.type === 'connection_close') {
+      c.closedBy ??= side;
+      const e: QuicEvent = { time: ms(tsUs), type: QuicEventType.CLOSE, conn: c.id, by: side, error_space: f.error_space, error_code: f.error_code };
+      if (f.trigger_frame_type !== undefined) e.trigger_frame_type = f.trigger_frame_type;
+      e.reason = f.reason;
+      this.out(c, e);
+    }
+  }
+
+  private newConn(tsUs: number, from: string, to: string, p: QuicPacket): QuicConn {
+    const c = new QuicConn(this.conns.length + 1, from, to, Buffer.from(p.dcid), Buffer.from(p.scid ?? Buffer.alloc(0)), p.version, tsUs);
+    this.conns.push(c);
+    this.stats.connections++;
+    this.addCid(c, p.dcid);
+    this.addCid(c, p.scid);
+    this.byFlow.set(`${from}>${to}`, c);
+    this.byFlow.set(`${to}>${from}`, c);
+    return c;
+  }
+
+  private packetEventType(side: Side): QuicEventTypeName {
+    // server vantage: what the client sent is what the server received
+    const received = (side === 'client') === (this.opts.vantage === Vantage.SERVER);
+    return received ? QuicEventType.PACKET_RECEIVED : QuicEventType.PACKET_SENT;
+  }
+
+  private accept(c: QuicConn): void {
+    c.accepted = true;
+    const [clientAddr, clientPort] = splitEndpoint(c.clientKey);
+    const [serverAddr, serverPort] = splitEndpoint(c.serverKey);
+    if (this.opts.connFilter !== undefined) {
+      c.passes = this.opts.connFilter({
+        sni: c.hello?.sni ?? null, alpn: c.hello?.alpn ?? [], src_ip: clientAddr, src_port: clientPort, dst_ip: serverAddr, dst_port: serverPort,
+      });
+    } else c.passes = true;
+    const e: QuicEvent = {
+      time: ms(c.firstUs), type: this.opts.vantage === Vantage.SERVER ? QuicEventType.ACCEPT : QuicEventType.CONNECT, conn: c.id,
+      dcid: hexOf(c.odcid), scid: hexOf(c.clientScid), version: versionName(c.version),
+      client: c.clientKey, server: c.serverKey,
+    };
+    if (c.hello !== undefined) {
+      e.sni = c.hello.sni ?? null;
+      e.alpn = c.hello.alpn;
+      if (c.transportParameters !== undefined) e.transport_parameters = c.transportParameters;
+    } else {
+      e.sni = null;
+      e.alpn = null;
+      e.hello = c.helloError ?? 'no ClientHello seen in decryptable Initial packets';
+    }
+    this.out(c, e);
+    const held = c.pending;
+    c.pending = [];
+    for (const h of held) this.out(c, h);
+  }
+
+  private summary(c: QuicConn): void {
+    const side = (s: Side): Record<string, unknown> => ({ packets: c.counts[s].packets, bytes: c.counts[s].bytes, by_type: c.counts[s].byType });
+    const sent: Side = this.opts.vantage === Vantage.SERVER ? 'server' : 'client';
+    const received: Side = sent === 'server' ? 'client' : 'server';
+    const e: QuicEvent = {
+      time: ms(c.lastUs), type: QuicEventType.CONN_SUMMARY, conn: c.id,
+      dcid: hexOf(c.odcid), scid: hexOf(c.clientScid), server_scid: c.serverScid === undefined ? null : hexOf(c.serverScid),
+      versions: [...c.versions].map(versionName), sni: c.hello?.sni ?? null, alpn_offered: c.hello?.alpn ?? null,
+      alpn_selected: null, alpn_selected_unknown: ALPN_SELECTED_UNKNOWN,
+      cipher_suite: c.cipherSuite === undefined ? null : '0x' + c.cipherSuite.toString(16).padStart(4, '0'),
+      sent: side(sent), received: side(received), undecrypted: c.undecrypted,
+      retries: c.retries, version_negotiations: c.versionNegotiations, closed_by: c.closedBy ?? null,
+      duration_ms: Math.round((c.lastUs - c.firstUs) / 1000),
+    };
+    this.out(c, e);
+  }
+
+  private count(code: string): void {
+    this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
+  }
+
+  private drop(tsUs: number, c: QuicConn | undefined, from: string, to: string, err: QuicError): void {
+    this.count(err.code);
+    const e: QuicEvent = { time: ms(tsUs), type: QuicEventType.PACKET_DROPPED, from, to, code: err.code, offset: err.offset, reason: err.message };
+    if (c !== undefined) {
+      e.conn = c.id;
+      this.out(c, e);
+    } else {
+      this.send(e);
+    }
+  }
+
+  private out(c: QuicConn, e: QuicEvent): void {
+    if (!c.accepted) {
+      c.pending.push(e);
+      return;
+    }
+    if (c.passes === false) {
+      this.stats.filtered++;
+      return;
+    }
+    this.send(e);
+  }
+
+  private send(e: QuicEvent): void {
+    this.stats.events++;
+    this.opts.emit(e);
+  }
+}
+
+function ms(tsUs: number): number {
+  return Math.floor(tsUs / 1000);
+}
+
+function splitEndpoint(k: string): [string, number] {
+  const i = k.lastIndexOf(':');
+  const a = k.slice(0, i);
+  return [a.startsWith('[') ? a.slice(1, -1) : a, Number(k.slice(i + 1))];
+}
+
+/** The cipher suite of a ServerHello at the start of the server's Initial CRYPTO stream (it is not encrypted there). */
+function serverHelloCipherSuite(hs: Buffer): number | undefined {
+  // type (2), length (3), legacy_version (2), random (32), session id (1 + n), cipher_suite (2)
+  if (hs.length < 39 || hs[0] !== 2) return undefined;
+  const sidLen = hs[38]!;
+  const at = 39 + sidLen;
+  return at + 2 <= hs.length ? hs.readUInt16BE(at) : undefined;
+}
+
+/** A frame as a line shows it: the qlog name and the fields that matter; data itself is left out. */
+export function frameJson(f: QuicFrame): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(f)) {
+    if (k === 'data' || v === undefined) continue;
+    o[k] = v;
+  }
+  return o;
+}
+
+// ---- file source ----
+
+export interface QuicFileOptions {
+  path: string;
+  tracker: QuicTracker;
+}
+
+export interface QuicFileResult {
+  capture: CaptureFileSummary;
+  decode: DecodeStats;
+  stats: QuicStats;
+}
+
+/** Read a capture file (or '-' for stdin) through the tracker; every complete frame before an error is processed. */
+export async function runQuicFile(o: QuicFileOptions): Promise<QuicFileResult> {
+  const dstats = newDecodeStats();
+  const t = o.tracker;
+  const onFrame = (f: Frame): void => {
+    t.stats.frames++;
+    const seg = decodeFrame(f, dstats);
+    if (seg === undefined || seg.proto !== 17 || seg.fragment) return;
+    t.datagram(seg.tsUs, seg.src, seg.sport, seg.dst, seg.dport, seg.payload);
+  };
+  const capture = o.path === '-'
+    ? await readCaptureStream(process.stdin, onFrame, { name: 'stdin' })
+    : readCaptureFile(o.path, onFrame);
+  t.finish();
+  return { capture, decode: dstats, stats: t.stats };
+}
+
+/** The stderr summary: `wirelog: quic: N frames, N datagrams, N packets (N decrypted, N without keys), N connections, N events[, errors …]` */
+export function quicSummaryLine(r: QuicFileResult): string {
+  const s = r.stats;
+  let line = `wirelog: quic: ${s.frames} frames, ${s.datagrams} datagrams, ${s.packets} packets (${s.decrypted} decrypted, ${s.undecryptable} without keys), ${s.connections} connections, ${s.events} events`;
+  if (s.filtered > 0) line += `, ${s.filtered} filtered`;
+  const errs = Object.entries(s.errors);
+  if (errs.length > 0) line += `, dropped: ${errs.map(([k, v]) => `${k} ${v}`).join(', ')}`;
+  if (r.decode.errors > 0) line += `, ${r.decode.errors} frames not decodable`;
+  return line;
+}
