@@ -120,6 +120,8 @@ class QuicConn {
   retries = 0;
   versionNegotiations = 0;
   closedBy?: Side;
+  /** the connection attempt on the same UDP flow this one replaces (after Version Negotiation) */
+  previousAttempt?: number;
   firstUs: number;
   lastUs: number;
 
@@ -228,10 +230,19 @@ export class QuicTracker {
   private packet(tsUs: number, from: string, to: string, p: QuicPacket, flowConn: QuicConn | undefined): QuicConn | undefined {
     this.stats.packets++;
     let c = this.findConn(p, flowConn);
+    // a client Initial with IDs never seen is a new connection attempt, even on a known flow (after Version Negotiation
+    // the client starts again with new IDs, RFC 9000 §6.2, and its keys derive from the new DCID)
+    let previous: QuicConn | undefined;
+    if (c !== undefined && c === flowConn && p.type === PacketType.INITIAL && from === c.clientKey &&
+      !c.cids.has(hexOf(p.dcid)) && !c.cids.has(hexOf(p.scid))) {
+      previous = c;
+      c = undefined;
+    }
     if (c === undefined) {
       // a connection starts with a client's Initial (or 0-RTT, or a long header of a version we cannot read)
       if (p.type === PacketType.INITIAL || p.type === PacketType.ZERO_RTT || p.type === PacketType.UNKNOWN_VERSION) {
         c = this.newConn(tsUs, from, to, p);
+        if (previous !== undefined) c.previousAttempt = previous.id;
       } else {
         this.drop(tsUs, undefined, from, to, { code: QuicErrorCode.UNKNOWN_CONNECTION, offset: p.start, message: `${p.type} packet of no connection seen (DCID ${hexOf(p.dcid)})` });
         return undefined;
@@ -262,6 +273,7 @@ export class QuicTracker {
       case PacketType.VERSION_NEGOTIATION: {
         c.versionNegotiations++;
         ev.supported_versions = p.supportedVersions!.map(versionName);
+        if (!c.accepted) this.accept(c); // the attempt ends here: its lines need not wait for the end of input
         this.out(c, ev);
         this.out(c, { time: ms(tsUs), type: QuicEventType.VERSION_NEGOTIATION, conn: c.id, by: side, supported_versions: ev.supported_versions, offered_version: versionName(c.version) });
         return c;
@@ -280,8 +292,7 @@ export class QuicTracker {
           c.keys.clear();
           c.crypto.client.reset();
           c.crypto.server.reset();
-          c.largestPn.client.initial = -1;
-          c.largestPn.server.initial = -1;
+          // packet numbers go on after a Retry (RFC 9000 §17.2.5.3): largestPn stays
         } else {
           this.count(QuicErrorCode.RETRY_INTEGRITY);
         }
@@ -402,6 +413,7 @@ export class QuicTracker {
       dcid: hexOf(c.odcid), scid: hexOf(c.clientScid), version: versionName(c.version),
       client: c.clientKey, server: c.serverKey,
     };
+    if (c.previousAttempt !== undefined) e.previous_attempt = c.previousAttempt;
     if (c.hello !== undefined) {
       e.sni = c.hello.sni ?? null;
       e.alpn = c.hello.alpn;

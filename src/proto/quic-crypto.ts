@@ -48,6 +48,10 @@ const VERSION_CRYPTO: ReadonlyMap<number, VersionCrypto> = new Map([
   [QuicVersion.V2, { salt: hex('0dede3def700a6db819381be6e269dcbf9bd2ed9'),
     keyLabel: 'quicv2 key', ivLabel: 'quicv2 iv', hpLabel: 'quicv2 hp', kuLabel: 'quicv2 ku',
     retryKey: hex('8fb4b01b56ac48e260fbcbcead7ccc92'), retryNonce: hex('d86969bc2d7c6d9990efb04a') }],
+  // draft-ietf-quic-v2-01..05 §3.3 (version 0x709a50c4)
+  [QuicVersion.V2_DRAFT, { salt: hex('a707c203a59b47184a1d62ca570406ea7ae3e5d3'),
+    keyLabel: 'quicv2 key', ivLabel: 'quicv2 iv', hpLabel: 'quicv2 hp', kuLabel: 'quicv2 ku',
+    retryKey: hex('ba858dc7b43de5dbf87617ff4ab253db'), retryNonce: hex('141b99c239b03e785d6a2e9f') }],
   // draft-ietf-quic-tls-29 §5.2 and §5.8 (Chrome's h3-29): v1's labels
   [QuicVersion.DRAFT29, { salt: hex('afbfec289993d24c9e9786f19c6111e04390a899'), ...V1_LABELS,
     retryKey: hex('ccce187ed09a09d05728155a6cb96be1'), retryNonce: hex('e54930f97f2136f0530a8c1c') }],

@@ -12,12 +12,14 @@ export const QuicVersion = {
   V1: 0x00000001,
   V2: 0x6b3343cf,
   DRAFT29: 0xff00001d,
+  /** draft-ietf-quic-v2-01..05 ("v2draft" in ngtcp2 0.12): v2's type bits, its own salt */
+  V2_DRAFT: 0x709a50c4,
   /** Version Negotiation packets carry version 0 */
   NEGOTIATION: 0x00000000,
 } as const;
 
 export function isKnownVersion(v: number): boolean {
-  return v === QuicVersion.V1 || v === QuicVersion.V2 || v === QuicVersion.DRAFT29;
+  return v === QuicVersion.V1 || v === QuicVersion.V2 || v === QuicVersion.DRAFT29 || v === QuicVersion.V2_DRAFT;
 }
 
 /** "v1", "v2", "draft-29", or the hex of an unknown version (with GREASE 0x?a?a?a?a named so) */
@@ -25,6 +27,7 @@ export function versionName(v: number): string {
   if (v === QuicVersion.V1) return 'v1';
   if (v === QuicVersion.V2) return 'v2';
   if (v === QuicVersion.DRAFT29) return 'draft-29';
+  if (v === QuicVersion.V2_DRAFT) return 'v2-draft';
   const hex = v.toString(16).padStart(8, '0');
   return (v & 0x0f0f0f0f) === 0x0a0a0a0a ? `grease-${hex}` : hex;
 }
@@ -61,14 +64,14 @@ const LONG_TYPES_V1: readonly PacketTypeName[] = [PacketType.INITIAL, PacketType
 const LONG_TYPES_V2: readonly PacketTypeName[] = [PacketType.RETRY, PacketType.INITIAL, PacketType.ZERO_RTT, PacketType.HANDSHAKE];
 
 export function longPacketType(version: number, typeBits: number): PacketTypeName {
-  if (version === QuicVersion.V2) return LONG_TYPES_V2[typeBits & 3]!;
+  if (version === QuicVersion.V2 || version === QuicVersion.V2_DRAFT) return LONG_TYPES_V2[typeBits & 3]!;
   if (isKnownVersion(version)) return LONG_TYPES_V1[typeBits & 3]!;
   return PacketType.UNKNOWN_VERSION;
 }
 
 /** The type bits a long header of `version` carries for `type` (for building packets in tests). */
 export function longTypeBits(version: number, type: PacketTypeName): number {
-  const table = version === QuicVersion.V2 ? LONG_TYPES_V2 : LONG_TYPES_V1;
+  const table = version === QuicVersion.V2 || version === QuicVersion.V2_DRAFT ? LONG_TYPES_V2 : LONG_TYPES_V1;
   const i = table.indexOf(type);
   if (i < 0) throw new Error(`no long-header type bits for ${type}`);
   return i;
@@ -254,11 +257,17 @@ export interface SplitResult {
 export function looksLikeLongHeader(b: Buffer): boolean {
   if (b.length < 7 || (b[0]! & 0x80) === 0) return false;
   const version = b.readUInt32BE(1);
-  if (version !== QuicVersion.NEGOTIATION && !isKnownVersion(version)) return false;
   const dcidLen = b[5]!;
-  if (dcidLen > MAX_CID_LENGTH && version !== QuicVersion.NEGOTIATION) return false;
+  if (version === QuicVersion.NEGOTIATION) return b.length >= 6 + dcidLen + 1;
+  if (dcidLen > MAX_CID_LENGTH) return false;
+  // a version we cannot read: a client's first datagram is padded to 1200 bytes (RFC 9000 §14.1), which tells it
+  // from other UDP traffic well enough to follow the Version Negotiation that answers it
+  if (!isKnownVersion(version)) return b.length >= MIN_CLIENT_INITIAL_DATAGRAM;
   return b.length >= 6 + dcidLen + 1;
 }
+
+/** A client's datagrams carrying Initial packets are at least this long (RFC 9000 §14.1). */
+export const MIN_CLIENT_INITIAL_DATAGRAM = 1200;
 
 /**
  * Delimit the packets of one UDP datagram (coalesced packets: RFC 9000 §12.2). `shortDcidLength(datagram, off)` gives

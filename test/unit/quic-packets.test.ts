@@ -82,6 +82,7 @@ test('v2 Initial keys: RFC 9369 A.1 ("quicv2" labels, its own salt)', () => {
 const VERSIONS = [
   { name: 'v1', version: QuicVersion.V1, ci: V.V1_CLIENT_INITIAL, cf: V.V1_CLIENT_CRYPTO_FRAME, si: V.V1_SERVER_INITIAL, sp: V.V1_SERVER_PAYLOAD },
   { name: 'v2', version: QuicVersion.V2, ci: V.V2_CLIENT_INITIAL, cf: V.V2_CLIENT_CRYPTO_FRAME, si: V.V2_SERVER_INITIAL, sp: V.V2_SERVER_PAYLOAD },
+  { name: 'v2-draft', version: QuicVersion.V2_DRAFT, ci: V.V2DRAFT_CLIENT_INITIAL, cf: V.V2DRAFT_CLIENT_CRYPTO_FRAME, si: V.V2DRAFT_SERVER_INITIAL, sp: V.V2DRAFT_SERVER_PAYLOAD },
   { name: 'draft-29', version: QuicVersion.DRAFT29, ci: V.D29_CLIENT_INITIAL, cf: V.D29_CLIENT_CRYPTO_FRAME, si: V.D29_SERVER_INITIAL, sp: V.D29_SERVER_PAYLOAD },
 ];
 
@@ -151,7 +152,7 @@ for (const vv of VERSIONS) {
 }
 
 test('v1 and v2 Retry: integrity tag verifies with the original DCID only; type bits differ per version', () => {
-  for (const [h, version] of [[V.V1_RETRY, QuicVersion.V1], [V.V2_RETRY, QuicVersion.V2]] as const) {
+  for (const [h, version] of [[V.V1_RETRY, QuicVersion.V1], [V.V2_RETRY, QuicVersion.V2], [V.V2DRAFT_RETRY, QuicVersion.V2_DRAFT]] as const) {
     const p = onlyPacket(hex(h));
     assert.equal(p.type, PacketType.RETRY);
     assert.equal(p.version, version);
