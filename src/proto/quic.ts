@@ -22,12 +22,13 @@ export function isKnownVersion(v: number): boolean {
   return v === QuicVersion.V1 || v === QuicVersion.V2 || v === QuicVersion.DRAFT29 || v === QuicVersion.V2_DRAFT;
 }
 
-/** "v1", "v2", "draft-29", or the hex of an unknown version (with GREASE 0x?a?a?a?a named so) */
+/** "v1", "v2", "v2-draft", "draft-29", "negotiation" (0), or the hex of an unknown version (with GREASE 0x?a?a?a?a named so) */
 export function versionName(v: number): string {
   if (v === QuicVersion.V1) return 'v1';
   if (v === QuicVersion.V2) return 'v2';
   if (v === QuicVersion.DRAFT29) return 'draft-29';
   if (v === QuicVersion.V2_DRAFT) return 'v2-draft';
+  if (v === QuicVersion.NEGOTIATION) return 'negotiation';
   const hex = v.toString(16).padStart(8, '0');
   return (v & 0x0f0f0f0f) === 0x0a0a0a0a ? `grease-${hex}` : hex;
 }
