@@ -13,10 +13,10 @@ import { readCaptureFile, readCaptureStream, type CaptureFileSummary } from '../
 import { decodeFrame, newDecodeStats, type DecodeStats } from '../decode/frame.js';
 import type { Frame } from '../records.js';
 import {
-  PacketType, PnSpace, QuicErrorCode, isKnownVersion, looksLikeLongHeader, pnSpaceOf, splitDatagram, versionName,
+  PacketType, PnSpace, QuicErrorCode, QuicVersion, isKnownVersion, parseLongAs, looksLikeLongHeader, pnSpaceOf, splitDatagram, versionName,
   type PacketTypeName, type PnSpaceName, type QuicError, type QuicPacket,
 } from '../proto/quic.js';
-import { initialSecrets, openPacket, verifyRetryIntegrity, type InitialSecrets } from '../proto/quic-crypto.js';
+import { initialSecrets, openPacket, verifyRetryIntegrity, type InitialSecrets, type UnprotectedPacket } from '../proto/quic-crypto.js';
 import { CryptoStream, parseFrames, parseTransportParameters, type QuicFrame, type TransportParameters } from '../proto/quic-frames.js';
 import { parseClientHelloMessage, type ClientHello } from '../proto/tls.js';
 
@@ -46,6 +46,8 @@ const NO_KEYS_REASON: Record<string, string> = {
   [PacketType.ZERO_RTT]: 'no keys: 0-RTT keys come from a resumed TLS session (a key log is needed; not in this slice)',
   [PacketType.ONE_RTT]: 'no keys: 1-RTT keys come from the TLS key exchange (a key log is needed; not in this slice)',
 };
+/** Versions whose Initial protection is tried on a client's long header of an unknown version. */
+const PROTECTION_GUESSES: readonly number[] = [QuicVersion.V1, QuicVersion.DRAFT29, QuicVersion.V2, QuicVersion.V2_DRAFT];
 const ALPN_SELECTED_UNKNOWN = "the server's choice is in EncryptedExtensions, inside Handshake packets: not decryptable without keys";
 
 export interface QuicEvent {
@@ -299,6 +301,20 @@ export class QuicTracker {
         return c;
       }
       case PacketType.UNKNOWN_VERSION: {
+        // a client Initial of a version we do not know may still be laid out and protected like a known one (ngtcp2
+        // 0.12 uses draft-29's salt for versions it does not speak): try each; only a verified AEAD tag counts
+        if (side === 'client') {
+          for (const guess of PROTECTION_GUESSES) {
+            const as = parseLongAs(p.datagram, p.start, guess);
+            if (as === undefined || as.type !== PacketType.INITIAL) continue;
+            const keys = initialSecrets(guess, as.dcid);
+            const opened = keys !== undefined ? openPacket(as, keys.client, c.largestPn.client.initial) : undefined;
+            if (opened !== undefined && opened.ok) {
+              this.initialPacket(tsUs, from, to, c, side, as, opened.packet, { ...ev, protected_as: versionName(guess) });
+              return c;
+            }
+          }
+        }
         this.out(c, ev);
         return c;
       }
@@ -335,21 +351,28 @@ export class QuicTracker {
       this.drop(tsUs, c, from, to, opened.error);
       return c;
     }
+    this.initialPacket(tsUs, from, to, c, side, p, opened.packet, ev);
+    return c;
+  }
+
+  /** A decrypted Initial packet: its frames feed the connection, then its event. */
+  private initialPacket(tsUs: number, from: string, to: string, c: QuicConn, side: Side, p: QuicPacket, opened: UnprotectedPacket, ev: QuicEvent): void {
+    const len = p.end - p.start;
     this.stats.decrypted++;
-    const pn = opened.packet.packetNumber;
+    const pn = opened.packetNumber;
     if (pn > c.largestPn[side].initial) c.largestPn[side].initial = pn;
-    const frames = parseFrames(opened.packet.payload);
+    const frames = parseFrames(opened.payload);
     for (const f of frames.frames) this.frame(tsUs, c, side, f);
     // accept before the packet that completed the ClientHello, so it is the connection's first line
     if (!c.accepted && c.hello !== undefined) this.accept(c);
     const out: QuicEvent = { time: ev.time, type: ev.type, conn: c.id, pn, packet_type: p.type, len, version: ev.version, dcid: ev.dcid, scid: ev.scid };
+    if (ev.protected_as !== undefined) out.protected_as = ev.protected_as;
     if (p.token !== undefined && p.token.length > 0) out.token_length = p.token.length;
     out.frames = frames.frames.map(frameJson);
     if (frames.error !== undefined) out.frames_error = frames.error.code;
     this.out(c, out);
     if (frames.error !== undefined) this.drop(tsUs, c, from, to, frames.error);
     if (!c.accepted && side === 'server') this.accept(c); // the server answered a hello we could not read
-    return c;
   }
 
   private frame(tsUs: number, c: QuicConn, side: Side, f: QuicFrame): void {

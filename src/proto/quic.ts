@@ -296,10 +296,24 @@ function isAllZero(b: Buffer, off: number): boolean {
   return true;
 }
 
-function parseLong(d: Buffer, start: number): QuicPacket {
+/**
+ * Read the long-header packet at `start` as if its version were `layoutVersion` (a known one): for a long header of an
+ * unknown version that its sender laid out and protected like that version (ngtcp2 does so with v1 for versions it
+ * does not speak). Only an AEAD tag that verifies afterwards makes the guess true. Undefined when it does not parse.
+ */
+export function parseLongAs(d: Buffer, start: number, layoutVersion: number): QuicPacket | undefined {
+  try {
+    return parseLong(d, start, layoutVersion);
+  } catch {
+    return undefined;
+  }
+}
+
+function parseLong(d: Buffer, start: number, layoutVersion?: number): QuicPacket {
   const r = new Reader(d, start, d.length, 'long header');
   const first = r.u8('first byte');
-  const version = r.u32('version');
+  const wireVersion = r.u32('version');
+  const version = layoutVersion ?? wireVersion;
   const dcidLen = r.u8('DCID length');
   if (dcidLen > MAX_CID_LENGTH && version !== QuicVersion.NEGOTIATION && isKnownVersion(version)) {
     throw new QuicFail(QuicErrorCode.BAD_LENGTH, r.pos - 1, `DCID length ${dcidLen} over ${MAX_CID_LENGTH}`);
@@ -310,7 +324,7 @@ function parseLong(d: Buffer, start: number): QuicPacket {
     throw new QuicFail(QuicErrorCode.BAD_LENGTH, r.pos - 1, `SCID length ${scidLen} over ${MAX_CID_LENGTH}`);
   }
   const scid = r.bytes(scidLen, 'SCID');
-  const base = { long: true, version, dcid, scid, start, datagram: d };
+  const base = { long: true, version: wireVersion, dcid, scid, start, datagram: d };
 
   if (version === QuicVersion.NEGOTIATION) {
     if ((r.left & 3) !== 0 || r.left === 0) {
