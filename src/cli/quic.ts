@@ -8,10 +8,14 @@ export const QUIC_OPTIONS: readonly OptionSpec[] = [
   { name: 'type', short: 't', value: true, multiple: true, valueName: 'TYPE', help: 'keep only these event types (repeatable; h2olog\'s quicly:TYPE works too)' },
   { name: 'write', short: 'w', value: true, valueName: 'FILE', help: 'write the JSON lines to FILE instead of stdout' },
   { name: 'port', value: true, multiple: true, valueName: 'PORTS', help: 'UDP ports whose datagrams are QUIC (comma-separated, repeatable; default 443);\nother ports are still taken when a datagram starts with a QUIC long header' },
-  { name: 'ports', value: true, valueName: 'any', help: '--ports any: look at every UDP datagram (content detection)' },
+  { name: 'ports', value: true, valueName: 'any', help: 'look at every UDP datagram (content detection); a port list is --port' },
   { name: 'vantage', value: true, valueName: 'SIDE', help: 'server (default: packet-received is what the server received) or client' },
   { name: 'filter', value: true, valueName: 'EXPR', help: 'keep connections matching EXPR (sni, alpn, src_ip, src_port, dst_ip, dst_port;\nsrc is the client), in the filter language of docs/query.md' },
   { name: 'help', short: 'h', value: false, help: 'this help' },
+  // h2olog's and the issue's live sources: recognised, so that their error says what is missing
+  { name: 'pid', short: 'p', value: true, multiple: true },
+  { name: 'interface', short: 'i', value: true },
+  { name: 'format', value: true },
 ];
 
 export const QUIC_USAGE = `Usage: wirelog quic -r FILE [options]
@@ -50,6 +54,12 @@ function resolve(argv: readonly string[]): QuicSettings | 'help' {
   const a = parseArgs(argv, QUIC_OPTIONS);
   if (a.flags.has('help')) return 'help';
   if (a.positionals.length > 0) throw new UsageError(`unexpected argument '${a.positionals[0]}'`);
+  for (const [name, what] of [['pid', 'attaching to a process (-p)'], ['interface', 'live capture (-i)']] as const) {
+    const f = a.flags.get(name);
+    if (f !== undefined) throw new UsageError(`${f.as}: ${what} is not in this version of wirelog quic; record with tcpdump and use -r FILE (docs/quic.md)`, f.as);
+  }
+  const fmt = a.flags.get('format');
+  if (fmt !== undefined && fmt.values[0] !== 'jsonl') throw new UsageError(`${fmt.as}: only jsonl is written in this version (qlog is not yet)`, fmt.as);
   const read = a.flags.get('read');
   if (read === undefined) throw new UsageError('-r FILE is needed (live sources, -p and -i, are not in this version)', '-r');
   const s: QuicSettings = { readFile: read.values[0]!, types: a.flags.get('type')?.values ?? [], ports: [443], vantage: 'server' };

@@ -289,7 +289,7 @@ export class QuicTracker {
         if (integrity) {
           // the client's next Initial goes to the Retry's SCID and its keys derive from it (RFC 9001 §5.2)
           this.addCid(c, p.scid);
-          c.serverScid = p.scid;
+          c.serverScid = Buffer.from(p.scid!); // a copy: the datagram is reused after the callback
           c.initialDcid = Buffer.from(p.scid!);
           c.keys.clear();
           c.crypto.client.reset();
@@ -324,7 +324,7 @@ export class QuicTracker {
 
     if (p.type === PacketType.INITIAL && side === 'server' && p.scid !== undefined && !c.cids.has(hexOf(p.scid))) {
       this.addCid(c, p.scid);
-      c.serverScid = p.scid;
+      c.serverScid = Buffer.from(p.scid!); // a copy: the datagram is reused after the callback
     }
     const space = pnSpaceOf(p.type)!;
     if (p.type !== PacketType.INITIAL) {

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { privilegeProblem, requirePrivileges } from '../helpers/privileged.js';
 import { Scope, runOk } from '../helpers/proc.js';
 import { makeTestPki } from '../helpers/tls.js';
-import { startTcpdump, pcapRecords } from '../helpers/tshark.js';
+import { startTcpdump, pcapRecords, toPcapng } from '../helpers/tshark.js';
 import { runWirelog } from '../helpers/wirelog.js';
 import { readQlog, readQlogDir, qlogParameters, runGtlsClient, startGtlsServer, type Qlog, type QlogFrame } from '../helpers/ngtcp2.js';
 
@@ -264,6 +264,18 @@ test('the summary line, -t (both spellings), -w, --port, --filter, --vantage cli
   assert.equal(firstSent.frames[0].offset, 0);
 });
 
+test('the same capture as pcapng, and on stdin: the same lines', async (t) => {
+  if (!ready(t)) return;
+  const ng = path.join(dir, 'quic.pcapng');
+  await toPcapng(file, ng);
+  const r = await runWirelog(['quic', '-r', ng]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n').map((l) => JSON.parse(l)), events);
+  const s = await runWirelog(['quic', '-r', '-'], { stdin: readFileSync(file) });
+  assert.equal(s.code, 0, s.stderr);
+  assert.deepEqual(s.stdout.trim().split('\n').map((l) => JSON.parse(l)), events);
+});
+
 test('usage errors exit 2, a missing file exits 1, with one clear line', async (t) => {
   if (!ready(t)) return;
   const noR = await runWirelog(['quic']);
@@ -272,6 +284,9 @@ test('usage errors exit 2, a missing file exits 1, with one clear line', async (
   const badT = await runWirelog(['quic', '-r', file, '-t', 'nope']);
   assert.equal(badT.code, 2);
   assert.match(badT.stderr, /unknown event type 'nope'/);
+  const live = await runWirelog(['quic', '-p', '1']);
+  assert.equal(live.code, 2);
+  assert.match(live.stderr, /^wirelog: error: -p: attaching to a process \(-p\) is not in this version/m);
   const missing = await runWirelog(['quic', '-r', path.join(dir, 'none.pcap')]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /^wirelog: error: .*none\.pcap: no such file$/m);
