@@ -20,7 +20,7 @@ import { IsoTimeFormatter } from '../src/sinks/local-time.js';
 import { repoRoot } from '../test/helpers/paths.js';
 import type { BenchOptions, BenchResult } from './run.js';
 
-async function fixtureTransactions(): Promise<HttpTransaction[]> {
+export async function fixtureTransactions(): Promise<HttpTransaction[]> {
   const dir = path.join(repoRoot, 'test', 'fixtures');
   const out: HttpTransaction[] = [];
   const sink: HttpEventSink = { request() {}, response() {}, transaction: (tx) => { out.push(tx); } };
@@ -30,7 +30,7 @@ async function fixtureTransactions(): Promise<HttpTransaction[]> {
   return out;
 }
 
-function replay(base: HttpTransaction[], n: number): HttpTransaction[] {
+export function replay(base: HttpTransaction[], n: number): HttpTransaction[] {
   const t0 = Date.now() * 1000 - 3600e6;
   const out: HttpTransaction[] = [];
   for (let i = 0; i < n; i++) {

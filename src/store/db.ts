@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
-import { insertSql, migrate, STORE_TABLES, type Row, type StoreTable } from './schema.js';
+import { insertSql, l7StoredOfRow, L7_STORED_WIDTH, migrate, STORE_TABLES, type Row, type SqlValue, type StoreTable } from './schema.js';
 
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES } from './options.js';
 export { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from './options.js';
@@ -22,7 +22,11 @@ export type TableCounts = Record<StoreTable, number>;
 export const zeroCounts = (): TableCounts => ({ l7: 0, l4: 0, tls: 0, netns: 0 });
 
 export interface Batch {
+  /** rows in TABLE_COLUMNS order (l7: as l7Row builds them; written through l7StoredOfRow) */
   l7: Row[];
+  /** more l7 rows, already in the stored layout (L7_STORED_COLUMNS), one after another in one flat array (what
+   *  SqliteStoreWriter posts: one array to clone instead of one per row) */
+  l7Stored?: SqlValue[];
   l4: Row[];
   tls: Row[];
   netns: Row[];
@@ -46,6 +50,8 @@ export function openDatabase(file: string): Db {
   try {
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     db = new Database(file);
+    // 16 KiB pages: half again as many rows a second as 4 KiB (bench/store.ts); only a new, empty file takes it
+    db.pragma('page_size = 16384');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
@@ -63,9 +69,13 @@ export function openDatabase(file: string): Db {
   return db;
 }
 
+/** l7 rows per INSERT statement (one statement of this many rows, then single rows for the remainder). */
+export const L7_ROWS_PER_INSERT = Number(process.env.WIRELOG_STORE_ROWS_PER_INSERT ?? 1) || 1;
+
 export class StoreDb {
   readonly db: Db;
   private readonly insert: Record<StoreTable, Statement>;
+  private readonly insertMany: Statement | undefined;
   private readonly bump: Statement;
   private readonly writeTx: (b: Batch) => number;
 
@@ -75,19 +85,36 @@ export class StoreDb {
   ) {
     this.db = openDatabase(file);
     this.insert = Object.fromEntries(STORE_TABLES.map((t) => [t, this.db.prepare(insertSql(t))])) as Record<StoreTable, Statement>;
+    this.insertMany = L7_ROWS_PER_INSERT > 1 ? this.db.prepare(insertSql('l7', L7_ROWS_PER_INSERT)) : undefined;
     this.bump = this.db.prepare('UPDATE store_stats SET written = written + ?, dropped = dropped + ?, removed = removed + ? WHERE tbl = ?');
     this.writeTx = this.db.transaction((b: Batch): number => {
       let n = 0;
       for (const t of STORE_TABLES) {
         const rows = b[t];
         const st = this.insert[t];
-        for (let i = 0; i < rows.length; i++) st.run(rows[i]!);
-        n += rows.length;
+        if (t === 'l7') for (let i = 0; i < rows.length; i++) st.run(l7StoredOfRow(rows[i]!));
+        else for (let i = 0; i < rows.length; i++) st.run(rows[i]!);
+        let count = rows.length;
+        if (t === 'l7' && b.l7Stored !== undefined && b.l7Stored.length > 0) count += this.writeStored(b.l7Stored);
+        n += count;
         const d = b.dropped?.[t] ?? 0;
-        if (rows.length > 0 || d > 0) this.bump.run(rows.length, d, 0, t);
+        if (count > 0 || d > 0) this.bump.run(count, d, 0, t);
       }
       return n;
     });
+  }
+
+  /** Flat stored l7 rows: L7_ROWS_PER_INSERT rows a statement, then one at a time. */
+  private writeStored(flat: SqlValue[]): number {
+    const w = L7_STORED_WIDTH;
+    const rows = Math.floor(flat.length / w);
+    if (rows * w !== flat.length) throw new RangeError(`l7Stored: ${flat.length} values is not a whole number of ${w}-column rows`);
+    let r = 0;
+    const many = this.insertMany;
+    if (many !== undefined) for (const k = L7_ROWS_PER_INSERT; r + k <= rows; r += k) many.run(flat.slice(r * w, (r + k) * w));
+    const one = this.insert.l7;
+    for (; r < rows; r++) one.run(flat.slice(r * w, (r + 1) * w));
+    return rows;
   }
 
   /** Insert a batch in one transaction; returns the rows written. */

@@ -1,7 +1,13 @@
 /**
- * The embedded store's schema (docs/store.md), version 1: tables `l7`, `l4`, `tls`, `netns` (one column per field of
+ * The embedded store's schema (docs/store.md), version 2: tables `l7`, `l4`, `tls`, `netns` (one column per field of
  * the records of docs/schema.md, same names), `store_stats` (rows written, dropped, removed by retention, per table)
  * and `meta` (the schema version). `migrate(db)` creates it or upgrades an older one; a newer one is refused.
+ *
+ * Version 2 changes `l7` only, for ingest speed (docs/performance.md, "Store"): the columns the list filters and
+ * sorts use are stored as such (L7_STORED_COLUMNS); `ts` and `res_ts` are VIRTUAL generated columns (the ISO text of
+ * ts_us / res_ts_us); the rarely filtered fields (L7_REST_FIELDS) are one JSON array in `rest_json`, each read back
+ * through a VIRTUAL generated column of its own name (json_extract). `SELECT *` gives the same columns and values as
+ * version 1, plus `rest_json`. Indexes: `l7_ts` and `l7_status` only.
  *
  * Also the L4 packet BLOB (encodePackets / decodePackets) and the row builders shared by the writer and the tests.
  */
@@ -16,7 +22,7 @@ import { IsoTimeFormatter } from '../sinks/local-time.js';
 import type { NetnsInfo } from '../source/attribution.js';
 import { NETNS_RECORD_FIELDS, toNetnsRecord } from '../sinks/netns-jsonl.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export type StoreTable = 'l7' | 'l4' | 'tls' | 'netns';
 export const STORE_TABLES: readonly StoreTable[] = ['l7', 'l4', 'tls', 'netns'];
@@ -55,12 +61,107 @@ export function recordColumns(t: StoreTable): string[] {
   return TABLE_COLUMNS[t].filter((c) => c !== 'ts_us' && c !== 'res_ts_us');
 }
 
-function createTable(t: StoreTable): string {
+function createTableV1(t: StoreTable): string {
   const cols = TABLE_COLUMNS[t].map((c) => `  ${c} ${c === 'ts_us' ? 'INTEGER NOT NULL' : c === 'res_ts_us' ? 'INTEGER' : sqlType(c)}`);
   return `CREATE TABLE ${t} (\n  id INTEGER PRIMARY KEY,\n${cols.join(',\n')}\n)`;
 }
 
-const INDEXES: string[] = [
+// ---- l7, version 2 ----------------------------------------------------------------------------------------------
+
+/** The l7 record fields stored as columns of their own in version 2 (besides ts_us, res_ts_us): those the list
+ *  filters, sorts and joins use, and `hops` (wide, kept as its JSON text). */
+const L7_OWN = new Set(['ts_us', 'res_ts_us', 'kind', 'src_ip', 'src_port', 'dst_ip', 'dst_port', 'method', 'uri', 'host', 'status', 'latency_ms', 'l7_trace_id', 'conn_trace_id', 'hops']);
+/** `ts` and `res_ts`: computed from ts_us / res_ts_us (IsoTimeFormatter's text: UTC, 6 digits, `Z`). */
+const L7_TIME_TEXT = new Set(['ts', 'res_ts']);
+
+/** The fields of an l7 row kept in `rest_json` (a JSON array, in this order), read back by generated columns. */
+export const L7_REST_FIELDS: readonly string[] = TABLE_COLUMNS.l7.filter((c) => !L7_OWN.has(c) && !L7_TIME_TEXT.has(c));
+
+/** The columns an l7 row is inserted into in version 2 (the stored row, `l7StoredRow`), in order. */
+export const L7_STORED_COLUMNS: readonly string[] = [...TABLE_COLUMNS.l7.filter((c) => L7_OWN.has(c)), 'rest_json'];
+export const L7_STORED_WIDTH = L7_STORED_COLUMNS.length;
+
+const isoOf = (c: string): string => `strftime('%Y-%m-%dT%H:%M:%S', ${c} / 1000000, 'unixepoch') || printf('.%06dZ', ${c} % 1000000)`;
+
+function createL7V2(name = 'l7'): string {
+  const cols = TABLE_COLUMNS.l7.map((c) => {
+    if (c === 'ts_us') return '  ts_us INTEGER NOT NULL';
+    if (c === 'res_ts_us') return '  res_ts_us INTEGER';
+    if (c === 'ts') return `  ts TEXT GENERATED ALWAYS AS (${isoOf('ts_us')}) VIRTUAL`;
+    if (c === 'res_ts') return `  res_ts TEXT GENERATED ALWAYS AS (CASE WHEN res_ts_us IS NULL THEN NULL ELSE ${isoOf('res_ts_us')} END) VIRTUAL`;
+    if (L7_OWN.has(c)) return `  ${c} ${sqlType(c)}`;
+    return `  ${c} ${sqlType(c)} GENERATED ALWAYS AS (json_extract(rest_json, '$[${L7_REST_FIELDS.indexOf(c)}]')) VIRTUAL`;
+  });
+  return `CREATE TABLE ${name} (\n  id INTEGER PRIMARY KEY,\n${cols.join(',\n')},\n  rest_json TEXT NOT NULL\n)`;
+}
+
+const createTable = (t: StoreTable): string => (t === 'l7' ? createL7V2() : createTableV1(t));
+
+/** A value as JSON text (strings, finite numbers, null; booleans 1/0 as the v1 columns held them). */
+function jsonValue(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  if (typeof v === 'bigint') return String(v);
+  throw new TypeError(`an l7 field cannot hold ${typeof v}`);
+}
+
+const L7_INDEX = (c: string): number => TABLE_COLUMNS.l7.indexOf(c);
+const STORED_FROM = L7_STORED_COLUMNS.slice(0, -1).map(L7_INDEX);
+const REST_FROM = L7_REST_FIELDS.map(L7_INDEX);
+const REST_JSON = L7_REST_FIELDS.map((f) => JSON_FIELDS.has(f));
+
+/** The stored l7 row (L7_STORED_COLUMNS order) of a row in TABLE_COLUMNS.l7 order (l7Row, l7RowOfTrace). */
+export function l7StoredOfRow(row: Row): Row {
+  const out: Row = STORED_FROM.map((i) => row[i] ?? null);
+  let rest = '[';
+  for (let k = 0; k < REST_FROM.length; k++) {
+    const v = row[REST_FROM[k]!];
+    // JSON fields hold their JSON text already
+    rest += (k > 0 ? ',' : '') + (REST_JSON[k] && typeof v === 'string' ? v : jsonValue(v));
+  }
+  out.push(rest + ']');
+  return out;
+}
+
+const jstr = (v: string | null | undefined): string => (v === null || v === undefined ? 'null' : JSON.stringify(v));
+const jnum = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? 'null' : String(v));
+
+/**
+ * The stored l7 row of a transaction (L7_STORED_COLUMNS order), appended to `out` (a flat array of rows): what the
+ * capture thread builds (no ISO text but the hops', no array per row). Equals l7StoredOfRow(l7Row(tx, iso)) (tested).
+ */
+export function pushL7Stored(tx: HttpTransaction, iso: IsoTimeFormatter, out: SqlValue[]): void {
+  const { conn, req, res } = tx;
+  const anomalies = transactionAnomalies(tx);
+  let interim = '[';
+  for (let i = 0; i < tx.interim.length; i++) interim += (i > 0 ? ',' : '') + tx.interim[i]!.status;
+  const lat = latency(tx);
+  const place = conn.place;
+  const rest = '[' + jnum(conn.connId) + ',' + jnum(tx.reqId) + ',' + jstr(req?.version) + ',' + jstr(req?.userAgent) + ',' +
+    (res === undefined || res.status === 0 ? 'null' : jstr(res.reason)) + ',' + jnum(res?.contentLength) + ',' + jstr(res?.contentType) + ',' +
+    jstr(conn.ifname) + ',' + jnum(conn.netns) + ',null,null,' + jstr(res?.version) + ',' + jnum(req?.contentLength) + ',' +
+    jstr(req?.contentType) + ',' + jnum(tx.reqBodyBytes) + ',' + jnum(tx.resBodyBytes) + ',' + interim + '],' + jnum(tx.gapBytes) + ',' +
+    jstr(tx.incomplete) + ',' + (anomalies.length === 0 ? '[]' : JSON.stringify(anomalies)) + ',' + jnum(req?.seq) + ',' + jnum(res?.seq) + ',' +
+    jstr(place?.netnsName) + ',' + jstr(place?.containerId) + ',' + jstr(place?.podUid) + ']';
+  out.push(
+    Math.trunc(transactionTsUs(tx)), res === undefined ? null : Math.trunc(res.tsUs), conn.kind,
+    conn.clientIp, conn.clientPort, conn.serverIp, conn.serverPort, req?.method ?? null, req?.uri ?? null, req?.host ?? null,
+    statusOf(tx), lat === null || !Number.isFinite(lat) ? null : lat, l7TraceId(tx), conn.connTraceId ?? null,
+    tx.hops === undefined ? null : hopsJson(tx.hops, iso), rest,
+  );
+}
+
+/** pushL7Stored as one row. */
+export function l7StoredRow(tx: HttpTransaction, iso: IsoTimeFormatter): Row {
+  const out: Row = [];
+  pushL7Stored(tx, iso, out);
+  return out;
+}
+
+/** Version 1's l7 indexes (the migration drops them). */
+const L7_INDEXES_V1: string[] = [
   'CREATE INDEX l7_ts ON l7(ts_us)',
   'CREATE INDEX l7_trace ON l7(l7_trace_id)',
   'CREATE INDEX l7_conn_trace ON l7(conn_trace_id)',
@@ -68,6 +169,20 @@ const INDEXES: string[] = [
   'CREATE INDEX l7_status ON l7(status)',
   'CREATE INDEX l7_host ON l7(host)',
   'CREATE INDEX l7_uri ON l7(uri)',
+];
+
+/**
+ * Version 2's l7 indexes (docs/store.md, "Indexes"): time order (every list is newest first) and status (the one
+ * list filter the compiled SQL can seek on: `status >= 500`, `status = 599`). The v1 indexes on host, uri, dst and
+ * the trace ids cost ingest and served no list query: the compiled `host =`, `path ^=` and `in CIDR` filters cannot
+ * use them (substr(), cidr_contains()).
+ */
+const L7_INDEXES: string[] = [
+  'CREATE INDEX l7_ts ON l7(ts_us)',
+  'CREATE INDEX l7_status ON l7(status)',
+];
+
+const OTHER_INDEXES: string[] = [
   'CREATE INDEX l4_ts ON l4(ts_us)',
   'CREATE INDEX l4_conn_trace ON l4(conn_trace_id)',
   'CREATE INDEX l4_server ON l4(server_ip, server_port)',
@@ -78,7 +193,9 @@ const INDEXES: string[] = [
   'CREATE INDEX netns_inode ON netns(netns)',
 ];
 
-/** The whole version-1 schema, as SQL statements. */
+export const INDEXES: readonly string[] = [...L7_INDEXES, ...OTHER_INDEXES];
+
+/** The whole current schema, as SQL statements. */
 export function schemaStatements(): string[] {
   return [
     'CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)',
@@ -90,6 +207,37 @@ export function schemaStatements(): string[] {
   ];
 }
 
+/** The version-1 schema exactly as wirelog's version 1 created it (the migration's tests, the v1 benchmark). */
+export function schemaStatementsV1(): string[] {
+  return [
+    'CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)',
+    ...STORE_TABLES.map(createTableV1),
+    'CREATE TABLE store_stats (tbl TEXT PRIMARY KEY, written INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0, removed INTEGER NOT NULL DEFAULT 0)',
+    ...STORE_TABLES.map((t) => `INSERT INTO store_stats (tbl) VALUES ('${t}')`),
+    ...L7_INDEXES_V1,
+    ...OTHER_INDEXES,
+    "INSERT INTO meta (key, value) VALUES ('schema_version', '1')",
+  ];
+}
+
+/** Version 1's `INSERT INTO t (cols) VALUES (?, …)` (l7 rows in TABLE_COLUMNS.l7 order, as l7Row builds them). */
+export function insertSqlV1(t: StoreTable): string {
+  const cols = TABLE_COLUMNS[t];
+  return `INSERT INTO ${t} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
+}
+
+/** 1 → 2: l7 rebuilt in the version-2 layout (rare fields into rest_json, ts/res_ts generated), ids kept; its
+ *  indexes reduced to l7_ts and l7_status. The other tables are unchanged. */
+function migrateV1toV2(db: Database): void {
+  db.exec(createL7V2('l7_v2'));
+  const own = L7_STORED_COLUMNS.slice(0, -1);
+  const rest = L7_REST_FIELDS.map((f) => (JSON_FIELDS.has(f) ? `json(${f})` : f)).join(', ');
+  db.exec(`INSERT INTO l7_v2 (id, ${own.join(', ')}, rest_json) SELECT id, ${own.join(', ')}, json_array(${rest}) FROM l7 ORDER BY id`);
+  db.exec('DROP TABLE l7'); // and its indexes
+  db.exec('ALTER TABLE l7_v2 RENAME TO l7');
+  for (const s of L7_INDEXES) db.exec(s);
+}
+
 /** The schema version of a database: 0 when it has no wirelog schema (empty). */
 export function schemaVersion(db: Database): number {
   const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
@@ -99,10 +247,10 @@ export function schemaVersion(db: Database): number {
 }
 
 /**
- * Upgrades from version N to N+1 (index N-1). Version 1 is the first: none yet. A future version appends its step
- * here; migrate() runs the missing ones in one transaction.
+ * Upgrades from version N to N+1 (index N-1); migrate() runs the missing ones in one transaction.
+ * 1 → 2: l7 rebuilt in the version-2 layout (migrateV1toV2).
  */
-const MIGRATIONS: Array<(db: Database) => void> = [];
+const MIGRATIONS: Array<(db: Database) => void> = [migrateV1toV2];
 
 /** Create the schema in an empty database, or upgrade an older one; refuse a newer one (StoreSchemaError). */
 export function migrate(db: Database, file = 'the store'): number {
@@ -269,8 +417,12 @@ export function netnsRow(info: NetnsInfo, tsUs: number, iso: IsoTimeFormatter): 
   return [Math.trunc(tsUs), ...recordColumns('netns').map((f) => sqlValue(f, r[f]))];
 }
 
-/** `INSERT INTO t (cols) VALUES (?, …)` */
-export function insertSql(t: StoreTable): string {
-  const cols = TABLE_COLUMNS[t];
-  return `INSERT INTO ${t} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
+/** The columns a row of table t is inserted into: TABLE_COLUMNS[t], but L7_STORED_COLUMNS for l7 (version 2). */
+export const insertColumns = (t: StoreTable): readonly string[] => (t === 'l7' ? L7_STORED_COLUMNS : TABLE_COLUMNS[t]);
+
+/** `INSERT INTO t (cols) VALUES (?, …), …` of `rows` rows (default 1) in the stored layout (insertColumns). */
+export function insertSql(t: StoreTable, rows = 1): string {
+  const cols = insertColumns(t);
+  const one = `(${cols.map(() => '?').join(', ')})`;
+  return `INSERT INTO ${t} (${cols.join(', ')}) VALUES ${Array(rows).fill(one).join(', ')}`;
 }
