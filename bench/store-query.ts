@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { parseQuery } from '../src/query/index.js';
 import { StoreDb } from '../src/store/db.js';
-import { L7_STORED_WIDTH, schemaVersion, SCHEMA_VERSION, type SqlValue } from '../src/store/schema.js';
+import { newL7Columns, pushL7StoredRow, schemaVersion, SCHEMA_VERSION, type SqlValue } from '../src/store/schema.js';
 import { SqliteStoreReader } from '../src/store/sqlite-reader.js';
 import type { BenchOptions, BenchResult } from './run.js';
 
@@ -76,8 +76,9 @@ const UAS = ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Ge
   'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1'];
 const CTYPES = ['application/json', 'text/html; charset=utf-8', 'application/javascript', 'image/jpeg', 'text/plain; version=0.0.4'];
 
-/** Appends n generated stored rows (L7_STORED_COLUMNS order) for rows i0.. to out. */
-function generate(r: () => number, i0: number, n: number, t0: number, spanUs: number, total: number, out: SqlValue[]): void {
+/** Appends n generated stored rows (L7_STORED_COLUMNS order) for rows i0.. to the columns. */
+function generate(r: () => number, i0: number, n: number, t0: number, spanUs: number, total: number, cols: SqlValue[][]): void {
+  const row: SqlValue[] = [];
   for (let i = i0; i < i0 + n; i++) {
     // rows over the span, each up to 2 ms late (transactions end out of order)
     const ts = Math.trunc(t0 + (i / total) * spanUs + r() * 2000);
@@ -96,13 +97,15 @@ function generate(r: () => number, i0: number, n: number, t0: number, spanUs: nu
     const container = r() < 0.3 ? `"${Math.floor(r() * 1e15).toString(16).padStart(64, 'a')}"` : 'null';
     const hops = r() < 0.3 ? `[{"ifname":"eth0","ifindex":2,"netns":4026531840,"netns_name":null,"req_ts":null,"resp_ts":null}]` : null;
     const cl = Math.floor(r() * 20000);
-    out.push(
+    row.length = 0;
+    row.push(
       ts, noRes ? null : ts + Math.round(lat * 1000), r() < 0.7 ? 'CQ' : 'SQ', src, 1024 + Math.floor(r() * 60000), dst, r() < 0.7 ? 443 : 8080,
       method, uri, host, noRes ? null : status, noRes ? null : lat, `${reqSeq}_${resSeq}`, `${Math.floor(r() * 1e9)}_${Math.floor(r() * 1e9)}`, hops,
       `[${i + 1},${1 + (i % 7)},"HTTP/1.1",${JSON.stringify(UAS[Math.floor(r() * UAS.length)])},${noRes ? 'null' : `"${REASON[status]}"`},${cl},` +
       `"${CTYPES[Math.floor(r() * CTYPES.length)]}","eth0",4026531840,null,null,"HTTP/1.1",${method === 'POST' ? 512 : 'null'},` +
       `${method === 'POST' ? '"application/json"' : 'null'},${method === 'POST' ? 512 : 0},${cl},[],0,${noRes ? '"timeout"' : 'null'},[],${reqSeq},${resSeq},null,${container},null]`,
     );
+    pushL7StoredRow(row, cols);
   }
 }
 
@@ -129,10 +132,9 @@ export function benchStore(rows: number, log: (s: string) => void = () => {}): {
   const batch = 20_000;
   const start = performance.now();
   for (let i = 0; i < rows; i += batch) {
-    const out: SqlValue[] = [];
-    generate(r, i, Math.min(batch, rows - i), t0, spanUs, rows, out);
-    if (out.length % L7_STORED_WIDTH !== 0) throw new Error('generator: wrong row width');
-    s.write({ l7: [], l7Stored: out, l4: [], tls: [], netns: [] });
+    const cols = newL7Columns();
+    generate(r, i, Math.min(batch, rows - i), t0, spanUs, rows, cols);
+    s.write({ l7: [], l7Stored: cols, l4: [], tls: [], netns: [] });
   }
   const ms = performance.now() - start;
   s.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('bench_layout', ?)").run(`${LAYOUT}:${rows}`);

@@ -18,7 +18,7 @@ import { runPipeline } from '../src/pipelines/capture.js';
 import type { HttpEventSink, HttpTransaction } from '../src/records.js';
 import Database from 'better-sqlite3';
 import { StoreDb } from '../src/store/db.js';
-import { insertSqlV1, l7Row, pushL7Stored, schemaStatementsV1, type Row, type SqlValue } from '../src/store/schema.js';
+import { insertSqlV1, l7Row, newL7Columns, pushL7Stored, schemaStatementsV1, type L7Columns, type Row } from '../src/store/schema.js';
 import { SqliteStoreWriter } from '../src/store/sqlite-writer.js';
 import { IsoTimeFormatter } from '../src/sinks/local-time.js';
 import { repoRoot } from '../test/helpers/paths.js';
@@ -92,9 +92,9 @@ export async function store(o: BenchOptions): Promise<BenchResult> {
     const iso = new IsoTimeFormatter();
     const batch = 2000;
     let t = performance.now();
-    let keep: SqlValue[] = [];
+    let keep: L7Columns = newL7Columns();
     for (let i = 0; i < n; i++) {
-      if (i % batch === 0) keep = [];
+      if (i % batch === 0) keep = newL7Columns();
       pushL7Stored(txs[i]!, iso, keep);
     }
     const buildMs = performance.now() - t;
@@ -117,7 +117,7 @@ export async function store(o: BenchOptions): Promise<BenchResult> {
     const batchMs: number[] = [];
     let dbMs = 0;
     for (let i = 0; i < n; i += batch) {
-      const b: SqlValue[] = [];
+      const b = newL7Columns();
       for (let j = i; j < Math.min(n, i + batch); j++) pushL7Stored(txs[j]!, iso, b);
       const b0 = performance.now();
       db.write({ l7: [], l7Stored: b, l4: [], tls: [], netns: [] });

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
-import { insertSql, l7StoredOfRow, L7_STORED_WIDTH, migrate, STORE_TABLES, type Row, type SqlValue, type StoreTable } from './schema.js';
+import { insertSql, l7StoredOfRow, L7_STORED_WIDTH, migrate, STORE_TABLES, type L7Columns, type Row, type SqlValue, type StoreTable } from './schema.js';
 
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES } from './options.js';
 export { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from './options.js';
@@ -24,9 +24,9 @@ export const zeroCounts = (): TableCounts => ({ l7: 0, l4: 0, tls: 0, netns: 0 }
 export interface Batch {
   /** rows in TABLE_COLUMNS order (l7: as l7Row builds them; written through l7StoredOfRow) */
   l7: Row[];
-  /** more l7 rows, already in the stored layout (L7_STORED_COLUMNS), one after another in one flat array (what
-   *  SqliteStoreWriter posts: one array to clone instead of one per row) */
-  l7Stored?: SqlValue[];
+  /** more l7 rows, already in the stored layout, by column (L7Columns: what SqliteStoreWriter posts, a few arrays
+   *  to clone instead of one per row) */
+  l7Stored?: L7Columns;
   l4: Row[];
   tls: Row[];
   netns: Row[];
@@ -95,7 +95,7 @@ export class StoreDb {
         if (t === 'l7') for (let i = 0; i < rows.length; i++) st.run(l7StoredOfRow(rows[i]!));
         else for (let i = 0; i < rows.length; i++) st.run(rows[i]!);
         let count = rows.length;
-        if (t === 'l7' && b.l7Stored !== undefined && b.l7Stored.length > 0) count += this.writeStored(b.l7Stored);
+        if (t === 'l7' && b.l7Stored !== undefined) count += this.writeStored(b.l7Stored);
         n += count;
         const d = b.dropped?.[t] ?? 0;
         if (count > 0 || d > 0) this.bump.run(count, d, 0, t);
@@ -104,16 +104,30 @@ export class StoreDb {
     });
   }
 
-  /** Flat stored l7 rows: L7_ROWS_PER_INSERT rows a statement, then one at a time. */
-  private writeStored(flat: SqlValue[]): number {
+  private readonly args1: SqlValue[] = new Array<SqlValue>(L7_STORED_WIDTH).fill(null);
+  private readonly argsMany: SqlValue[] = new Array<SqlValue>(L7_STORED_WIDTH * L7_ROWS_PER_INSERT).fill(null);
+
+  /** Stored l7 rows by column: L7_ROWS_PER_INSERT rows a statement, then one at a time (one arguments array reused). */
+  private writeStored(cols: L7Columns): number {
     const w = L7_STORED_WIDTH;
-    const rows = Math.floor(flat.length / w);
-    if (rows * w !== flat.length) throw new RangeError(`l7Stored: ${flat.length} values is not a whole number of ${w}-column rows`);
+    if (cols.length !== w) throw new RangeError(`l7Stored: ${cols.length} columns, not ${w}`);
+    const rows = cols[0]!.length;
+    for (const c of cols) if (c.length !== rows) throw new RangeError('l7Stored: columns of different lengths');
     let r = 0;
     const many = this.insertMany;
-    if (many !== undefined) for (const k = L7_ROWS_PER_INSERT; r + k <= rows; r += k) many.run(flat.slice(r * w, (r + k) * w));
+    if (many !== undefined) {
+      const a = this.argsMany;
+      for (const k = L7_ROWS_PER_INSERT; r + k <= rows; r += k) {
+        for (let j = 0; j < k; j++) for (let c = 0; c < w; c++) a[j * w + c] = cols[c]![r + j]!;
+        many.run(a);
+      }
+    }
     const one = this.insert.l7;
-    for (; r < rows; r++) one.run(flat.slice(r * w, (r + 1) * w));
+    const a = this.args1;
+    for (; r < rows; r++) {
+      for (let c = 0; c < w; c++) a[c] = cols[c]![r]!;
+      one.run(a);
+    }
     return rows;
   }
 

@@ -125,39 +125,66 @@ export function l7StoredOfRow(row: Row): Row {
   return out;
 }
 
-const jstr = (v: string | null | undefined): string => (v === null || v === undefined ? 'null' : JSON.stringify(v));
-const jnum = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? 'null' : String(v));
 
 /**
- * The stored l7 row of a transaction (L7_STORED_COLUMNS order), appended to `out` (a flat array of rows): what the
- * capture thread builds (no ISO text but the hops', no array per row). Equals l7StoredOfRow(l7Row(tx, iso)) (tested).
+ * Stored l7 rows by column: L7_STORED_WIDTH arrays of equal length, column k holding L7_STORED_COLUMNS[k] of every
+ * row. What the capture thread builds and posts: a few arrays of a batch's length (young, regular heap objects, cheap
+ * to clone) instead of an array per row, or one flat array (a large object: its growth copies set off full GCs).
  */
-export function pushL7Stored(tx: HttpTransaction, iso: IsoTimeFormatter, out: SqlValue[]): void {
+export type L7Columns = SqlValue[][];
+export const newL7Columns = (): L7Columns => Array.from({ length: L7_STORED_WIDTH }, () => []);
+
+/** Append a stored row (L7_STORED_COLUMNS order) to columns. */
+export function pushL7StoredRow(row: Row, cols: L7Columns): void {
+  for (let k = 0; k < L7_STORED_WIDTH; k++) cols[k]!.push(row[k] ?? null);
+}
+
+/** Row i of columns. */
+export const l7ColumnsRow = (cols: L7Columns, i: number): Row => cols.map((c) => c[i]!);
+
+/**
+ * The stored l7 row of a transaction (L7_STORED_COLUMNS order), appended to columns: what the capture thread
+ * builds (no ISO text but the hops', no array per row). Equals l7StoredOfRow(l7Row(tx, iso)) (tested).
+ */
+export function pushL7Stored(tx: HttpTransaction, iso: IsoTimeFormatter, cols: L7Columns): void {
   const { conn, req, res } = tx;
-  const anomalies = transactionAnomalies(tx);
-  let interim = '[';
-  for (let i = 0; i < tx.interim.length; i++) interim += (i > 0 ? ',' : '') + tx.interim[i]!.status;
+  const interim: number[] = [];
+  for (let i = 0; i < tx.interim.length; i++) interim.push(tx.interim[i]!.status);
   const lat = latency(tx);
   const place = conn.place;
-  const rest = '[' + jnum(conn.connId) + ',' + jnum(tx.reqId) + ',' + jstr(req?.version) + ',' + jstr(req?.userAgent) + ',' +
-    (res === undefined || res.status === 0 ? 'null' : jstr(res.reason)) + ',' + jnum(res?.contentLength) + ',' + jstr(res?.contentType) + ',' +
-    jstr(conn.ifname) + ',' + jnum(conn.netns) + ',null,null,' + jstr(res?.version) + ',' + jnum(req?.contentLength) + ',' +
-    jstr(req?.contentType) + ',' + jnum(tx.reqBodyBytes) + ',' + jnum(tx.resBodyBytes) + ',' + interim + '],' + jnum(tx.gapBytes) + ',' +
-    jstr(tx.incomplete) + ',' + (anomalies.length === 0 ? '[]' : JSON.stringify(anomalies)) + ',' + jnum(req?.seq) + ',' + jnum(res?.seq) + ',' +
-    jstr(place?.netnsName) + ',' + jstr(place?.containerId) + ',' + jstr(place?.podUid) + ']';
-  out.push(
-    Math.trunc(transactionTsUs(tx)), res === undefined ? null : Math.trunc(res.tsUs), conn.kind,
-    conn.clientIp, conn.clientPort, conn.serverIp, conn.serverPort, req?.method ?? null, req?.uri ?? null, req?.host ?? null,
-    statusOf(tx), lat === null || !Number.isFinite(lat) ? null : lat, l7TraceId(tx), conn.connTraceId ?? null,
-    tx.hops === undefined ? null : hopsJson(tx.hops, iso), rest,
-  );
+  // one JSON.stringify of an array: a flat string (concatenating ~50 pieces made a rope of as many heap objects per
+  // row, kept alive in the batch: the capture thread then spent two thirds of its time in the GC); undefined and
+  // non-finite numbers become null, as in the v1 columns
+  const rest = JSON.stringify([
+    conn.connId, tx.reqId, req?.version, req?.userAgent, res === undefined || res.status === 0 ? null : res.reason, res?.contentLength,
+    res?.contentType, conn.ifname, conn.netns, null, null, res?.version, req?.contentLength, req?.contentType, tx.reqBodyBytes,
+    tx.resBodyBytes, interim, tx.gapBytes, tx.incomplete, transactionAnomalies(tx), req?.seq, res?.seq, place?.netnsName, place?.containerId,
+    place?.podUid,
+  ]);
+  cols[0]!.push(Math.trunc(transactionTsUs(tx)));
+  cols[1]!.push(res === undefined ? null : Math.trunc(res.tsUs));
+  cols[2]!.push(conn.kind);
+  cols[3]!.push(conn.clientIp);
+  cols[4]!.push(conn.clientPort);
+  cols[5]!.push(conn.serverIp);
+  cols[6]!.push(conn.serverPort);
+  cols[7]!.push(req?.method ?? null);
+  cols[8]!.push(req?.uri ?? null);
+  cols[9]!.push(req?.host ?? null);
+  cols[10]!.push(statusOf(tx));
+  cols[11]!.push(lat === null || !Number.isFinite(lat) ? null : lat);
+  cols[12]!.push(l7TraceId(tx));
+  cols[13]!.push(conn.connTraceId ?? null);
+  cols[14]!.push(tx.hops === undefined ? null : hopsJson(tx.hops, iso));
+  cols[15]!.push(rest);
 }
+if (L7_STORED_WIDTH !== 16) throw new Error('pushL7Stored: L7_STORED_COLUMNS changed; update it');
 
 /** pushL7Stored as one row. */
 export function l7StoredRow(tx: HttpTransaction, iso: IsoTimeFormatter): Row {
-  const out: Row = [];
-  pushL7Stored(tx, iso, out);
-  return out;
+  const cols = newL7Columns();
+  pushL7Stored(tx, iso, cols);
+  return l7ColumnsRow(cols, 0);
 }
 
 /** Version 1's l7 indexes (the migration drops them). */

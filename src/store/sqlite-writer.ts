@@ -10,7 +10,7 @@ import type { HttpEventSink, HttpRequestEvent, HttpResponseEvent, HttpTransactio
 import type { NetnsInfo } from '../source/attribution.js';
 import { IsoTimeFormatter } from '../sinks/local-time.js';
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, openDatabase, zeroCounts, type RetentionOptions, type StoreStats, type TableCounts } from './db.js';
-import { l4Row, l7RowOfTrace, l7StoredOfRow, netnsRow, pushL7Stored, STORE_TABLES, tlsRow, type Row, type SqlValue, type StoreTable } from './schema.js';
+import { l4Row, l7RowOfTrace, l7StoredOfRow, newL7Columns, netnsRow, pushL7Stored, pushL7StoredRow, STORE_TABLES, tlsRow, type L7Columns, type Row, type StoreTable } from './schema.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker.js';
 
 export interface StoreWriterOptions {
@@ -52,8 +52,8 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
   private readonly acked: Int32Array;
   private posted = 0; // rows posted, mod 2^32
   private queue: Record<StoreTable, Row[]> = { l7: [], l4: [], tls: [], netns: [] };
-  /** l7 rows in the stored layout, one flat array (posted as Batch.l7Stored) */
-  private l7Stored: SqlValue[] = [];
+  /** l7 rows in the stored layout, by column (posted as Batch.l7Stored) */
+  private l7Stored: L7Columns = newL7Columns();
   private queued = 0;
   private droppedSince: TableCounts = zeroCounts();
   readonly dropped: TableCounts = zeroCounts();
@@ -122,14 +122,14 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
     return true;
   }
 
-  /** An l7 row appended to the flat stored-layout queue by `make` (nothing appended when it throws). */
-  private pushL7(make: (out: SqlValue[]) => void): void {
+  /** An l7 row appended to the stored-layout columns by `make` (nothing appended when it throws). */
+  private pushL7(make: (cols: L7Columns) => void): void {
     if (!this.room('l7')) return;
-    const at = this.l7Stored.length;
+    const at = this.l7Stored[0]!.length;
     try {
       make(this.l7Stored);
     } catch {
-      this.l7Stored.length = at;
+      for (const c of this.l7Stored) c.length = at;
       this.drop('l7');
       return;
     }
@@ -161,7 +161,7 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
     const l7Stored = this.l7Stored;
     const dropped = this.droppedSince;
     this.queue = { l7: [], l4: [], tls: [], netns: [] };
-    this.l7Stored = [];
+    this.l7Stored = newL7Columns();
     this.droppedSince = zeroCounts();
     const n = this.queued;
     this.queued = 0;
@@ -179,9 +179,7 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
   }
   /** a `wirelog trace` transaction, as an L7 row */
   traceTransaction(tx: TraceTransaction): void {
-    this.pushL7((out) => {
-      for (const v of l7StoredOfRow(l7RowOfTrace(tx, this.iso))) out.push(v);
-    });
+    this.pushL7((cols) => pushL7StoredRow(l7StoredOfRow(l7RowOfTrace(tx, this.iso)), cols));
   }
   l4(c: L4Chunk): void {
     this.push('l4', () => l4Row(c, this.iso));

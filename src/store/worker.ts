@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { StoreDb, type Batch, type RetentionOptions, type TableCounts } from './db.js';
-import { L7_STORED_WIDTH, STORE_TABLES } from './schema.js';
+import { STORE_TABLES } from './schema.js';
 
 export interface WorkerInit {
   file: string;
@@ -43,7 +43,7 @@ function ack(n: number): void {
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'batch') {
-    const n = STORE_TABLES.reduce((a, t) => a + m[t].length, 0) + Math.floor((m.l7Stored?.length ?? 0) / L7_STORED_WIDTH);
+    const n = STORE_TABLES.reduce((a, t) => a + m[t].length, 0) + (m.l7Stored?.[0]?.length ?? 0);
     if (db !== undefined && failed === undefined) {
       const t0 = performance.now();
       try {

@@ -11,8 +11,8 @@ import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import type { ConnInfo, HttpTransaction, L4Chunk, L4Packet } from '../../src/records.js';
 import {
-  decodePackets, encodePackets, insertSqlV1, l4Row, l7Row, l7RowOfRecord, l7StoredOfRow, l7StoredRow, L7_REST_FIELDS, L7_STORED_COLUMNS, migrate,
-  PACKET_ENTRY_BYTES, PACKET_HEADER_BYTES, schemaStatementsV1, SCHEMA_VERSION, STORE_TABLES, StoreSchemaError, TABLE_COLUMNS, type SqlValue,
+  decodePackets, encodePackets, insertSqlV1, l4Row, l7Row, l7RowOfRecord, l7ColumnsRow, l7StoredOfRow, l7StoredRow, L7_REST_FIELDS, L7_STORED_COLUMNS, migrate, newL7Columns, pushL7Stored,
+  PACKET_ENTRY_BYTES, PACKET_HEADER_BYTES, schemaStatementsV1, SCHEMA_VERSION, STORE_TABLES, StoreSchemaError, TABLE_COLUMNS,
 } from '../../src/store/schema.js';
 import { openDatabase, StoreDb, parseDurationUs, parseSize } from '../../src/store/db.js';
 import { SqliteStoreWriter } from '../../src/store/sqlite-writer.js';
@@ -157,10 +157,11 @@ test('v2 stored l7 row: built directly (pushL7Stored) equals the one converted f
     assert.equal(stored.length, L7_STORED_COLUMNS.length);
     assert.deepEqual(stored, l7StoredOfRow(l7Row(v, iso)));
   }
-  // half through the logical rows, half through the flat stored layout (what SqliteStoreWriter posts)
-  const flat: SqlValue[] = [];
-  for (const v of vs.slice(3)) flat.push(...l7StoredRow(v, iso));
-  s.write({ l7: vs.slice(0, 3).map((v) => l7Row(v, iso)), l7Stored: flat, l4: [], tls: [], netns: [] });
+  // half through the logical rows, half through the stored columns (what SqliteStoreWriter posts)
+  const cols = newL7Columns();
+  for (const v of vs.slice(3)) pushL7Stored(v, iso, cols);
+  assert.deepEqual(l7ColumnsRow(cols, 1), l7StoredRow(vs[4]!, iso));
+  s.write({ l7: vs.slice(0, 3).map((v) => l7Row(v, iso)), l7Stored: cols, l4: [], tls: [], netns: [] });
   const rows = s.db.prepare('SELECT * FROM l7 ORDER BY id').all() as Array<Record<string, unknown>>;
   assert.equal(rows.length, vs.length);
   rows.forEach((r, i) => {
