@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
-import { insertSql, l7StoredOfRow, L7_STORED_WIDTH, migrate, STORE_TABLES, type L7Columns, type Row, type SqlValue, type StoreTable } from './schema.js';
+import { dataTable, insertSql, l7StoredOfRow, L7_STORED_WIDTH, migrate, STORE_TABLES, type L7Columns, type Row, type SqlValue, type StoreTable } from './schema.js';
 
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES } from './options.js';
 export { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from './options.js';
@@ -163,12 +163,12 @@ export class StoreDb {
       // against the newest row when it is older than now: a store filled from an old recording keeps it
       let newest = -Infinity;
       for (const t of STORE_TABLES) {
-        const m = (this.db.prepare(`SELECT max(ts_us) AS m FROM ${t}`).get() as { m: number | null }).m;
+        const m = (this.db.prepare(`SELECT max(ts_us) AS m FROM ${dataTable(t)}`).get() as { m: number | null }).m;
         if (m !== null && m > newest) newest = m;
       }
       const cutoff = Math.trunc(Math.min(nowUs, newest) - maxAgeUs);
       this.db.transaction(() => {
-        for (const t of STORE_TABLES) removed[t] += this.db.prepare(`DELETE FROM ${t} WHERE ts_us < ?`).run(cutoff).changes;
+        for (const t of STORE_TABLES) removed[t] += this.db.prepare(`DELETE FROM ${dataTable(t)} WHERE ts_us < ?`).run(cutoff).changes;
       })();
     }
     if (maxBytes > 0) {
@@ -176,10 +176,10 @@ export class StoreDb {
         let any = 0;
         this.db.transaction(() => {
           for (const t of STORE_TABLES) {
-            const count = (this.db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+            const count = (this.db.prepare(`SELECT count(*) AS n FROM ${dataTable(t)}`).get() as { n: number }).n;
             if (count === 0) continue;
             const n = Math.max(1, Math.ceil(count / 20)); // 5% of the table a round
-            const c = this.db.prepare(`DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} ORDER BY ts_us, id LIMIT ?)`).run(n).changes;
+            const c = this.db.prepare(`DELETE FROM ${dataTable(t)} WHERE id IN (SELECT id FROM ${dataTable(t)} ORDER BY ts_us, id LIMIT ?)`).run(n).changes;
             removed[t] += c;
             any += c;
           }

@@ -3,11 +3,9 @@
  * the records of docs/schema.md, same names), `store_stats` (rows written, dropped, removed by retention, per table)
  * and `meta` (the schema version). `migrate(db)` creates it or upgrades an older one; a newer one is refused.
  *
- * Version 2 changes `l7` only, for ingest speed (docs/performance.md, "Store"): the columns the list filters and
- * sorts use are stored as such (L7_STORED_COLUMNS); `ts` and `res_ts` are VIRTUAL generated columns (the ISO text of
- * ts_us / res_ts_us); the rarely filtered fields (L7_REST_FIELDS) are one JSON array in `rest_json`, each read back
- * through a VIRTUAL generated column of its own name (json_extract). `SELECT *` gives the same columns and values as
- * version 1, plus `rest_json`. Indexes: `l7_ts` and `l7_status` only.
+ * Version 2 changes `l7` only, for ingest speed (docs/performance.md, "Store"): its rows are in `l7_data` (six
+ * columns of their own, the other fields in one JSON array) and `l7` is a view giving back the version-1 columns,
+ * so `SELECT * FROM l7` reads the same as before. Indexes: `l7_ts` and `l7_status` only.
  *
  * Also the L4 packet BLOB (encodePackets / decodePackets) and the row builders shared by the writer and the tests.
  */
@@ -68,13 +66,22 @@ function createTableV1(t: StoreTable): string {
 
 // ---- l7, version 2 ----------------------------------------------------------------------------------------------
 
-/** The l7 record fields stored as columns of their own in version 2 (besides ts_us, res_ts_us): those the list
- *  filters, sorts and joins use, and `hops` (wide, kept as its JSON text). */
-const L7_OWN = new Set(['ts_us', 'res_ts_us', 'kind', 'src_ip', 'src_port', 'dst_ip', 'dst_port', 'method', 'uri', 'host', 'status', 'latency_ms', 'l7_trace_id', 'conn_trace_id', 'hops']);
-/** `ts` and `res_ts`: computed from ts_us / res_ts_us (IsoTimeFormatter's text: UTC, 6 digits, `Z`). */
+/**
+ * Version 2 keeps l7 rows in the table `l7_data`: the columns the list queries sort, seek or filter on as columns of
+ * their own (L7_STORED_COLUMNS: ts_us, dst_ip, uri, host, status, latency_ms), every other field in one JSON array,
+ * `rest_json` (L7_REST_FIELDS order). `l7` is a VIEW over it with exactly the version-1 columns (`id`, then
+ * TABLE_COLUMNS.l7): each rest field through json_extract, `ts` / `res_ts` computed from the µs times (the text of
+ * IsoTimeFormatter: UTC, 6 digits, `Z`). A view, not generated columns: SQLite computes generated columns on every
+ * INSERT, which halved the rows a second (docs/performance.md).
+ */
+const L7_OWN = new Set(['ts_us', 'dst_ip', 'uri', 'host', 'status', 'latency_ms']);
+/** `ts` and `res_ts`: computed from ts_us / res_ts_us. */
 const L7_TIME_TEXT = new Set(['ts', 'res_ts']);
 
-/** The fields of an l7 row kept in `rest_json` (a JSON array, in this order), read back by generated columns. */
+/** The table that holds a table's rows: `l7_data` for l7 (l7 is a view over it), the table itself for the others. */
+export const dataTable = (t: StoreTable): string => (t === 'l7' ? 'l7_data' : t);
+
+/** The fields of an l7 row kept in `rest_json` (a JSON array, in this order). */
 export const L7_REST_FIELDS: readonly string[] = TABLE_COLUMNS.l7.filter((c) => !L7_OWN.has(c) && !L7_TIME_TEXT.has(c));
 
 /** The columns an l7 row is inserted into in version 2 (the stored row, `l7StoredRow`), in order. */
@@ -82,20 +89,24 @@ export const L7_STORED_COLUMNS: readonly string[] = [...TABLE_COLUMNS.l7.filter(
 export const L7_STORED_WIDTH = L7_STORED_COLUMNS.length;
 
 const isoOf = (c: string): string => `strftime('%Y-%m-%dT%H:%M:%S', ${c} / 1000000, 'unixepoch') || printf('.%06dZ', ${c} % 1000000)`;
+const restOf = (f: string): string => `json_extract(rest_json, '$[${L7_REST_FIELDS.indexOf(f)}]')`;
 
-function createL7V2(name = 'l7'): string {
-  const cols = TABLE_COLUMNS.l7.map((c) => {
-    if (c === 'ts_us') return '  ts_us INTEGER NOT NULL';
-    if (c === 'res_ts_us') return '  res_ts_us INTEGER';
-    if (c === 'ts') return `  ts TEXT GENERATED ALWAYS AS (${isoOf('ts_us')}) VIRTUAL`;
-    if (c === 'res_ts') return `  res_ts TEXT GENERATED ALWAYS AS (CASE WHEN res_ts_us IS NULL THEN NULL ELSE ${isoOf('res_ts_us')} END) VIRTUAL`;
-    if (L7_OWN.has(c)) return `  ${c} ${sqlType(c)}`;
-    return `  ${c} ${sqlType(c)} GENERATED ALWAYS AS (json_extract(rest_json, '$[${L7_REST_FIELDS.indexOf(c)}]')) VIRTUAL`;
-  });
-  return `CREATE TABLE ${name} (\n  id INTEGER PRIMARY KEY,\n${cols.join(',\n')},\n  rest_json TEXT NOT NULL\n)`;
+function createL7Data(name = 'l7_data'): string {
+  const cols = L7_STORED_COLUMNS.map((c) => `  ${c} ${c === 'ts_us' ? 'INTEGER NOT NULL' : c === 'rest_json' ? 'TEXT NOT NULL' : sqlType(c)}`);
+  return `CREATE TABLE ${name} (\n  id INTEGER PRIMARY KEY,\n${cols.join(',\n')}\n)`;
 }
 
-const createTable = (t: StoreTable): string => (t === 'l7' ? createL7V2() : createTableV1(t));
+function createL7View(): string {
+  const cols = TABLE_COLUMNS.l7.map((c) => {
+    if (c === 'ts') return `${isoOf('ts_us')} AS ts`;
+    if (c === 'res_ts') return `CASE WHEN ${restOf('res_ts_us')} IS NULL THEN NULL ELSE ${isoOf(restOf('res_ts_us'))} END AS res_ts`;
+    if (L7_OWN.has(c)) return c;
+    return `${restOf(c)} AS ${c}`;
+  });
+  return `CREATE VIEW l7 AS SELECT id, ${cols.join(', ')} FROM l7_data`;
+}
+
+const createTable = (t: StoreTable): string[] => (t === 'l7' ? [createL7Data(), createL7View()] : [createTableV1(t)]);
 
 /** A value as JSON text (strings, finite numbers, null; booleans 1/0 as the v1 columns held them). */
 function jsonValue(v: unknown): string {
@@ -152,33 +163,38 @@ export function pushL7Stored(tx: HttpTransaction, iso: IsoTimeFormatter, cols: L
   for (let i = 0; i < tx.interim.length; i++) interim.push(tx.interim[i]!.status);
   const lat = latency(tx);
   const place = conn.place;
+  let hops: object[] | null = null;
+  if (tx.hops !== undefined) {
+    hops = [];
+    for (const h of tx.hops) {
+      hops.push({
+        ifname: h.ifname ?? null, ifindex: h.ifindex, netns: h.netns ?? null, netns_name: h.netnsName ?? null,
+        req_ts: h.reqTsUs === null ? null : iso.format(h.reqTsUs), resp_ts: h.respTsUs === null ? null : iso.format(h.respTsUs),
+      });
+    }
+  }
   // one JSON.stringify of an array: a flat string (concatenating ~50 pieces made a rope of as many heap objects per
   // row, kept alive in the batch: the capture thread then spent two thirds of its time in the GC); undefined and
-  // non-finite numbers become null, as in the v1 columns
+  // non-finite numbers become null, as in the v1 columns. L7_REST_FIELDS order (checked below).
   const rest = JSON.stringify([
-    conn.connId, tx.reqId, req?.version, req?.userAgent, res === undefined || res.status === 0 ? null : res.reason, res?.contentLength,
+    res === undefined ? null : Math.trunc(res.tsUs), conn.kind, conn.connId, tx.reqId, conn.clientIp, conn.clientPort, conn.serverPort,
+    req?.method, req?.version, req?.userAgent, res === undefined || res.status === 0 ? null : res.reason, res?.contentLength,
     res?.contentType, conn.ifname, conn.netns, null, null, res?.version, req?.contentLength, req?.contentType, tx.reqBodyBytes,
-    tx.resBodyBytes, interim, tx.gapBytes, tx.incomplete, transactionAnomalies(tx), req?.seq, res?.seq, place?.netnsName, place?.containerId,
-    place?.podUid,
+    tx.resBodyBytes, interim, tx.gapBytes, tx.incomplete, transactionAnomalies(tx), req?.seq, res?.seq, l7TraceId(tx), conn.connTraceId,
+    place?.netnsName, place?.containerId, place?.podUid, hops,
   ]);
   cols[0]!.push(Math.trunc(transactionTsUs(tx)));
-  cols[1]!.push(res === undefined ? null : Math.trunc(res.tsUs));
-  cols[2]!.push(conn.kind);
-  cols[3]!.push(conn.clientIp);
-  cols[4]!.push(conn.clientPort);
-  cols[5]!.push(conn.serverIp);
-  cols[6]!.push(conn.serverPort);
-  cols[7]!.push(req?.method ?? null);
-  cols[8]!.push(req?.uri ?? null);
-  cols[9]!.push(req?.host ?? null);
-  cols[10]!.push(statusOf(tx));
-  cols[11]!.push(lat === null || !Number.isFinite(lat) ? null : lat);
-  cols[12]!.push(l7TraceId(tx));
-  cols[13]!.push(conn.connTraceId ?? null);
-  cols[14]!.push(tx.hops === undefined ? null : hopsJson(tx.hops, iso));
-  cols[15]!.push(rest);
+  cols[1]!.push(conn.serverIp);
+  cols[2]!.push(req?.uri ?? null);
+  cols[3]!.push(req?.host ?? null);
+  cols[4]!.push(statusOf(tx));
+  cols[5]!.push(lat === null || !Number.isFinite(lat) ? null : lat);
+  cols[6]!.push(rest);
 }
-if (L7_STORED_WIDTH !== 16) throw new Error('pushL7Stored: L7_STORED_COLUMNS changed; update it');
+if (L7_STORED_COLUMNS.join() !== 'ts_us,dst_ip,uri,host,status,latency_ms,rest_json' || L7_REST_FIELDS.join() !== 'res_ts_us,kind,conn_id,req_id,src_ip,src_port,' +
+  'dst_port,method,version,user_agent,reason,content_length,content_type,ifname,netns,pid,comm,res_version,req_content_length,req_content_type,' +
+  'req_body_bytes,res_body_bytes,interim,gap_bytes,incomplete,anomalies,req_seq,resp_seq,l7_trace_id,conn_trace_id,netns_name,container_id,pod_uid,hops')
+  throw new Error('pushL7Stored: the l7 columns changed; update it');
 
 /** pushL7Stored as one row. */
 export function l7StoredRow(tx: HttpTransaction, iso: IsoTimeFormatter): Row {
@@ -205,8 +221,8 @@ const L7_INDEXES_V1: string[] = [
  * use them (substr(), cidr_contains()).
  */
 const L7_INDEXES: string[] = [
-  'CREATE INDEX l7_ts ON l7(ts_us)',
-  'CREATE INDEX l7_status ON l7(status)',
+  'CREATE INDEX l7_ts ON l7_data(ts_us)',
+  'CREATE INDEX l7_status ON l7_data(status)',
 ];
 
 const OTHER_INDEXES: string[] = [
@@ -226,7 +242,7 @@ export const INDEXES: readonly string[] = [...L7_INDEXES, ...OTHER_INDEXES];
 export function schemaStatements(): string[] {
   return [
     'CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)',
-    ...STORE_TABLES.map(createTable),
+    ...STORE_TABLES.flatMap(createTable),
     'CREATE TABLE store_stats (tbl TEXT PRIMARY KEY, written INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0, removed INTEGER NOT NULL DEFAULT 0)',
     ...STORE_TABLES.map((t) => `INSERT INTO store_stats (tbl) VALUES ('${t}')`),
     ...INDEXES,
@@ -253,15 +269,15 @@ export function insertSqlV1(t: StoreTable): string {
   return `INSERT INTO ${t} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
 }
 
-/** 1 → 2: l7 rebuilt in the version-2 layout (rare fields into rest_json, ts/res_ts generated), ids kept; its
- *  indexes reduced to l7_ts and l7_status. The other tables are unchanged. */
+/** 1 → 2: l7 rows copied into l7_data (the other fields into rest_json), ids kept, table l7 replaced by the view;
+ *  l7 indexes reduced to l7_ts and l7_status. The other tables are unchanged. */
 function migrateV1toV2(db: Database): void {
-  db.exec(createL7V2('l7_v2'));
+  db.exec(createL7Data());
   const own = L7_STORED_COLUMNS.slice(0, -1);
   const rest = L7_REST_FIELDS.map((f) => (JSON_FIELDS.has(f) ? `json(${f})` : f)).join(', ');
-  db.exec(`INSERT INTO l7_v2 (id, ${own.join(', ')}, rest_json) SELECT id, ${own.join(', ')}, json_array(${rest}) FROM l7 ORDER BY id`);
+  db.exec(`INSERT INTO l7_data (id, ${own.join(', ')}, rest_json) SELECT id, ${own.join(', ')}, json_array(${rest}) FROM l7 ORDER BY id`);
   db.exec('DROP TABLE l7'); // and its indexes
-  db.exec('ALTER TABLE l7_v2 RENAME TO l7');
+  db.exec(createL7View());
   for (const s of L7_INDEXES) db.exec(s);
 }
 
@@ -451,5 +467,5 @@ export const insertColumns = (t: StoreTable): readonly string[] => (t === 'l7' ?
 export function insertSql(t: StoreTable, rows = 1): string {
   const cols = insertColumns(t);
   const one = `(${cols.map(() => '?').join(', ')})`;
-  return `INSERT INTO ${t} (${cols.join(', ')}) VALUES ${Array(rows).fill(one).join(', ')}`;
+  return `INSERT INTO ${dataTable(t)} (${cols.join(', ')}) VALUES ${Array(rows).fill(one).join(', ')}`;
 }

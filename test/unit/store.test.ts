@@ -64,10 +64,10 @@ test('schema: a new store has version 2, the tables, the stats rows and the inde
   for (const t of STORE_TABLES) {
     // table_xinfo: the generated columns too
     const cols = (db.prepare(`PRAGMA table_xinfo(${t})`).all() as Array<{ name: string }>).map((c) => c.name);
-    assert.deepEqual(cols, ['id', ...TABLE_COLUMNS[t], ...(t === 'l7' ? ['rest_json'] : [])], t);
+    assert.deepEqual(cols, ['id', ...TABLE_COLUMNS[t]], t); // l7: the view over l7_data
   }
   assert.deepEqual((db.prepare('SELECT tbl FROM store_stats ORDER BY tbl').all() as Array<{ tbl: string }>).map((r) => r.tbl), ['l4', 'l7', 'netns', 'tls']);
-  const idx = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'l7'").all() as Array<{ name: string }>).map((r) => r.name);
+  const idx = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'l7_data'").all() as Array<{ name: string }>).map((r) => r.name);
   assert.deepEqual(idx.sort(), ['l7_status', 'l7_ts']);
   assert.equal(db.pragma('page_size', { simple: true }), 16384);
   // rows have exactly the columns
@@ -146,6 +146,7 @@ const l7Variants = (iso: IsoTimeFormatter): HttpTransaction[] => [
     conn: { ...conn, place: { netnsName: 'web \u2028"\\', containerId: 'c'.repeat(64), podUid: null } } },
   { ...tx(NOW + 0.5, 5), res: { ...tx(NOW, 5).res!, status: 0, reason: '', contentLength: Number.NaN, contentType: 'a\tb\u0001' }, gapBytes: 12 },
   { ...tx(999_999, 6), conn: { ...conn, ifname: undefined, netns: undefined, connTraceId: undefined } },
+  { ...tx(NOW, 7), hops: [{ ifindex: 3, ifname: 'veth\u00e9"\\\n', netns: 4026532000, netnsName: 'ns \u2028', reqTsUs: NOW, respTsUs: null }, { ifindex: 1, ifname: 'lo', reqTsUs: null, respTsUs: NOW + 7 }] },
 ].map((v) => (void iso, v));
 
 test('v2 stored l7 row: built directly (pushL7Stored) equals the one converted from l7Row; read back as the same row and line', () => {
@@ -202,7 +203,7 @@ test('migration 1 → 2: a store made by version 1 is upgraded in place, its row
     assert.equal(rowToLine('l7', r), serializeTransaction(vs[i]!, iso));
   });
   assert.equal(rowToLine('l4', s.db.prepare('SELECT * FROM l4').get() as Record<string, unknown>), serializeL4(c, iso));
-  const idx = (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'l7'").all() as Array<{ name: string }>).map((r) => r.name);
+  const idx = (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'l7_data'").all() as Array<{ name: string }>).map((r) => r.name);
   assert.deepEqual(idx.sort(), ['l7_status', 'l7_ts']);
   assert.equal(s.stats().written.l7, vs.length);
   // new rows go on after the old ones
