@@ -12,14 +12,15 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { parseQuery } from '../src/query/index.js';
 import { StoreDb } from '../src/store/db.js';
-import { newL7Columns, pushL7StoredRow, schemaVersion, SCHEMA_VERSION, type SqlValue } from '../src/store/schema.js';
+import { l7StoredOfRow, newL7Columns, pushL7StoredRow, schemaVersion, SCHEMA_VERSION, TABLE_COLUMNS, type L7Columns, type Row } from '../src/store/schema.js';
+import { IsoTimeFormatter } from '../src/sinks/local-time.js';
 import { SqliteStoreReader } from '../src/store/sqlite-reader.js';
 import type { BenchOptions, BenchResult } from './run.js';
 
 const GOAL_MS = 200;
 const RUNS = 25;
 /** bump when the generated rows change */
-const LAYOUT = 'g1';
+const LAYOUT = 'g2';
 
 export const QUERIES: Array<{ name: string; filter: string }> = [
   { name: 'no filter', filter: '' },
@@ -76,9 +77,9 @@ const UAS = ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Ge
   'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1'];
 const CTYPES = ['application/json', 'text/html; charset=utf-8', 'application/javascript', 'image/jpeg', 'text/plain; version=0.0.4'];
 
-/** Appends n generated stored rows (L7_STORED_COLUMNS order) for rows i0.. to the columns. */
-function generate(r: () => number, i0: number, n: number, t0: number, spanUs: number, total: number, cols: SqlValue[][]): void {
-  const row: SqlValue[] = [];
+/** Appends n generated rows (built in TABLE_COLUMNS.l7 order, as l7Row would, then stored) for rows i0.. to the columns. */
+function generate(r: () => number, i0: number, n: number, t0: number, spanUs: number, total: number, cols: L7Columns): void {
+  const iso = new IsoTimeFormatter();
   for (let i = i0; i < i0 + n; i++) {
     // rows over the span, each up to 2 ms late (transactions end out of order)
     const ts = Math.trunc(t0 + (i / total) * spanUs + r() * 2000);
@@ -87,6 +88,7 @@ function generate(r: () => number, i0: number, n: number, t0: number, spanUs: nu
     const g = Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
     const lat = Math.round(Math.exp(Math.log(12) + 1.45 * g) * 1000) / 1000;
     const noRes = r() < 0.005;
+    const resTs = noRes ? null : ts + Math.round(lat * 1000);
     const dr = r();
     const dst = dr < 0.6 ? `10.${(i >> 3) % 4}.${Math.floor(r() * 8)}.${1 + Math.floor(r() * 20)}` : dr < 0.85 ? `172.16.${Math.floor(r() * 4)}.${1 + Math.floor(r() * 30)}` : `93.184.${Math.floor(r() * 4)}.${1 + Math.floor(r() * 200)}`;
     const src = `10.${100 + Math.floor(r() * 20)}.${Math.floor(r() * 250)}.${1 + Math.floor(r() * 250)}`;
@@ -94,18 +96,20 @@ function generate(r: () => number, i0: number, n: number, t0: number, spanUs: nu
     const method = METHOD(r());
     const uri = PATHS(r())(r);
     const reqSeq = Math.floor(r() * 4294967296), resSeq = Math.floor(r() * 4294967296);
-    const container = r() < 0.3 ? `"${Math.floor(r() * 1e15).toString(16).padStart(64, 'a')}"` : 'null';
-    const hops = r() < 0.3 ? `[{"ifname":"eth0","ifindex":2,"netns":4026531840,"netns_name":null,"req_ts":null,"resp_ts":null}]` : null;
+    const container = r() < 0.3 ? Math.floor(r() * 1e15).toString(16).padStart(64, 'a') : null;
+    const hops = r() < 0.3 ? `[{"ifname":"eth0","ifindex":2,"netns":4026531840,"netns_name":null,"req_ts":"${iso.format(ts)}","resp_ts":${resTs === null ? 'null' : `"${iso.format(resTs)}"`}}]` : null;
     const cl = Math.floor(r() * 20000);
-    row.length = 0;
-    row.push(
-      ts, noRes ? null : ts + Math.round(lat * 1000), r() < 0.7 ? 'CQ' : 'SQ', src, 1024 + Math.floor(r() * 60000), dst, r() < 0.7 ? 443 : 8080,
-      method, uri, host, noRes ? null : status, noRes ? null : lat, `${reqSeq}_${resSeq}`, `${Math.floor(r() * 1e9)}_${Math.floor(r() * 1e9)}`, hops,
-      `[${i + 1},${1 + (i % 7)},"HTTP/1.1",${JSON.stringify(UAS[Math.floor(r() * UAS.length)])},${noRes ? 'null' : `"${REASON[status]}"`},${cl},` +
-      `"${CTYPES[Math.floor(r() * CTYPES.length)]}","eth0",4026531840,null,null,"HTTP/1.1",${method === 'POST' ? 512 : 'null'},` +
-      `${method === 'POST' ? '"application/json"' : 'null'},${method === 'POST' ? 512 : 0},${cl},[],0,${noRes ? '"timeout"' : 'null'},[],${reqSeq},${resSeq},null,${container},null]`,
-    );
-    pushL7StoredRow(row, cols);
+    const post = method === 'POST';
+    // TABLE_COLUMNS.l7 order
+    const row: Row = [
+      ts, resTs, iso.format(ts), r() < 0.7 ? 'CQ' : 'SQ', i + 1, 1 + (i % 7), src, 1024 + Math.floor(r() * 60000), dst, r() < 0.7 ? 443 : 8080,
+      method, uri, 'HTTP/1.1', host, UAS[Math.floor(r() * UAS.length)]!, noRes ? null : status, noRes ? null : REASON[status]!, noRes ? null : cl,
+      noRes ? null : CTYPES[Math.floor(r() * CTYPES.length)]!, noRes ? null : lat, 'eth0', 4026531840, null, null,
+      resTs === null ? null : iso.format(resTs), noRes ? null : 'HTTP/1.1', post ? 512 : null, post ? 'application/json' : null, post ? 512 : 0,
+      noRes ? 0 : cl, '[]', 0, noRes ? 'timeout' : null, '[]', reqSeq, noRes ? null : resSeq, noRes ? null : `${reqSeq}_${resSeq}`,
+      `${Math.floor(r() * 1e9)}_${Math.floor(r() * 1e9)}`, null, container, null, hops,
+    ];
+    pushL7StoredRow(l7StoredOfRow(row), cols);
   }
 }
 
@@ -134,6 +138,7 @@ export function benchStore(rows: number, log: (s: string) => void = () => {}): {
   for (let i = 0; i < rows; i += batch) {
     const cols = newL7Columns();
     generate(r, i, Math.min(batch, rows - i), t0, spanUs, rows, cols);
+    if (i === 0 && l7StoredOfRow(new Array(TABLE_COLUMNS.l7.length).fill(null)).length !== cols.length) throw new Error('generator: row width');
     s.write({ l7: [], l7Stored: cols, l4: [], tls: [], netns: [] });
   }
   const ms = performance.now() - start;

@@ -13,7 +13,7 @@ import type { Database } from 'better-sqlite3';
 import type { HttpTransaction, L4Chunk, L4Packet, TlsHelloEvent, TraceTransaction } from '../records.js';
 import { toTraceRecord } from '../sinks/trace-jsonl.js';
 import {
-  HTTP_RECORD_FIELDS, hopsJson, l7TraceId, latency, statusOf, toHttpRecord, toTlsRecord, TLS_RECORD_FIELDS, transactionAnomalies, transactionTsUs,
+  HTTP_RECORD_FIELDS, hopsJson, l7TraceId, latency, num, statusOf, str, toHttpRecord, toTlsRecord, TLS_RECORD_FIELDS, transactionAnomalies, transactionTsUs,
 } from '../sinks/schema.js';
 import { L4_RECORD_FIELDS, l4Direction } from '../sinks/l4-jsonl.js';
 import { IsoTimeFormatter } from '../sinks/local-time.js';
@@ -163,26 +163,20 @@ export function pushL7Stored(tx: HttpTransaction, iso: IsoTimeFormatter, cols: L
   for (let i = 0; i < tx.interim.length; i++) interim.push(tx.interim[i]!.status);
   const lat = latency(tx);
   const place = conn.place;
-  let hops: object[] | null = null;
-  if (tx.hops !== undefined) {
-    hops = [];
-    for (const h of tx.hops) {
-      hops.push({
-        ifname: h.ifname ?? null, ifindex: h.ifindex, netns: h.netns ?? null, netns_name: h.netnsName ?? null,
-        req_ts: h.reqTsUs === null ? null : iso.format(h.reqTsUs), resp_ts: h.respTsUs === null ? null : iso.format(h.respTsUs),
-      });
-    }
-  }
-  // one JSON.stringify of an array: a flat string (concatenating ~50 pieces made a rope of as many heap objects per
-  // row, kept alive in the batch: the capture thread then spent two thirds of its time in the GC); undefined and
-  // non-finite numbers become null, as in the v1 columns. L7_REST_FIELDS order (checked below).
-  const rest = JSON.stringify([
-    res === undefined ? null : Math.trunc(res.tsUs), conn.kind, conn.connId, tx.reqId, conn.clientIp, conn.clientPort, conn.serverPort,
-    req?.method, req?.version, req?.userAgent, res === undefined || res.status === 0 ? null : res.reason, res?.contentLength,
-    res?.contentType, conn.ifname, conn.netns, null, null, res?.version, req?.contentLength, req?.contentType, tx.reqBodyBytes,
-    tx.resBodyBytes, interim, tx.gapBytes, tx.incomplete, transactionAnomalies(tx), req?.seq, res?.seq, l7TraceId(tx), conn.connTraceId,
-    place?.netnsName, place?.containerId, place?.podUid, hops,
-  ]);
+  const anomalies = transactionAnomalies(tx);
+  let a = '[';
+  for (let i = 0; i < anomalies.length; i++) a += (i > 0 ? ',' : '') + str(anomalies[i]);
+  // L7_REST_FIELDS order (checked below); str/num/hopsJson write the JSON line's own text for each value
+  const rest = '[' + (res === undefined ? 'null' : num(Math.trunc(res.tsUs))) + ',' + str(conn.kind) + ',' + num(conn.connId) + ',' + num(tx.reqId) +
+    ',' + str(conn.clientIp) + ',' + num(conn.clientPort) + ',' + num(conn.serverPort) + ',' + str(req?.method) + ',' + str(req?.version) +
+    ',' + str(req?.userAgent) + ',' + (res === undefined || res.status === 0 ? 'null' : str(res.reason)) + ',' + num(res?.contentLength) +
+    ',' + str(res?.contentType) + ',' + str(conn.ifname) + ',' + num(conn.netns) + ',null,null,' + str(res?.version) + ',' + num(req?.contentLength) +
+    ',' + str(req?.contentType) + ',' + num(tx.reqBodyBytes) + ',' + num(tx.resBodyBytes) + ',[' + interim.join(',') + '],' + num(tx.gapBytes) +
+    ',' + str(tx.incomplete) + ',' + a + '],' + num(req?.seq) + ',' + num(res?.seq) + ',' + str(l7TraceId(tx) ?? undefined) + ',' + str(conn.connTraceId) +
+    ',' + str(place?.netnsName ?? undefined) + ',' + str(place?.containerId ?? undefined) + ',' + str(place?.podUid ?? undefined) +
+    ',' + (tx.hops === undefined ? 'null' : hopsJson(tx.hops, iso)) + ']';
+  // a flat string, not a rope of ~60 pieces kept alive in the batch (charCodeAt flattens it)
+  rest.charCodeAt(0);
   cols[0]!.push(Math.trunc(transactionTsUs(tx)));
   cols[1]!.push(conn.serverIp);
   cols[2]!.push(req?.uri ?? null);
