@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { parseQuery } from '../src/query/index.js';
 import { StoreDb } from '../src/store/db.js';
-import { l7StoredOfRow, newL7Columns, pushL7StoredRow, schemaVersion, SCHEMA_VERSION, TABLE_COLUMNS, type L7Columns, type Row } from '../src/store/schema.js';
+import { insertSqlV1, l7StoredOfRow, newL7Columns, pushL7StoredRow, schemaStatementsV1, schemaVersion, SCHEMA_VERSION, type L7Columns, type Row } from '../src/store/schema.js';
 import { IsoTimeFormatter } from '../src/sinks/local-time.js';
 import { SqliteStoreReader } from '../src/store/sqlite-reader.js';
 import type { BenchOptions, BenchResult } from './run.js';
@@ -77,8 +77,8 @@ const UAS = ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Ge
   'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1'];
 const CTYPES = ['application/json', 'text/html; charset=utf-8', 'application/javascript', 'image/jpeg', 'text/plain; version=0.0.4'];
 
-/** Appends n generated rows (built in TABLE_COLUMNS.l7 order, as l7Row would, then stored) for rows i0.. to the columns. */
-function generate(r: () => number, i0: number, n: number, t0: number, spanUs: number, total: number, cols: L7Columns): void {
+/** n generated rows for rows i0.. (in TABLE_COLUMNS.l7 order, as l7Row builds them), each handed to sink. */
+function generate(r: () => number, i0: number, n: number, t0: number, spanUs: number, total: number, sink: (row: Row) => void): void {
   const iso = new IsoTimeFormatter();
   for (let i = i0; i < i0 + n; i++) {
     // rows over the span, each up to 2 ms late (transactions end out of order)
@@ -109,17 +109,22 @@ function generate(r: () => number, i0: number, n: number, t0: number, spanUs: nu
       noRes ? 0 : cl, '[]', 0, noRes ? 'timeout' : null, '[]', reqSeq, noRes ? null : resSeq, noRes ? null : `${reqSeq}_${resSeq}`,
       `${Math.floor(r() * 1e9)}_${Math.floor(r() * 1e9)}`, null, container, null, hops,
     ];
-    pushL7StoredRow(l7StoredOfRow(row), cols);
+    sink(row);
   }
 }
 
-/** The cached store of `rows` rows (built when missing or stale); returns its path and the build's rows/s (0 = cached). */
-export function benchStore(rows: number, log: (s: string) => void = () => {}): { file: string; buildRate: number } {
-  const file = `/tmp/wirelog-bench-${rows >= 1e6 ? `${rows / 1e6}m` : `${rows / 1e3}k`}.db`;
+/**
+ * The cached store of `rows` rows (built when missing or stale); returns its path and the build's rows/s (0 = cached).
+ * `v1`: a store of schema version 1 made by version 1's statements (the reference for the "before" figures; read
+ * through the same SqliteStoreReader, which reads version 1 as before).
+ */
+export function benchStore(rows: number, log: (s: string) => void = () => {}, v1 = false): { file: string; buildRate: number } {
+  const version = v1 ? 1 : SCHEMA_VERSION;
+  const file = `/tmp/wirelog-bench-${rows >= 1e6 ? `${rows / 1e6}m` : `${rows / 1e3}k`}${v1 ? '-v1' : ''}.db`;
   if (fs.existsSync(file)) {
     try {
       const db = new Database(file, { readonly: true });
-      const ok = schemaVersion(db) === SCHEMA_VERSION &&
+      const ok = schemaVersion(db) === version &&
         (db.prepare("SELECT value FROM meta WHERE key = 'bench_layout'").get() as { value: string } | undefined)?.value === `${LAYOUT}:${rows}`;
       db.close();
       if (ok) return { file, buildRate: 0 };
@@ -128,22 +133,41 @@ export function benchStore(rows: number, log: (s: string) => void = () => {}): {
     }
   }
   for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
-  log(`building ${file} (${rows.toLocaleString('en-US')} rows, schema ${SCHEMA_VERSION})…`);
-  const s = new StoreDb(file, { maxBytes: 0, maxAgeUs: 0 });
+  log(`building ${file} (${rows.toLocaleString('en-US')} rows, schema ${version})…`);
   const r = rng(42);
   const spanUs = 24 * 3600e6; // a day of traffic
   const t0 = Date.UTC(2026, 0, 15) * 1000;
   const batch = 20_000;
   const start = performance.now();
-  for (let i = 0; i < rows; i += batch) {
-    const cols = newL7Columns();
-    generate(r, i, Math.min(batch, rows - i), t0, spanUs, rows, cols);
-    if (i === 0 && l7StoredOfRow(new Array(TABLE_COLUMNS.l7.length).fill(null)).length !== cols.length) throw new Error('generator: row width');
-    s.write({ l7: [], l7Stored: cols, l4: [], tls: [], netns: [] });
+  let db: Database.Database;
+  if (v1) {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('wal_autocheckpoint = 10000');
+    for (const st of schemaStatementsV1()) db.exec(st);
+    const ins = db.prepare(insertSqlV1('l7'));
+    const write = db.transaction((b: Row[]) => {
+      for (const row of b) ins.run(row);
+    });
+    for (let i = 0; i < rows; i += batch) {
+      const b: Row[] = [];
+      generate(r, i, Math.min(batch, rows - i), t0, spanUs, rows, (row) => b.push(row));
+      write(b);
+    }
+  } else {
+    const s = new StoreDb(file, { maxBytes: 0, maxAgeUs: 0 });
+    db = s.db;
+    for (let i = 0; i < rows; i += batch) {
+      const cols: L7Columns = newL7Columns();
+      generate(r, i, Math.min(batch, rows - i), t0, spanUs, rows, (row) => pushL7StoredRow(l7StoredOfRow(row), cols));
+      s.write({ l7: [], l7Stored: cols, l4: [], tls: [], netns: [] });
+    }
   }
   const ms = performance.now() - start;
-  s.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('bench_layout', ?)").run(`${LAYOUT}:${rows}`);
-  s.close();
+  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('bench_layout', ?)").run(`${LAYOUT}:${rows}`);
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
   return { file, buildRate: Math.round(rows / (ms / 1000)) };
 }
 
@@ -151,7 +175,23 @@ const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.leng
 
 export async function storeQuery(o: BenchOptions): Promise<BenchResult> {
   const n = o.quick ? 1_000_000 : 10_000_000;
-  const { file, buildRate } = benchStore(n, (s) => console.log(s));
+  // WIRELOG_BENCH_V1=1: the same rows and queries on a schema-1 store as well (the "before"; slow to build)
+  const v1 = process.env.WIRELOG_BENCH_V1 === '1';
+  const rows: BenchResult['rows'] = [];
+  const summary: Record<string, number> = {};
+  const notes: string[] = [];
+  for (const version of v1 ? [1, SCHEMA_VERSION] : [SCHEMA_VERSION]) {
+    const r = await queries(n, version === 1);
+    rows.push(...r.rows);
+    notes.push(...r.notes);
+    if (version === SCHEMA_VERSION) Object.assign(summary, r.summary);
+  }
+  return { name: 'store-query', rows, notes, summary };
+}
+
+async function queries(n: number, v1: boolean): Promise<Omit<BenchResult, 'name'>> {
+  const { file, buildRate } = benchStore(n, (s) => console.log(s), v1);
+  const version = v1 ? 1 : SCHEMA_VERSION;
   const reader = SqliteStoreReader.open(file);
   const rows: BenchResult['rows'] = [];
   const summary: Record<string, number> = {};
@@ -169,7 +209,7 @@ export async function storeQuery(o: BenchOptions): Promise<BenchResult> {
       ms.sort((a, b) => a - b);
       const p95 = pct(ms, 0.95);
       worst = Math.max(worst, p95);
-      rows.push({ query: q.name, filter: q.filter || '(none)', rows: got, p50_ms: pct(ms, 0.5), p95_ms: p95, max_ms: ms[ms.length - 1]!, p95_vs_goal: p95 / GOAL_MS });
+      rows.push({ schema: version, query: q.name, filter: q.filter || '(none)', rows: got, p50_ms: pct(ms, 0.5), p95_ms: p95, max_ms: ms[ms.length - 1]!, p95_vs_goal: p95 / GOAL_MS });
       summary[`p95_ms ${q.name}`] = Number(p95.toFixed(1));
     }
   } finally {
@@ -177,8 +217,8 @@ export async function storeQuery(o: BenchOptions): Promise<BenchResult> {
   }
   const size = fs.statSync(file).size;
   const notes = [
-    `${n.toLocaleString('en-US')} L7 rows (${file}, ${(size / 2 ** 30).toFixed(2)} GiB, schema ${SCHEMA_VERSION}${buildRate > 0 ? `, built now at ${buildRate.toLocaleString('en-US')} rows/s` : ', cached'}); ${RUNS} runs a query after one warm-up; page = 100 rows, newest first, offset 0`,
-    `goal p95 ≤ ${GOAL_MS} ms: ${rows.filter((r) => (r.p95_ms as number) <= GOAL_MS).length} of ${rows.length} queries; worst p95 ${worst.toFixed(1)} ms`,
+    `schema ${version}: ${n.toLocaleString('en-US')} L7 rows (${file}, ${(size / 2 ** 30).toFixed(2)} GiB${buildRate > 0 ? `, built now at ${buildRate.toLocaleString('en-US')} rows/s` : ', cached'}); ${RUNS} runs a query after one warm-up; page = 100 rows, newest first, offset 0`,
+    `schema ${version}: goal p95 ≤ ${GOAL_MS} ms: ${rows.filter((r) => (r.p95_ms as number) <= GOAL_MS).length} of ${rows.length} queries; worst p95 ${worst.toFixed(1)} ms`,
   ];
-  return { name: 'store-query', rows, notes, summary };
+  return { rows, notes, summary };
 }
