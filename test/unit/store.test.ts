@@ -17,6 +17,7 @@ import {
 import { openDatabase, StoreDb, parseDurationUs, parseSize } from '../../src/store/db.js';
 import { SqliteStoreWriter } from '../../src/store/sqlite-writer.js';
 import { rowToLine } from '../../src/store/read.js';
+import { runQuery } from '../../src/pipelines/query.js';
 import { IsoTimeFormatter } from '../../src/sinks/local-time.js';
 import { serializeTransaction } from '../../src/sinks/schema.js';
 import { serializeL4 } from '../../src/sinks/l4-jsonl.js';
@@ -175,7 +176,7 @@ test('v2 stored l7 row: built directly (pushL7Stored) equals the one converted f
   s.close();
 });
 
-test('migration 1 → 2: a store made by version 1 is upgraded in place, its rows kept and read back unchanged', () => {
+test('migration 1 → 2: a store made by version 1 is upgraded in place, its rows kept and read back unchanged (also by wirelog query)', async () => {
   const file = dbPath();
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const iso = new IsoTimeFormatter();
@@ -210,6 +211,15 @@ test('migration 1 → 2: a store made by version 1 is upgraded in place, its row
   s.write({ l7: [l7Row(tx(NOW + 1e6, 9), iso)], l4: [], tls: [], netns: [] });
   assert.equal((s.db.prepare('SELECT max(id) AS m FROM l7').get() as { m: number }).m, vs.length + 1);
   s.close();
+  // wirelog query reads the upgraded store: every line, oldest first, and a filter on a rest_json field
+  const lines: string[] = [];
+  const r = await runQuery({ store: file, record: 'l7', filter: '', limit: 100, newestFirst: false, format: 'jsonl', out: (l) => lines.push(l) });
+  assert.equal(r.records, vs.length + 1);
+  const want = [...vs, tx(NOW + 1e6, 9)].map((v) => serializeTransaction(v, iso));
+  assert.deepEqual([...lines].sort(), [...want].sort());
+  const some: string[] = [];
+  await runQuery({ store: file, record: 'l7', filter: 'incomplete = "no-response"', limit: 100, newestFirst: true, format: 'jsonl', out: (l) => some.push(l) });
+  assert.deepEqual(some, [serializeTransaction(vs[1]!, iso)]);
 });
 
 test('retention by age: rows older than the age go, counted in store_stats', () => {
