@@ -9,6 +9,7 @@ import { trace } from './trace.js';
 import { client } from './client.js';
 import { netlog } from './netlog.js';
 import { store } from './store.js';
+import { storeQuery } from './store-query.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -40,6 +41,7 @@ export const BENCHMARKS: Benchmark[] = [
   { name: 'trace', what: 'trace overhead: wrk (HTTP/1.1) and h2load (HTTP/2 TLS) → nginx with and without wirelog trace -p', unavailable: needRoot, run: trace },
   { name: 'netlog', what: 'network logs: wrk → nginx through two bridges with and without wirelog --netns all --l4', unavailable: needRoot, run: netlog },
   { name: 'store', what: 'embedded store ingest: L7 rows per second into SQLite on one core (fixture transactions replayed)', run: store },
+  { name: 'store-query', what: 'embedded store list pages: 100 L7 rows newest first with a filter, on 10M rows (1M with --quick); p50/p95', run: storeQuery },
   { name: 'client', what: 'traced client: wirelog/client fetch vs undici fetch vs Node fetch on loopback nginx', run: client },
 ];
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
-import { insertSql, migrate, STORE_TABLES, type Row, type StoreTable } from './schema.js';
+import { dataTable, insertSql, l7StoredOfRow, L7_STORED_WIDTH, migrate, STORE_TABLES, type L7Columns, type Row, type SqlValue, type StoreTable } from './schema.js';
 
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES } from './options.js';
 export { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from './options.js';
@@ -22,7 +22,11 @@ export type TableCounts = Record<StoreTable, number>;
 export const zeroCounts = (): TableCounts => ({ l7: 0, l4: 0, tls: 0, netns: 0 });
 
 export interface Batch {
+  /** rows in TABLE_COLUMNS order (l7: as l7Row builds them; written through l7StoredOfRow) */
   l7: Row[];
+  /** more l7 rows, already in the stored layout, by column (L7Columns: what SqliteStoreWriter posts, a few arrays
+   *  to clone instead of one per row) */
+  l7Stored?: L7Columns;
   l4: Row[];
   tls: Row[];
   netns: Row[];
@@ -46,11 +50,14 @@ export function openDatabase(file: string): Db {
   try {
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     db = new Database(file);
+    // 16 KiB pages: half again as many rows a second as 4 KiB (bench/store.ts); only a new, empty file takes it
+    db.pragma('page_size = 16384');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
-    // checkpoint every ~40 MB of WAL instead of 4 MB: a third more rows a second (bench/store.ts)
-    db.pragma('wal_autocheckpoint = 10000');
+    // checkpoint every ~40 MB of WAL (2,500 pages of 16 KiB; 10,000 of 4 KiB in version 1) instead of 4 MB: a third
+    // more rows a second than the default (bench/store.ts)
+    db.pragma('wal_autocheckpoint = 2500');
   } catch (err) {
     throw new StoreOpenError(`store ${file}: ${(err as Error).message}`, { cause: err });
   }
@@ -63,9 +70,13 @@ export function openDatabase(file: string): Db {
   return db;
 }
 
+/** l7 rows per INSERT statement (one statement of this many rows, then single rows for the remainder). */
+export const L7_ROWS_PER_INSERT = Number(process.env.WIRELOG_STORE_ROWS_PER_INSERT ?? 1) || 1;
+
 export class StoreDb {
   readonly db: Db;
   private readonly insert: Record<StoreTable, Statement>;
+  private readonly insertMany: Statement | undefined;
   private readonly bump: Statement;
   private readonly writeTx: (b: Batch) => number;
 
@@ -75,19 +86,50 @@ export class StoreDb {
   ) {
     this.db = openDatabase(file);
     this.insert = Object.fromEntries(STORE_TABLES.map((t) => [t, this.db.prepare(insertSql(t))])) as Record<StoreTable, Statement>;
+    this.insertMany = L7_ROWS_PER_INSERT > 1 ? this.db.prepare(insertSql('l7', L7_ROWS_PER_INSERT)) : undefined;
     this.bump = this.db.prepare('UPDATE store_stats SET written = written + ?, dropped = dropped + ?, removed = removed + ? WHERE tbl = ?');
     this.writeTx = this.db.transaction((b: Batch): number => {
       let n = 0;
       for (const t of STORE_TABLES) {
         const rows = b[t];
         const st = this.insert[t];
-        for (let i = 0; i < rows.length; i++) st.run(rows[i]!);
-        n += rows.length;
+        if (t === 'l7') for (let i = 0; i < rows.length; i++) st.run(l7StoredOfRow(rows[i]!));
+        else for (let i = 0; i < rows.length; i++) st.run(rows[i]!);
+        let count = rows.length;
+        if (t === 'l7' && b.l7Stored !== undefined) count += this.writeStored(b.l7Stored);
+        n += count;
         const d = b.dropped?.[t] ?? 0;
-        if (rows.length > 0 || d > 0) this.bump.run(rows.length, d, 0, t);
+        if (count > 0 || d > 0) this.bump.run(count, d, 0, t);
       }
       return n;
     });
+  }
+
+  private readonly args1: SqlValue[] = new Array<SqlValue>(L7_STORED_WIDTH).fill(null);
+  private readonly argsMany: SqlValue[] = new Array<SqlValue>(L7_STORED_WIDTH * L7_ROWS_PER_INSERT).fill(null);
+
+  /** Stored l7 rows by column: L7_ROWS_PER_INSERT rows a statement, then one at a time (one arguments array reused). */
+  private writeStored(cols: L7Columns): number {
+    const w = L7_STORED_WIDTH;
+    if (cols.length !== w) throw new RangeError(`l7Stored: ${cols.length} columns, not ${w}`);
+    const rows = cols[0]!.length;
+    for (const c of cols) if (c.length !== rows) throw new RangeError('l7Stored: columns of different lengths');
+    let r = 0;
+    const many = this.insertMany;
+    if (many !== undefined) {
+      const a = this.argsMany;
+      for (const k = L7_ROWS_PER_INSERT; r + k <= rows; r += k) {
+        for (let j = 0; j < k; j++) for (let c = 0; c < w; c++) a[j * w + c] = cols[c]![r + j]!;
+        many.run(a);
+      }
+    }
+    const one = this.insert.l7;
+    const a = this.args1;
+    for (; r < rows; r++) {
+      for (let c = 0; c < w; c++) a[c] = cols[c]![r]!;
+      one.run(a);
+    }
+    return rows;
   }
 
   /** Insert a batch in one transaction; returns the rows written. */
@@ -122,12 +164,12 @@ export class StoreDb {
       // against the newest row when it is older than now: a store filled from an old recording keeps it
       let newest = -Infinity;
       for (const t of STORE_TABLES) {
-        const m = (this.db.prepare(`SELECT max(ts_us) AS m FROM ${t}`).get() as { m: number | null }).m;
+        const m = (this.db.prepare(`SELECT max(ts_us) AS m FROM ${dataTable(t)}`).get() as { m: number | null }).m;
         if (m !== null && m > newest) newest = m;
       }
       const cutoff = Math.trunc(Math.min(nowUs, newest) - maxAgeUs);
       this.db.transaction(() => {
-        for (const t of STORE_TABLES) removed[t] += this.db.prepare(`DELETE FROM ${t} WHERE ts_us < ?`).run(cutoff).changes;
+        for (const t of STORE_TABLES) removed[t] += this.db.prepare(`DELETE FROM ${dataTable(t)} WHERE ts_us < ?`).run(cutoff).changes;
       })();
     }
     if (maxBytes > 0) {
@@ -135,10 +177,10 @@ export class StoreDb {
         let any = 0;
         this.db.transaction(() => {
           for (const t of STORE_TABLES) {
-            const count = (this.db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+            const count = (this.db.prepare(`SELECT count(*) AS n FROM ${dataTable(t)}`).get() as { n: number }).n;
             if (count === 0) continue;
             const n = Math.max(1, Math.ceil(count / 20)); // 5% of the table a round
-            const c = this.db.prepare(`DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} ORDER BY ts_us, id LIMIT ?)`).run(n).changes;
+            const c = this.db.prepare(`DELETE FROM ${dataTable(t)} WHERE id IN (SELECT id FROM ${dataTable(t)} ORDER BY ts_us, id LIMIT ?)`).run(n).changes;
             removed[t] += c;
             any += c;
           }

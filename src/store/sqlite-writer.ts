@@ -10,7 +10,7 @@ import type { HttpEventSink, HttpRequestEvent, HttpResponseEvent, HttpTransactio
 import type { NetnsInfo } from '../source/attribution.js';
 import { IsoTimeFormatter } from '../sinks/local-time.js';
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, openDatabase, zeroCounts, type RetentionOptions, type StoreStats, type TableCounts } from './db.js';
-import { l4Row, l7Row, l7RowOfTrace, netnsRow, STORE_TABLES, tlsRow, type Row, type StoreTable } from './schema.js';
+import { l4Row, l7RowOfTrace, l7StoredOfRow, newL7Columns, netnsRow, pushL7Stored, pushL7StoredRow, STORE_TABLES, tlsRow, type L7Columns, type Row, type StoreTable } from './schema.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker.js';
 
 export interface StoreWriterOptions {
@@ -52,6 +52,8 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
   private readonly acked: Int32Array;
   private posted = 0; // rows posted, mod 2^32
   private queue: Record<StoreTable, Row[]> = { l7: [], l4: [], tls: [], netns: [] };
+  /** l7 rows in the stored layout, by column (posted as Batch.l7Stored) */
+  private l7Stored: L7Columns = newL7Columns();
   private queued = 0;
   private droppedSince: TableCounts = zeroCounts();
   readonly dropped: TableCounts = zeroCounts();
@@ -98,15 +100,16 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
     return this.queued + ((this.posted - Atomics.load(this.acked, 0)) | 0);
   }
 
-  private push(t: StoreTable, make: () => Row): void {
+  /** Room for one more row of table t (false: dropped and counted). Waits for the writer thread with -r. */
+  private room(t: StoreTable): boolean {
     if (this.closing !== undefined) {
       this.drop(t);
-      return;
+      return false;
     }
     if (this.backlog >= this.maxQueueRows) {
       if (!this.block) {
         this.drop(t);
-        return;
+        return false;
       }
       this.flush();
       // wait for the writer thread to take rows (capture files only)
@@ -116,6 +119,25 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
         Atomics.wait(this.acked, 0, seen, 1000);
       }
     }
+    return true;
+  }
+
+  /** An l7 row appended to the stored-layout columns by `make` (nothing appended when it throws). */
+  private pushL7(make: (cols: L7Columns) => void): void {
+    if (!this.room('l7')) return;
+    const at = this.l7Stored[0]!.length;
+    try {
+      make(this.l7Stored);
+    } catch {
+      for (const c of this.l7Stored) c.length = at;
+      this.drop('l7');
+      return;
+    }
+    if (++this.queued >= this.batchRows) this.flush();
+  }
+
+  private push(t: StoreTable, make: () => Row): void {
+    if (!this.room(t)) return;
     let row: Row;
     try {
       row = make();
@@ -136,26 +158,28 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
   flush(): void {
     if (this.queued === 0) return;
     const q = this.queue;
+    const l7Stored = this.l7Stored;
     const dropped = this.droppedSince;
     this.queue = { l7: [], l4: [], tls: [], netns: [] };
+    this.l7Stored = newL7Columns();
     this.droppedSince = zeroCounts();
     const n = this.queued;
     this.queued = 0;
     this.posted = (this.posted + n) | 0;
-    this.worker.postMessage({ type: 'batch', ...q, dropped } satisfies ToWorker);
+    this.worker.postMessage({ type: 'batch', ...q, l7Stored, dropped } satisfies ToWorker);
   }
 
   request(_ev: HttpRequestEvent): void {}
   response(_ev: HttpResponseEvent): void {}
   transaction(tx: HttpTransaction): void {
-    this.push('l7', () => l7Row(tx, this.iso));
+    this.pushL7((out) => pushL7Stored(tx, this.iso, out));
   }
   tls(ev: TlsHelloEvent): void {
     this.push('tls', () => tlsRow(ev, this.iso));
   }
   /** a `wirelog trace` transaction, as an L7 row */
   traceTransaction(tx: TraceTransaction): void {
-    this.push('l7', () => l7RowOfTrace(tx, this.iso));
+    this.pushL7((cols) => pushL7StoredRow(l7StoredOfRow(l7RowOfTrace(tx, this.iso)), cols));
   }
   l4(c: L4Chunk): void {
     this.push('l4', () => l4Row(c, this.iso));

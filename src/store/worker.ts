@@ -43,7 +43,7 @@ function ack(n: number): void {
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'batch') {
-    const n = STORE_TABLES.reduce((a, t) => a + m[t].length, 0);
+    const n = STORE_TABLES.reduce((a, t) => a + m[t].length, 0) + (m.l7Stored?.[0]?.length ?? 0);
     if (db !== undefined && failed === undefined) {
       const t0 = performance.now();
       try {

@@ -11,12 +11,13 @@ import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import type { ConnInfo, HttpTransaction, L4Chunk, L4Packet } from '../../src/records.js';
 import {
-  decodePackets, encodePackets, l4Row, l7Row, l7RowOfRecord, migrate, PACKET_ENTRY_BYTES, PACKET_HEADER_BYTES, SCHEMA_VERSION, STORE_TABLES,
-  StoreSchemaError, TABLE_COLUMNS,
+  decodePackets, encodePackets, insertSqlV1, l4Row, l7Row, l7RowOfRecord, l7ColumnsRow, l7StoredOfRow, l7StoredRow, L7_REST_FIELDS, L7_STORED_COLUMNS, migrate, newL7Columns, pushL7Stored,
+  PACKET_ENTRY_BYTES, PACKET_HEADER_BYTES, schemaStatementsV1, SCHEMA_VERSION, STORE_TABLES, StoreSchemaError, TABLE_COLUMNS,
 } from '../../src/store/schema.js';
 import { openDatabase, StoreDb, parseDurationUs, parseSize } from '../../src/store/db.js';
 import { SqliteStoreWriter } from '../../src/store/sqlite-writer.js';
 import { rowToLine } from '../../src/store/read.js';
+import { runQuery } from '../../src/pipelines/query.js';
 import { IsoTimeFormatter } from '../../src/sinks/local-time.js';
 import { serializeTransaction } from '../../src/sinks/schema.js';
 import { serializeL4 } from '../../src/sinks/l4-jsonl.js';
@@ -56,18 +57,20 @@ function chunk(tsUs: number, packets: L4Packet[]): L4Chunk {
 
 const NOW = Date.now() * 1000;
 
-test('schema: a new store has version 1, the tables, the stats rows and the indexes', () => {
+test('schema: a new store has version 2, the tables, the stats rows and the indexes', () => {
   const db = openDatabase(dbPath());
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(db.pragma('synchronous', { simple: true }), 1); // NORMAL
   assert.equal((db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, String(SCHEMA_VERSION));
   for (const t of STORE_TABLES) {
-    const cols = (db.prepare(`PRAGMA table_info(${t})`).all() as Array<{ name: string }>).map((c) => c.name);
-    assert.deepEqual(cols, ['id', ...TABLE_COLUMNS[t]], t);
+    // table_xinfo: the generated columns too
+    const cols = (db.prepare(`PRAGMA table_xinfo(${t})`).all() as Array<{ name: string }>).map((c) => c.name);
+    assert.deepEqual(cols, ['id', ...TABLE_COLUMNS[t]], t); // l7: the view over l7_data
   }
   assert.deepEqual((db.prepare('SELECT tbl FROM store_stats ORDER BY tbl').all() as Array<{ tbl: string }>).map((r) => r.tbl), ['l4', 'l7', 'netns', 'tls']);
-  const idx = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'l7'").all() as Array<{ name: string }>).map((r) => r.name);
-  for (const i of ['l7_ts', 'l7_trace', 'l7_conn_trace', 'l7_dst', 'l7_status', 'l7_host', 'l7_uri']) assert.ok(idx.includes(i), i);
+  const idx = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'l7_data'").all() as Array<{ name: string }>).map((r) => r.name);
+  assert.deepEqual(idx.sort(), ['l7_status', 'l7_ts']);
+  assert.equal(db.pragma('page_size', { simple: true }), 16384);
   // rows have exactly the columns
   const iso = new IsoTimeFormatter();
   assert.equal(l7Row(tx(NOW), iso).length, TABLE_COLUMNS.l7.length);
@@ -80,10 +83,10 @@ test('schema: a new store has version 1, the tables, the stats rows and the inde
 test('migration: a newer schema version is refused with one clear error; a foreign database too', () => {
   const file = dbPath();
   const db = openDatabase(file);
-  db.prepare("UPDATE meta SET value = '2' WHERE key = 'schema_version'").run();
+  db.prepare("UPDATE meta SET value = '3' WHERE key = 'schema_version'").run();
   db.close();
   assert.throws(() => openDatabase(file), (e: Error) =>
-    e instanceof StoreSchemaError && /schema version 2 is newer than this wirelog's \(1\)/.test(e.message));
+    e instanceof StoreSchemaError && /schema version 3 is newer than this wirelog's \(2\)/.test(e.message));
   const other = dbPath();
   fs.mkdirSync(path.dirname(other), { recursive: true });
   const o = new Database(other);
@@ -134,6 +137,89 @@ test('l7Row (built field by field) equals the row made from the record object', 
       conn: { ...conn, place: { netnsName: 'web', containerId: 'c'.repeat(64), podUid: null } } },
   ];
   for (const v of variants) assert.deepEqual(l7Row(v, iso), l7RowOfRecord(v, iso));
+});
+
+const l7Variants = (iso: IsoTimeFormatter): HttpTransaction[] => [
+  tx(NOW, 1),
+  { ...tx(NOW, 2), res: undefined, incomplete: 'no-response', hops: undefined },
+  { ...tx(NOW, 3), req: undefined, incomplete: 'no-request', anomalies: 0b101, hops: [] },
+  { ...tx(NOW, 4), interim: [{ tsUs: NOW + 10, version: 'HTTP/1.1', status: 100, reason: 'Continue', headers: [], chunked: false, headLen: 25 }], latencyMs: 0.25,
+    conn: { ...conn, place: { netnsName: 'web \u2028"\\', containerId: 'c'.repeat(64), podUid: null } } },
+  { ...tx(NOW + 0.5, 5), res: { ...tx(NOW, 5).res!, status: 0, reason: '', contentLength: Number.NaN, contentType: 'a\tb\u0001' }, gapBytes: 12 },
+  { ...tx(999_999, 6), conn: { ...conn, ifname: undefined, netns: undefined, connTraceId: undefined } },
+  { ...tx(NOW, 7), hops: [{ ifindex: 3, ifname: 'veth\u00e9"\\\n', netns: 4026532000, netnsName: 'ns \u2028', reqTsUs: NOW, respTsUs: null }, { ifindex: 1, ifname: 'lo', reqTsUs: null, respTsUs: NOW + 7 }] },
+].map((v) => (void iso, v));
+
+test('v2 stored l7 row: built directly (pushL7Stored) equals the one converted from l7Row; read back as the same row and line', () => {
+  const iso = new IsoTimeFormatter();
+  const s = new StoreDb(dbPath(), { maxBytes: 0, maxAgeUs: 0 });
+  const vs = l7Variants(iso);
+  for (const v of vs) {
+    const stored = l7StoredRow(v, iso);
+    assert.equal(stored.length, L7_STORED_COLUMNS.length);
+    assert.deepEqual(stored, l7StoredOfRow(l7Row(v, iso)));
+  }
+  // half through the logical rows, half through the stored columns (what SqliteStoreWriter posts)
+  const cols = newL7Columns();
+  for (const v of vs.slice(3)) pushL7Stored(v, iso, cols);
+  assert.deepEqual(l7ColumnsRow(cols, 1), l7StoredRow(vs[4]!, iso));
+  s.write({ l7: vs.slice(0, 3).map((v) => l7Row(v, iso)), l7Stored: cols, l4: [], tls: [], netns: [] });
+  const rows = s.db.prepare('SELECT * FROM l7 ORDER BY id').all() as Array<Record<string, unknown>>;
+  assert.equal(rows.length, vs.length);
+  rows.forEach((r, i) => {
+    const want = l7Row(vs[i]!, iso);
+    // every column of version 1, same value and SQL type (NaN and non-finite numbers are NULL in both)
+    TABLE_COLUMNS.l7.forEach((c, k) => assert.deepEqual(r[c], want[k] === undefined || (typeof want[k] === 'number' && !Number.isFinite(want[k])) ? null : want[k], `${c} of row ${i}`));
+    assert.equal(rowToLine('l7', r), serializeTransaction(vs[i]!, iso));
+  });
+  assert.equal(L7_REST_FIELDS.length + L7_STORED_COLUMNS.length - 1 + 2, TABLE_COLUMNS.l7.length);
+  s.close();
+});
+
+test('migration 1 → 2: a store made by version 1 is upgraded in place, its rows kept and read back unchanged (also by wirelog query)', async () => {
+  const file = dbPath();
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const iso = new IsoTimeFormatter();
+  const old = new Database(file);
+  old.pragma('journal_mode = WAL');
+  for (const st of schemaStatementsV1()) old.exec(st);
+  const vs = l7Variants(iso);
+  const ins = old.prepare(insertSqlV1('l7'));
+  const ins4 = old.prepare(insertSqlV1('l4'));
+  const c = chunk(NOW, []);
+  old.transaction(() => {
+    for (const v of vs) ins.run(l7Row(v, iso));
+    ins4.run(l4Row(c, iso));
+    old.prepare("UPDATE store_stats SET written = ? WHERE tbl = 'l7'").run(vs.length);
+  })();
+  const before = old.prepare('SELECT * FROM l7 ORDER BY id').all() as Array<Record<string, unknown>>;
+  old.close();
+
+  const s = new StoreDb(file, { maxBytes: 0, maxAgeUs: 0 });
+  assert.equal((s.db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '2');
+  const after = s.db.prepare('SELECT * FROM l7 ORDER BY id').all() as Array<Record<string, unknown>>;
+  assert.equal(after.length, before.length);
+  after.forEach((r, i) => {
+    for (const col of ['id', ...TABLE_COLUMNS.l7]) assert.deepEqual(r[col], before[i]![col], `${col} of row ${i}`);
+    assert.equal(rowToLine('l7', r), serializeTransaction(vs[i]!, iso));
+  });
+  assert.equal(rowToLine('l4', s.db.prepare('SELECT * FROM l4').get() as Record<string, unknown>), serializeL4(c, iso));
+  const idx = (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'l7_data'").all() as Array<{ name: string }>).map((r) => r.name);
+  assert.deepEqual(idx.sort(), ['l7_status', 'l7_ts']);
+  assert.equal(s.stats().written.l7, vs.length);
+  // new rows go on after the old ones
+  s.write({ l7: [l7Row(tx(NOW + 1e6, 9), iso)], l4: [], tls: [], netns: [] });
+  assert.equal((s.db.prepare('SELECT max(id) AS m FROM l7').get() as { m: number }).m, vs.length + 1);
+  s.close();
+  // wirelog query reads the upgraded store: every line, oldest first, and a filter on a rest_json field
+  const lines: string[] = [];
+  const r = await runQuery({ store: file, record: 'l7', filter: '', limit: 100, newestFirst: false, format: 'jsonl', out: (l) => lines.push(l) });
+  assert.equal(r.records, vs.length + 1);
+  const want = [...vs, tx(NOW + 1e6, 9)].map((v) => serializeTransaction(v, iso));
+  assert.deepEqual([...lines].sort(), [...want].sort());
+  const some: string[] = [];
+  await runQuery({ store: file, record: 'l7', filter: 'incomplete = "no-response"', limit: 100, newestFirst: true, format: 'jsonl', out: (l) => some.push(l) });
+  assert.deepEqual(some, [serializeTransaction(vs[1]!, iso)]);
 });
 
 test('retention by age: rows older than the age go, counted in store_stats', () => {
