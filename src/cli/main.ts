@@ -6,12 +6,14 @@ import { stderrLine, stdoutText } from './io.js';
 import { traceCommand } from './trace.js';
 import { queryCommand } from './query.js';
 import { topologyCommand } from './topology.js';
+import { uiCommand } from './ui.js';
 
 export const COMMANDS: Record<string, string> = {
   capture: 'log HTTP/1.x requests and responses, live (eBPF) or from a pcap/pcapng file',
   trace: 'log the HTTP/1.x and HTTP/2 requests of running processes (h2olog lines or JSON)',
   query: 'print records kept by capture --store, filtered (docs/query.md)',
   topology: 'the request graph (namespaces, devices, hops with p50/p99 times) of capture JSON lines',
+  ui: 'the web explorer of a store: requests, hops, packet ladders, topology (docs/explorer.md)',
 };
 
 export function mainUsage(): string {
@@ -69,6 +71,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return queryCommand(rest);
     case 'topology':
       return topologyCommand(rest);
+    case 'ui':
+      return uiCommand(rest);
     default:
       stderrLine(cmd.startsWith('-') ? `wirelog: error: unknown option ${cmd}` : `wirelog: error: unknown command '${cmd}'`);
       stderrLine(`Try 'wirelog --help'.`);

@@ -1,0 +1,83 @@
+/** The request topology: host ⊃ namespaces ⊃ devices, N/A outside, edges with counts and p50/p99 hop times. */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import cytoscape from 'cytoscape';
+import { ApiFailure, getJson, type TopoEdge, type TopoNode, type Topology } from './api';
+import { href, type Route } from './route';
+import { deviceName } from './format';
+import { FilterBox, TimeRange, go, listQuery } from './list';
+
+const ms = (v: number | null): string => (v === null ? '–' : `${v.toFixed(3)}ms`);
+export const edgeLabel = (e: TopoEdge): string => `${e.requests} req · p50 ${ms(e.req_ms.p50)} p99 ${ms(e.req_ms.p99)}`;
+
+export function nodeLabel(n: TopoNode): string {
+  if (n.type === 'host') return 'host';
+  if (n.type === 'outside') return 'N/A';
+  if (n.type === 'netns') return `netns ${n.netns_name ?? n.netns ?? '?'}`;
+  const addrs = (n.addrs ?? []).slice(0, 3).join('\n');
+  return deviceName(n as never) + (addrs ? '\n' + addrs : '') + ((n.addrs?.length ?? 0) > 3 ? `\n(+${(n.addrs!.length - 3) + (n.addrs_more ?? 0)} more)` : '');
+}
+
+export function TopologyPage({ route }: { route: Route }) {
+  const q = listQuery(route.params);
+  const [g, setG] = useState<Topology | null>(null);
+  const [err, setErr] = useState<ApiFailure | null>(null);
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    setErr(null);
+    getJson<Topology>('/api/topology', { filter: q.filter, from: q.from, to: q.to }).then(setG, (e: unknown) => {
+      setG(null);
+      setErr(e instanceof ApiFailure ? e : new ApiFailure(0, { error: String(e) }));
+    });
+  }, [q.filter, q.from, q.to]);
+  const openList = (filter: string | undefined): void => go('/', { filter: filter ?? q.filter, from: q.from, to: q.to });
+  useEffect(() => {
+    if (g === null || box.current === null) return;
+    const cy = cytoscape({
+      container: box.current,
+      elements: [
+        ...g.nodes.map((n) => ({ data: { id: n.id, parent: n.parent, label: nodeLabel(n), type: n.type, filter: n.filter } })),
+        ...g.edges.map((e, i) => ({ data: { id: `e${i}`, source: e.from, target: e.to, label: edgeLabel(e), filter: e.filter, requests: e.requests } })),
+      ],
+      style: [
+        { selector: 'node', style: { label: 'data(label)', 'text-wrap': 'wrap', 'font-size': 10, 'text-valign': 'center', 'text-halign': 'center', shape: 'round-rectangle', width: 'label', height: 'label', padding: '8px', 'background-color': '#dbe8f7', 'border-width': 1, 'border-color': '#5b7fa6' } },
+        { selector: 'node[type = "outside"]', style: { 'background-color': '#eee', 'border-style': 'dashed' } },
+        { selector: ':parent', style: { 'text-valign': 'top', 'text-halign': 'center', 'background-opacity': 0.15, 'font-weight': 'bold' } },
+        { selector: 'edge', style: { label: 'data(label)', 'font-size': 9, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', width: 'mapData(requests, 0, 100, 1, 6)', 'line-color': '#7a8ea6', 'target-arrow-color': '#7a8ea6', 'text-background-color': '#fff', 'text-background-opacity': 0.8, 'text-rotation': 'autorotate' } },
+      ],
+      layout: { name: 'breadthfirst', directed: true, spacingFactor: 1.2, padding: 20 },
+      wheelSensitivity: 0.3,
+    });
+    cy.on('tap', 'node, edge', (ev) => openList(ev.target.data('filter') as string | undefined));
+    (window as unknown as { wirelogCy?: unknown }).wirelogCy = cy;
+    return () => {
+      cy.destroy();
+      (window as unknown as { wirelogCy?: unknown }).wirelogCy = undefined;
+    };
+  }, [g]);
+  const byId = new Map((g?.nodes ?? []).map((n) => [n.id, n]));
+  const name = (id: string): string => (byId.has(id) ? nodeLabel(byId.get(id)!).split('\n')[0]! : id);
+  return (
+    <div class="page topology-page" data-testid="topology-page">
+      <div class="toolbar">
+        <TimeRange from={q.from} to={q.to} onChange={(from, to) => go('/topology', { filter: q.filter, from, to })} />
+        {g !== null && <span data-testid="topology-counts">{g.input.requests} requests, {g.edges.length} edges{g.truncated ? ' (first records only)' : ''}</span>}
+      </div>
+      <FilterBox value={q.filter} error={err?.body ?? null} onApply={(filter) => go('/topology', { filter, from: q.from, to: q.to })} />
+      <div class="cy" ref={box} data-testid="topology-graph" data-nodes={g?.nodes.length ?? ''} data-edges={g?.edges.length ?? ''} />
+      {g !== null && (
+        <table class="edges" data-testid="topology-edges">
+          <thead><tr><th>from</th><th>to</th><th>requests</th><th>request p50 / p99</th><th>response p50 / p99</th></tr></thead>
+          <tbody>
+            {g.edges.map((e) => (
+              <tr data-testid="topology-edge" data-from={e.from} data-to={e.to} data-requests={e.requests}>
+                <td>{name(e.from)}</td><td>{name(e.to)}</td>
+                <td><a href={href('/', { filter: e.filter, from: q.from, to: q.to })} data-testid="edge-link">{e.requests}</a></td>
+                <td>{ms(e.req_ms.p50)} / {ms(e.req_ms.p99)}</td><td>{ms(e.resp_ms.p50)} / {ms(e.resp_ms.p99)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
