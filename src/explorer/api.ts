@@ -220,6 +220,8 @@ export class ExplorerApi {
         packets.push(lp);
       }
     }
+    // one time line: a device that saw two tuples of the connection (DNAT on a bridge) has two series
+    packets.sort((a, b) => a.ts_us - b.ts_us || a.ns - b.ns);
     const first = series[0];
     for (const s of series) delete s.packets;
     return {

@@ -49,9 +49,9 @@ export function LadderPage({ route }: { route: Route }) {
       <div class="ladder">
         <div class="ladder-head">
           <span class="lt">time</span><span class="ld">Δ</span>
-          <span class="lc">client {d.client ? endpoint(d.client.ip, d.client.port) : ''}</span>
-          <span class="la" />
-          <span class="ls">server {d.server ? endpoint(d.server.ip, d.server.port) : ''}</span>
+          <span class="lc" />
+          <span class="la ends"><span data-testid="ladder-client">client {d.client ? endpoint(d.client.ip, d.client.port) : ''}</span><span data-testid="ladder-server">server {d.server ? endpoint(d.server.ip, d.server.port) : ''}</span></span>
+          <span class="ls" />
         </div>
         {d.packets.map((pk) => {
           const dt = pk.ts_us - prev;
@@ -68,9 +68,7 @@ export function LadderPage({ route }: { route: Route }) {
               <span class="lc" />
               <span class={'la ' + (pk.from_client ? 'right' : 'left')}>
                 <span class="arrow-label">{label}</span>
-                <svg class="arrow" viewBox="0 0 100 10" preserveAspectRatio="none">
-                  {pk.from_client ? <path d="M0 5 H96 M90 1 L99 5 L90 9" /> : <path d="M100 5 H4 M10 1 L1 5 L10 9" />}
-                </svg>
+                <span class="arrow" />
                 {marks.map((m) => {
                   const r = reqs.get(m.id);
                   return <span class="marker" data-testid="ladder-marker"><a href={href('/request/' + m.id)}>{m.kind === 'request' ? '↳ ' : '↲ '}{r?.method ?? ''} {r?.uri ?? ''} {m.kind === 'response' ? `→ ${r?.status ?? '?'}` : ''}</a></span>;

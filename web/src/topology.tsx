@@ -39,13 +39,12 @@ export function TopologyPage({ route }: { route: Route }) {
         ...g.edges.map((e, i) => ({ data: { id: `e${i}`, source: e.from, target: e.to, label: edgeLabel(e), filter: e.filter, requests: e.requests } })),
       ],
       style: [
-        { selector: 'node', style: { label: 'data(label)', 'text-wrap': 'wrap', 'font-size': 10, 'text-valign': 'center', 'text-halign': 'center', shape: 'round-rectangle', width: 'label', height: 'label', padding: '8px', 'background-color': '#dbe8f7', 'border-width': 1, 'border-color': '#5b7fa6' } },
+        { selector: 'node', style: { label: 'data(label)', 'text-wrap': 'wrap', 'font-size': 10, 'text-valign': 'center', 'text-halign': 'center', shape: 'round-rectangle', width: (n: cytoscape.NodeSingular) => Math.max(40, 7 * Math.max(...String(n.data('label')).split('\n').map((l) => l.length))), height: (n: cytoscape.NodeSingular) => 16 * String(n.data('label')).split('\n').length + 8, 'background-color': '#dbe8f7', 'border-width': 1, 'border-color': '#5b7fa6' } },
         { selector: 'node[type = "outside"]', style: { 'background-color': '#eee', 'border-style': 'dashed' } },
         { selector: ':parent', style: { 'text-valign': 'top', 'text-halign': 'center', 'background-opacity': 0.15, 'font-weight': 'bold' } },
         { selector: 'edge', style: { label: 'data(label)', 'font-size': 9, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', width: 'mapData(requests, 0, 100, 1, 6)', 'line-color': '#7a8ea6', 'target-arrow-color': '#7a8ea6', 'text-background-color': '#fff', 'text-background-opacity': 0.8, 'text-rotation': 'autorotate' } },
       ],
       layout: { name: 'breadthfirst', directed: true, spacingFactor: 1.2, padding: 20 },
-      wheelSensitivity: 0.3,
     });
     cy.on('tap', 'node, edge', (ev) => openList(ev.target.data('filter') as string | undefined));
     (window as unknown as { wirelogCy?: unknown }).wirelogCy = cy;
