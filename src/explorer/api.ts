@@ -5,6 +5,7 @@
  *   GET /api/l7?filter=&from=&to=&sort=&desc=&limit=&offset=   a page of L7 records and the total
  *   GET /api/l7/:id                                            one record and what relates to it
  *   GET /api/l4?conn_trace_id=&netns=&ifindex=&ifname=         the packet ladder of a connection on one device
+ *                                                              (`-` for a null netns, ifindex or ifname)
  *   GET /api/topology?filter=&from=&to=                        the request graph (as `wirelog topology --format json`)
  *   GET /api/tail?filter=&after=ID                             L7 records stored after row ID (the live tail)
  *   GET /api/stats                                             rows per table, written / dropped / removed
@@ -118,7 +119,8 @@ export class ExplorerApi {
     const filter = filterParam(q.get('filter'));
     const fromUs = timeParam(q.get('from'), 'from'), toUs = timeParam(q.get('to'), 'to');
     const orderBy = sortParam(q.get('sort'));
-    const desc = q.get('desc') === '1' || q.get('desc') === 'true';
+    // newest first unless desc=0, as the page shows it
+    const desc = q.get('desc') !== '0' && q.get('desc') !== 'false';
     const limit = int(q.get('limit'), 'limit', 1, MAX_LIMIT, DEFAULT_LIMIT);
     const offset = int(q.get('offset'), 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
     const base = { table: 'l7' as const, filter, fromUs, toUs };
@@ -192,7 +194,7 @@ export class ExplorerApi {
     const equals: Record<string, string | number | null> = { conn_trace_id: conn };
     const netns = q.get('netns'), ifindex = q.get('ifindex'), ifname = q.get('ifname');
     if (netns !== null) equals.netns = netns === '' || netns === '-' ? null : int(netns, 'netns', 0, Number.MAX_SAFE_INTEGER, 0);
-    if (ifindex !== null) equals.ifindex = int(ifindex, 'ifindex', 0, Number.MAX_SAFE_INTEGER, 0);
+    if (ifindex !== null) equals.ifindex = ifindex === '' || ifindex === '-' ? null : int(ifindex, 'ifindex', 0, Number.MAX_SAFE_INTEGER, 0);
     if (ifname !== null) equals.ifname = ifname === '' || ifname === '-' ? null : ifname;
     const rows = await this.reader.rows({ table: 'l4', equals, orderBy: 'ts_us', limit: 10_000 });
     const l7 = (await this.reader.rows({ table: 'l7', equals: { conn_trace_id: conn }, limit: 10_000 })).map(l7Json);

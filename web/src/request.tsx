@@ -70,7 +70,7 @@ export function RequestPage({ id }: { id: string }) {
   const r = d.record;
   const hops = r.hops ?? [];
   const ladder = (dev: { netns: number | null; ifindex: number | null; ifname: string | null }): string =>
-    href('/ladder', { conn: r.conn_trace_id, netns: dev.netns ?? '-', ifindex: dev.ifindex, ifname: dev.ifname ?? '-', l7: r.id });
+    href('/ladder', { conn: r.conn_trace_id, netns: dev.netns ?? '-', ifindex: dev.ifindex ?? '-', ifname: dev.ifname ?? '-', l7: r.id });
   return (
     <div class="page request-page" data-testid="request-page" data-id={r.id}>
       <h2>{r.method ?? '–'} {r.uri ?? '–'} <span class="status">{cellText(r.status)}</span></h2>
