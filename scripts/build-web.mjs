@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The explorer's front end (web/) bundled by esbuild into dist/web/: index.html, app.js, app.css. Everything it
 // uses (Preact, TanStack Virtual, cytoscape) is in the bundle: the page loads nothing from elsewhere.
-// esbuild only transpiles the TSX (JSX via Preact's automatic runtime); `npx tsc -p web/tsconfig.json` type-checks.
+// esbuild only transpiles the TSX (JSX via Preact's automatic runtime); `tsc -p web/tsconfig.json` (in npm run build) type-checks.
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';

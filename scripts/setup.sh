@@ -20,6 +20,7 @@ PACKAGES=(
   iproute2 procps util-linux libcap2-bin ethtool
   nginx curl tcpdump tshark wrk httpry h2o nghttp2-client openssl
   dnsmasq-base tinyproxy-bin conntrack nftables libnetfilter-conntrack-dev libnginx-mod-stream graphviz
+  chromium
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
