@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import Database from 'better-sqlite3';
 import { requirePrivileges } from '../helpers/privileged.js';
 import { repoRoot } from '../helpers/paths.js';
 import { Scope, sleep } from '../helpers/proc.js';
@@ -32,7 +33,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 const ARTIFACTS = path.join(repoRoot, 'test-artifacts', 'ui');
 
 interface Hop { ifname: string | null; ifindex: number; netns: number | null; netns_name: string | null; req_ts: string | null; resp_ts: string | null }
-type Rec = Record<string, unknown> & { id: number; uri: string | null; method: string | null; status: number | null; hops: Hop[] | null; conn_trace_id: string | null; l7_trace_id: string | null; req_seq: number | null };
+type Rec = Record<string, unknown> & { id: number; ts_us?: number; uri: string | null; method: string | null; status: number | null; hops: Hop[] | null; conn_trace_id: string | null; l7_trace_id: string | null; req_seq: number | null };
 
 async function launch(scope: Scope): Promise<BrowserContext> {
   const profile = await scope.tempDir('wirelog-chromium-');
@@ -98,7 +99,7 @@ test('wirelog ui: list, filter, request, hops, ladder and topology in Chromium e
 
   // ---- the references: the store's rows (through the reader the explorer uses too) and the access log
   const reader = await openStoreReader(db);
-  const rows = (await reader.rows({ table: 'l7', orderBy: 'ts_us', desc: true, limit: 10_000 })).map((r) => ({ id: r.id as number, ...rowToRecord('l7', r) }) as Rec);
+  const rows = (await reader.rows({ table: 'l7', orderBy: 'ts_us', desc: true, limit: 10_000 })).map((r) => ({ id: r.id as number, ts_us: r.ts_us as number, ...rowToRecord('l7', r) }) as Rec);
   const ours = rows.filter((r) => r.dst_ip === topo.server.ip || r.dst_ip === topo.clientBridge.ip);
   assert.deepEqual(ours.map((r) => `${r.uri} ${r.status}`).sort(), access.map((a) => `${a.request_uri} ${a.status}`).sort(), 'the store holds the requests nginx served');
   const notFound = rows.filter((r) => r.status === 404);
@@ -245,6 +246,49 @@ test('wirelog ui: list, filter, request, hops, ladder and topology in Chromium e
   assert.deepEqual((await shownRows(page)).map((r) => r.id), crossing.map((r) => r.id));
   assert.notEqual(await page.inputValue('[data-testid=filter]'), '', 'the filter box says what was selected');
   await shot(page, '7-edge-list');
+
+  // the list's own controls: sort by a header, resize a column, choose columns (remembered across a reload)
+  await page.goto(`${base}#/`);
+  await waitForTotal(page, rows.length);
+  await page.click('.th[data-col=status]');
+  await page.waitForSelector('.th.sorted[data-col=status]');
+  const byStatus = [...rows].sort((a, b) => (a.status ?? -1) - (b.status ?? -1) || a.id - b.id);
+  await page.waitForFunction((first) => document.querySelector('[data-testid=l7-row]')?.getAttribute('data-id') === String(first), byStatus[0]!.id);
+  assert.deepEqual((await shownRows(page)).map((r) => r.id), byStatus.map((r) => r.id), 'sorted by status, ascending');
+  const uriWidth = async (): Promise<number> => (await page.locator('.th[data-col=uri]').boundingBox())!.width;
+  const w0 = await uriWidth();
+  const grip = (await page.locator('[data-testid=resize-uri]').boundingBox())!;
+  await page.mouse.move(grip.x + grip.width / 2, grip.y + grip.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(grip.x + grip.width / 2 + 120, grip.y + grip.height / 2, { steps: 5 });
+  await page.mouse.up();
+  assert.equal(Math.round(await uriWidth()), Math.round(w0 + 120), 'the uri column is 120 px wider');
+  await page.click('[data-testid=columns-button]');
+  await page.uncheck('[data-testid=columns-menu] input[data-col=host]');
+  await page.check('[data-testid=columns-menu] input[data-col=l7_trace_id]');
+  assert.equal(await page.locator('.th[data-col=host]').count(), 0);
+  await page.reload();
+  await waitForTotal(page, rows.length);
+  assert.equal(await page.locator('.th[data-col=host]').count(), 0, 'the chosen columns survive a reload');
+  assert.equal(await page.locator('.th[data-col=l7_trace_id]').count(), 1);
+  assert.equal(Math.round(await uriWidth()), Math.round(w0 + 120), 'and the widths');
+  const traceCells = await page.$$eval('[data-testid=l7-row] [data-col=l7_trace_id]', (els) => els.map((e) => e.textContent));
+  assert.deepEqual(traceCells, byStatus.map((r) => r.l7_trace_id ?? ''));
+
+  // the live tail: a row written to the store now (a copy of a real one, as a running capture would add it)
+  // appears at the top of the newest-first list
+  await page.goto(`${base}#/`);
+  await waitForTotal(page, rows.length);
+  await page.check('[data-testid=live]');
+  const writer = new Database(db);
+  const copy = writer.prepare('SELECT * FROM l7 WHERE id = ?').get(rec.id) as Record<string, unknown>;
+  const cols = Object.keys(copy).filter((c) => c !== 'id');
+  const newId = Number(writer.prepare(`INSERT INTO l7 (${cols.join(',')}) VALUES (${cols.map(() => '?').join(',')})`)
+    .run(...cols.map((c) => (c === 'ts_us' ? (rows[0]!.ts_us as number) + 1 : copy[c]))).lastInsertRowid);
+  writer.close();
+  await page.waitForSelector(`[data-testid=row-count][data-total="${rows.length + 1}"]`);
+  assert.equal(await page.getAttribute('[data-testid=l7-row]', 'data-id'), String(newId), 'the new row on top');
+  await shot(page, '8-live-tail');
 
   assert.deepEqual(pageErrors, [], 'no script errors');
   await reader.close();

@@ -17,6 +17,46 @@ export function nodeLabel(n: TopoNode): string {
   return deviceName(n as never) + (addrs ? '\n' + addrs : '') + ((n.addrs?.length ?? 0) > 3 ? `\n(+${(n.addrs!.length - 3) + (n.addrs_more ?? 0)} more)` : '');
 }
 
+/**
+ * Positions, left to right along the requests' paths: a device's column is its longest distance from a path's start
+ * (N/A, when requests come from outside, first); each namespace has a band of its own, so namespace boxes do not
+ * overlap; devices of one namespace in one column are stacked.
+ */
+export function layoutPositions(g: Topology): Record<string, { x: number; y: number }> {
+  const devices = g.nodes.filter((n) => n.type === 'device' || n.type === 'outside');
+  const depth = new Map<string, number>(devices.map((n) => [n.id, 0]));
+  const inner = g.edges.filter((e) => e.from !== 'N/A' && e.to !== 'N/A');
+  // longest path by relaxation (paths are short; a cycle stops after |devices| rounds)
+  for (let round = 0; round < devices.length; round++) {
+    let changed = false;
+    for (const e of inner) {
+      const d = (depth.get(e.from) ?? 0) + 1;
+      if (d > (depth.get(e.to) ?? 0)) {
+        depth.set(e.to, d);
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  const fromOutside = g.edges.some((e) => e.from === 'N/A');
+  const shift = fromOutside ? 1 : 0;
+  const maxDepth = Math.max(0, ...[...depth.values()]);
+  const nsOrder = g.nodes.filter((n) => n.type === 'netns').map((n) => n.id);
+  const pos: Record<string, { x: number; y: number }> = {};
+  const stack = new Map<string, number>();
+  for (const n of devices) {
+    if (n.type === 'outside') continue;
+    const col = (depth.get(n.id) ?? 0) + shift;
+    const band = Math.max(0, nsOrder.indexOf(n.parent ?? ''));
+    const k = `${band} ${col}`;
+    const i = stack.get(k) ?? 0;
+    stack.set(k, i + 1);
+    pos[n.id] = { x: col * 340, y: band * 170 + i * 70 };
+  }
+  if (devices.some((n) => n.type === 'outside')) pos['N/A'] = { x: fromOutside ? 0 : (maxDepth + 1) * 340, y: -120 };
+  return pos;
+}
+
 export function TopologyPage({ route }: { route: Route }) {
   const q = listQuery(route.params);
   const [g, setG] = useState<Topology | null>(null);
@@ -42,9 +82,9 @@ export function TopologyPage({ route }: { route: Route }) {
         { selector: 'node', style: { label: 'data(label)', 'text-wrap': 'wrap', 'font-size': 10, 'text-valign': 'center', 'text-halign': 'center', shape: 'round-rectangle', width: (n: cytoscape.NodeSingular) => Math.max(40, 7 * Math.max(...String(n.data('label')).split('\n').map((l) => l.length))), height: (n: cytoscape.NodeSingular) => 16 * String(n.data('label')).split('\n').length + 8, 'background-color': '#dbe8f7', 'border-width': 1, 'border-color': '#5b7fa6' } },
         { selector: 'node[type = "outside"]', style: { 'background-color': '#eee', 'border-style': 'dashed' } },
         { selector: ':parent', style: { 'text-valign': 'top', 'text-halign': 'center', 'background-opacity': 0.15, 'font-weight': 'bold' } },
-        { selector: 'edge', style: { label: 'data(label)', 'font-size': 9, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', width: 'mapData(requests, 0, 100, 1, 6)', 'line-color': '#7a8ea6', 'target-arrow-color': '#7a8ea6', 'text-background-color': '#fff', 'text-background-opacity': 0.8, 'text-rotation': 'autorotate' } },
+        { selector: 'edge', style: { label: 'data(label)', 'font-size': 9, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', width: 'mapData(requests, 0, 100, 1, 6)', 'line-color': '#7a8ea6', 'target-arrow-color': '#7a8ea6', 'text-background-color': '#fff', 'text-background-opacity': 0.8, 'text-rotation': 'autorotate', 'text-margin-y': -10 } },
       ],
-      layout: { name: 'breadthfirst', directed: true, spacingFactor: 1.2, padding: 20 },
+      layout: { name: 'preset', positions: layoutPositions(g), fit: true, padding: 30 },
     });
     cy.on('tap', 'node, edge', (ev) => openList(ev.target.data('filter') as string | undefined));
     (window as unknown as { wirelogCy?: unknown }).wirelogCy = cy;
