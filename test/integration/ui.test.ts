@@ -181,6 +181,18 @@ test('wirelog ui: list, filter, request, hops, ladder and topology in Chromium e
   }
   const bars = await page.$$eval('[data-testid=hop-bar]', (els) => els.map((e) => ({ ifname: e.getAttribute('data-ifname'), ifindex: Number(e.getAttribute('data-ifindex')), netns: e.getAttribute('data-netns') })));
   assert.deepEqual(bars, rec.hops!.map((h) => ({ ifname: h.ifname ?? '', ifindex: h.ifindex, netns: h.netns === null ? '' : String(h.netns) })), 'one bar per hop, in order');
+  // each bar spans the hop's request and response times, relative to the first hop's request
+  const isoUs = (iso: string): number => Date.parse(iso.slice(0, 19) + 'Z') * 1000 + Number(iso.slice(20, 26));
+  const t0 = isoUs(rec.hops![0]!.req_ts!);
+  const spans = await page.$$eval('[data-testid=hop-bar]', (els) => els.map((e) => [Number(e.getAttribute('data-req-us')), Number(e.getAttribute('data-resp-us'))]));
+  assert.deepEqual(spans, rec.hops!.map((h) => [isoUs(h.req_ts!) - t0, isoUs(h.resp_ts!) - t0]));
+  // related: the connection's L4 series, and a ladder link per device that has packets of it
+  const series = await reader.rows({ table: 'l4', equals: { conn_trace_id: rec.conn_trace_id }, limit: 10_000 });
+  assert.equal(await page.locator('[data-testid=related-l4] tbody tr').count(), series.length);
+  const devs = new Set(series.map((r) => `${r.netns}:${r.ifindex}`));
+  const links = await page.$$eval('[data-testid=device-link]', (els) => els.map((e) => `${e.getAttribute('data-netns')}:${e.getAttribute('data-ifindex')}`));
+  assert.deepEqual(links.slice().sort(), [...devs].sort(), 'one ladder link per device with packets');
+  for (const h of rec.hops!) assert.ok(devs.has(`${h.netns}:${h.ifindex}`), `L4 packets on hop ${h.ifname}`);
   await shot(page, '4-request');
 
   // its ladder on the server's veth: the arrows are that device's L4 packets of the connection
