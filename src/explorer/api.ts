@@ -6,6 +6,8 @@
  *   GET /api/l7/:id                                            one record and what relates to it
  *   GET /api/l4?conn_trace_id=&netns=&ifindex=&ifname=         the packet ladder of a connection on one device
  *                                                              (`-` for a null netns, ifindex or ifname)
+ *   GET /api/l4?l4_id=ID                                       the ladder of that L4 record's connection and device
+ *   GET /api/l4/list?filter=&…  /api/tls/list?filter=&…         pages of L4 series (no packets) / TLS records
  *   GET /api/topology?filter=&from=&to=                        the request graph (as `wirelog topology --format json`)
  *   GET /api/tail?filter=&after=ID                             L7 records stored after row ID (the live tail)
  *   GET /api/stats                                             rows per table, written / dropped / removed
@@ -130,6 +132,22 @@ export class ExplorerApi {
     return { total, offset, limit, rows: rows.map(l7Json), max_id: newest[0]?.id ?? 0 };
   }
 
+  /** A page of L4 series (without their packets: `packet_count`) or TLS records, newest first unless desc=0. */
+  async otherList(record: 'l4' | 'tls', q: URLSearchParams): Promise<Record<string, unknown>> {
+    const filter = filterParam(q.get('filter'), record);
+    const fromUs = timeParam(q.get('from'), 'from'), toUs = timeParam(q.get('to'), 'to');
+    const sort = q.get('sort');
+    const orderBy = sort === null || sort === '' || sort === 'ts' ? 'ts_us' : sort;
+    if (orderBy !== 'id' && (!TABLE_COLUMNS[record].includes(orderBy) || orderBy === 'packets')) throw new ApiError(400, `sort: no column '${orderBy}' to sort by`);
+    const desc = q.get('desc') !== '0' && q.get('desc') !== 'false';
+    const limit = int(q.get('limit'), 'limit', 1, MAX_LIMIT, DEFAULT_LIMIT);
+    const offset = int(q.get('offset'), 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
+    const base = { table: record, filter, fromUs, toUs };
+    const [rows, total] = await Promise.all([this.reader.rows({ ...base, orderBy, desc, limit, offset }), this.reader.count(base)]);
+    const json = (r: StoreRow): Record<string, unknown> => (record === 'l4' ? l4Summary(r) : { id: r.id, ts_us: r.ts_us, ...rowToRecord('tls', r) });
+    return { total, offset, limit, rows: rows.map(json) };
+  }
+
   /** L7 records stored after row `after` (by row id: the order they were written), oldest first. */
   async tail(q: URLSearchParams): Promise<Record<string, unknown>> {
     const filter = filterParam(q.get('filter'));
@@ -189,15 +207,27 @@ export class ExplorerApi {
 
   /** The packet ladder of one connection on one device, with the connection's requests marked on their packets. */
   async ladder(q: URLSearchParams): Promise<Record<string, unknown>> {
-    const conn = q.get('conn_trace_id');
-    if (conn === null || conn === '') throw new ApiError(400, 'conn_trace_id: required');
-    const equals: Record<string, string | number | null> = { conn_trace_id: conn };
-    const netns = q.get('netns'), ifindex = q.get('ifindex'), ifname = q.get('ifname');
-    if (netns !== null) equals.netns = netns === '' || netns === '-' ? null : int(netns, 'netns', 0, Number.MAX_SAFE_INTEGER, 0);
-    if (ifindex !== null) equals.ifindex = ifindex === '' || ifindex === '-' ? null : int(ifindex, 'ifindex', 0, Number.MAX_SAFE_INTEGER, 0);
-    if (ifname !== null) equals.ifname = ifname === '' || ifname === '-' ? null : ifname;
+    let conn = q.get('conn_trace_id');
+    const equals: Record<string, string | number | null> = {};
+    const l4Id = q.get('l4_id');
+    if (l4Id !== null) {
+      // one L4 row: its connection on its device (by inner_trace_id when the connection has no conn_trace_id)
+      const [row] = await this.reader.rows({ table: 'l4', equals: { id: int(l4Id, 'l4_id', 0, Number.MAX_SAFE_INTEGER, 0) }, limit: 1 });
+      if (row === undefined) throw new ApiError(404, `no L4 record ${l4Id}`);
+      conn = (row.conn_trace_id as string | null) ?? null;
+      if (conn === null) equals.inner_trace_id = row.inner_trace_id as string;
+      else equals.conn_trace_id = conn;
+      Object.assign(equals, { netns: row.netns as number | null, ifindex: row.ifindex as number | null, ifname: row.ifname as string | null });
+    } else {
+      if (conn === null || conn === '') throw new ApiError(400, 'conn_trace_id or l4_id: required');
+      equals.conn_trace_id = conn;
+      const netns = q.get('netns'), ifindex = q.get('ifindex'), ifname = q.get('ifname');
+      if (netns !== null) equals.netns = netns === '' || netns === '-' ? null : int(netns, 'netns', 0, Number.MAX_SAFE_INTEGER, 0);
+      if (ifindex !== null) equals.ifindex = ifindex === '' || ifindex === '-' ? null : int(ifindex, 'ifindex', 0, Number.MAX_SAFE_INTEGER, 0);
+      if (ifname !== null) equals.ifname = ifname === '' || ifname === '-' ? null : ifname;
+    }
     const rows = await this.reader.rows({ table: 'l4', equals, orderBy: 'ts_us', limit: 10_000 });
-    const l7 = (await this.reader.rows({ table: 'l7', equals: { conn_trace_id: conn }, limit: 10_000 })).map(l7Json);
+    const l7 = conn === null ? [] : (await this.reader.rows({ table: 'l7', equals: { conn_trace_id: conn }, limit: 10_000 })).map(l7Json);
     const series = rows.map((r) => rowToRecord('l4', r));
     // chunks in order of their first packet, then chunk id
     series.sort((a, b) => ((a.packets as L4Packet[])[0]?.tsUs ?? 0) - ((b.packets as L4Packet[])[0]?.tsUs ?? 0) || (a.chunk_id as number) - (b.chunk_id as number));

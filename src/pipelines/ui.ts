@@ -89,6 +89,8 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
         if (p === '/api/l7') body = await api.l7List(q);
         else if (p.startsWith('/api/l7/')) body = await api.l7One(decodeURIComponent(p.slice('/api/l7/'.length)));
         else if (p === '/api/l4') body = await api.ladder(q);
+        else if (p === '/api/l4/list') body = await api.otherList('l4', q);
+        else if (p === '/api/tls/list') body = await api.otherList('tls', q);
         else if (p === '/api/topology') body = await api.topology(q);
         else if (p === '/api/tail') body = await api.tail(q);
         else if (p === '/api/stats') body = await api.stats();

@@ -259,7 +259,36 @@ test('wirelog ui: list, filter, request, hops, ladder and topology in Chromium e
   assert.notEqual(await page.inputValue('[data-testid=filter]'), '', 'the filter box says what was selected');
   await shot(page, '7-edge-list');
 
-  // the list's own controls: sort by a header, resize a column, choose columns (remembered across a reload)
+  // the L4 page: the server veth's series, in the L4 filter language; a row opens its ladder
+  const l4Filter = `netns = ${topo.server.inode} and server_port = 80`;
+  const l4Want = await reader.rows({ table: 'l4', filter: parseQuery(l4Filter, { record: 'l4' }), orderBy: 'ts_us', desc: true, limit: 10_000 });
+  assert.ok(l4Want.length >= new Set(ours.map((r) => r.conn_trace_id)).size, `an L4 series per connection on the server veth: ${l4Want.length}`);
+  await page.click('[data-testid=nav-l4]');
+  await page.waitForSelector('[data-testid=l4-page]');
+  await page.fill('[data-testid=filter]', l4Filter);
+  await page.press('[data-testid=filter]', 'Enter');
+  await page.waitForSelector(`[data-testid=row-count][data-total="${l4Want.length}"][data-loaded="${l4Want.length}"]`);
+  await page.waitForFunction((k) => document.querySelectorAll('[data-testid=l4-row]').length === k, l4Want.length);
+  assert.deepEqual(await page.$$eval('[data-testid=l4-row]', (els) => els.map((e) => Number(e.getAttribute('data-id')))), l4Want.map((r) => r.id));
+  await shot(page, '8-l4');
+  const firstL4 = l4Want[0]!;
+  await page.click(`[data-testid=l4-row][data-id="${firstL4.id}"]`);
+  await page.waitForSelector('[data-testid=ladder-packet]');
+  const sameDev = await reader.rows({ table: 'l4', equals: { conn_trace_id: firstL4.conn_trace_id as string, netns: topo.server.inode, ifindex: topo.server.ifindex }, limit: 1000 });
+  const devPackets = sameDev.flatMap((r) => rowToRecord('l4', r).packets as L4Packet[]).sort((a, b) => a.tsUs - b.tsUs || a.nsRem - b.nsRem);
+  assert.deepEqual(await page.$$eval('[data-testid=ladder-packet]', (els) => els.map((e) => `${e.getAttribute('data-flags')} ${e.getAttribute('data-seq')}`)),
+    devPackets.map((p) => `${tcpFlagLetters(p.flags)} ${p.seq}`));
+
+  // the list's own controls: a saved filter (kept across a reload), sort by a header, resize a column, choose columns (remembered across a reload)
+  await page.goto(`${base}#/`);
+  await waitForTotal(page, rows.length);
+  await page.fill('[data-testid=filter]', 'status = 404');
+  await page.click('[data-testid=filter-save]');
+  await page.reload();
+  await waitForTotal(page, rows.length);
+  await page.selectOption('[data-testid=saved-filters]', 'status = 404');
+  await waitForTotal(page, notFound.length);
+  assert.deepEqual((await shownRows(page)).map((r) => r.id), notFound.map((r) => r.id), 'the saved filter applied');
   await page.goto(`${base}#/`);
   await waitForTotal(page, rows.length);
   await page.click('.th[data-col=status]');
@@ -300,7 +329,7 @@ test('wirelog ui: list, filter, request, hops, ladder and topology in Chromium e
   writer.close();
   await page.waitForSelector(`[data-testid=row-count][data-total="${rows.length + 1}"]`);
   assert.equal(await page.getAttribute('[data-testid=l7-row]', 'data-id'), String(newId), 'the new row on top');
-  await shot(page, '8-live-tail');
+  await shot(page, '9-live-tail');
 
   assert.deepEqual(pageErrors, [], 'no script errors');
   await reader.close();

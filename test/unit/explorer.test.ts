@@ -170,6 +170,37 @@ test('/api/l7/:id: the record, the same request on other devices, the L4 series 
   assert.equal((await get('/api/l4')).status, 400, 'conn_trace_id is required');
 });
 
+test('/api/l4/list and /api/tls/list: pages of L4 series (no packets) and TLS records, in their own filter language; a ladder by l4_id', async () => {
+  const sq = new Database(db, { readonly: true });
+  try {
+    const l4 = sq.prepare('SELECT * FROM l4 ORDER BY ts_us DESC, id DESC').all() as Array<Record<string, unknown>>;
+    const tls = sq.prepare('SELECT * FROM tls ORDER BY ts_us DESC, id DESC').all() as Array<Record<string, unknown>>;
+    assert.ok(l4.length > 0 && tls.length > 0, `${l4.length} L4, ${tls.length} TLS rows`);
+    const all = await api<{ total: number; rows: Array<Record<string, unknown>> }>('/api/l4/list');
+    assert.equal(all.total, l4.length);
+    assert.deepEqual(all.rows.map((r) => r.id), l4.map((r) => r.id));
+    assert.deepEqual(all.rows.map((r) => r.packet_count), l4.map((r) => decodePackets(r.packets as Buffer).length));
+    assert.ok(all.rows.every((r) => !('packets' in r)));
+    const port = l4[0]!.server_port as number;
+    const f = await api<{ total: number; rows: Array<{ id: number }> }>(`/api/l4/list?filter=${encodeURIComponent(`server_port = ${port} and chunk_syn = true`)}`);
+    assert.deepEqual(f.rows.map((r) => r.id), l4.filter((r) => r.server_port === port && r.chunk_syn === 1).map((r) => r.id));
+    const bad = await get(`/api/l4/list?filter=${encodeURIComponent('status = 200')}`);
+    assert.equal(bad.status, 400, 'status is not an L4 field');
+    assert.equal(((await bad.json()) as { column: number }).column, 0);
+    const t = await api<{ total: number; rows: Array<Record<string, unknown>> }>('/api/tls/list');
+    assert.equal(t.total, tls.length);
+    assert.deepEqual(t.rows.map((r) => r.sni), tls.map((r) => r.sni));
+    // the ladder of one L4 row: that device's packets of its connection
+    const one = l4.find((r) => r.conn_trace_id !== null)!;
+    const lad = await api<{ packets: unknown[] }>(`/api/l4?l4_id=${one.id}`);
+    const same = l4.filter((r) => r.conn_trace_id === one.conn_trace_id && r.netns === one.netns && r.ifindex === one.ifindex && r.ifname === one.ifname);
+    assert.equal(lad.packets.length, same.reduce((n, r) => n + decodePackets(r.packets as Buffer).length, 0));
+    assert.equal((await get('/api/l4?l4_id=999999')).status, 404);
+  } finally {
+    sq.close();
+  }
+});
+
 test('/api/tail: rows written after an id, oldest first; /api/stats: rows per table', async () => {
   const ids = rows.map((r) => r.id as number).sort((a, b) => a - b);
   const all = await api<{ rows: Array<{ id: number }>; max_id: number; more: boolean }>('/api/tail?after=0');

@@ -27,7 +27,8 @@ export function LadderPage({ route }: { route: Route }) {
   useEffect(() => {
     setD(null);
     setErr(null);
-    getJson<Ladder>('/api/l4', { conn_trace_id: conn, netns: p.get('netns'), ifindex: p.get('ifindex'), ifname: p.get('ifname') })
+    const l4 = p.get('l4');
+    getJson<Ladder>('/api/l4', l4 !== null ? { l4_id: l4 } : { conn_trace_id: conn, netns: p.get('netns'), ifindex: p.get('ifindex'), ifname: p.get('ifname') })
       .then(setD, (e: unknown) => setErr(e instanceof ApiFailure ? e.body.error : String(e)));
   }, [route.params.toString()]);
   if (err !== null) return <div class="page error" data-testid="page-error">{err}</div>;
@@ -41,7 +42,7 @@ export function LadderPage({ route }: { route: Route }) {
       <h2>packet ladder {d.device ? deviceName(d.device) : ''}</h2>
       <div class="toolbar">
         {l7 !== null && <a href={href('/request/' + l7)}>← request</a>}
-        <span>conn_trace_id {d.conn_trace_id}</span>
+        <span>conn_trace_id {d.conn_trace_id ?? '–'}</span>
         <label><input type="checkbox" data-testid="absolute" checked={absolute} onChange={(e) => setAbsolute((e.target as HTMLInputElement).checked)} /> absolute time</label>
         <input data-testid="seq-search" placeholder="find seq" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} />
         <span data-testid="packet-count">{d.packets.length} packets</span>

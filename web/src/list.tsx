@@ -71,9 +71,24 @@ export function TimeRange(props: { from: string; to: string; onChange: (from: st
   );
 }
 
+function loadSaved(): string[] {
+  try {
+    const v = JSON.parse(localStorage.getItem('wirelog.savedFilters') ?? '[]') as unknown;
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The filter box: Enter applies; saved filters (localStorage) one click away. */
 export function FilterBox(props: { value: string; error: QueryErrorBody | null; onApply: (v: string) => void }) {
   const [text, setText] = useState(props.value);
+  const [saved, setSaved] = useState<string[]>(loadSaved);
   useEffect(() => setText(props.value), [props.value]);
+  const store = (list: string[]): void => {
+    setSaved(list);
+    localStorage.setItem('wirelog.savedFilters', JSON.stringify(list));
+  };
   return (
     <div class="filterbox">
       <div class="filterline">
@@ -81,6 +96,21 @@ export function FilterBox(props: { value: string; error: QueryErrorBody | null; 
           value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)}
           onKeyDown={(e) => { if (e.key === 'Enter') props.onApply(text); }} />
         <button data-testid="filter-apply" onClick={() => props.onApply(text)}>filter</button>
+        <button data-testid="filter-save" title="keep this filter in this browser" disabled={text.trim() === '' || saved.includes(text.trim())}
+          onClick={() => store([...saved, text.trim()])}>save</button>
+        {saved.length > 0 && (
+          <select data-testid="saved-filters" value="" onChange={(e) => {
+            const v = (e.target as HTMLSelectElement).value;
+            if (v.startsWith('del:')) store(saved.filter((x) => x !== v.slice(4)));
+            else if (v !== '') props.onApply(v);
+          }}>
+            <option value="">saved filters…</option>
+            {saved.map((f) => <option value={f}>{f}</option>)}
+            <optgroup label="forget">
+              {saved.map((f) => <option value={'del:' + f}>✕ {f}</option>)}
+            </optgroup>
+          </select>
+        )}
       </div>
       {props.error !== null && (
         <div class="filter-error" data-testid="filter-error" data-column={props.error.column ?? ''}>

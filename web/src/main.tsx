@@ -7,6 +7,7 @@ import { ListPage } from './list';
 import { RequestPage } from './request';
 import { LadderPage } from './ladder';
 import { TopologyPage } from './topology';
+import { RecordsPage } from './records';
 
 // the token came in the address once (it is in the cookie now): keep it out of the history and of screenshots
 if (new URLSearchParams(location.search).has('token')) history.replaceState(null, '', location.pathname + location.hash);
@@ -20,6 +21,8 @@ function Header() {
       <nav>
         <a href={href('/')} data-testid="nav-list">requests</a>
         <a href={href('/topology')} data-testid="nav-topology">topology</a>
+        <a href={href('/l4')} data-testid="nav-l4">connections (L4)</a>
+        <a href={href('/tls')} data-testid="nav-tls">TLS</a>
       </nav>
       {stats !== null && <span class="store" data-testid="store-stats">{stats.store} · {stats.rows.l7} L7 · {stats.rows.l4} L4 · {stats.rows.tls} TLS</span>}
     </header>
@@ -36,6 +39,8 @@ function App() {
         {route.page === 'request' && <RequestPage id={route.id!} />}
         {route.page === 'ladder' && <LadderPage route={route} />}
         {route.page === 'topology' && <TopologyPage route={route} />}
+        {route.page === 'l4' && <RecordsPage route={route} record="l4" />}
+        {route.page === 'tls' && <RecordsPage route={route} record="tls" />}
       </main>
     </>
   );

@@ -105,6 +105,10 @@ export function RequestPage({ id }: { id: string }) {
           </tbody>
         </table>
       </section>
+      <details class="json">
+        <summary>JSON</summary>
+        <pre data-testid="record-json">{JSON.stringify(Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'id' && k !== 'ts_us' && k !== 'res_ts_us')), null, 2)}</pre>
+      </details>
       <RelatedL7 rows={d.related.same_trace} what="trace" />
       <RelatedL7 rows={d.related.same_connection} what="connection" />
       {d.related.l4.length > 0 && (

@@ -1,8 +1,8 @@
-/** Hash routes: `#/` (list), `#/request/ID`, `#/ladder?…`, `#/topology?…`; parameters after `?`. */
+/** Hash routes: `#/` (list), `#/request/ID`, `#/ladder?…`, `#/topology?…`, `#/l4?…`, `#/tls?…`; parameters after `?`. */
 import { useEffect, useState } from 'preact/hooks';
 
 export interface Route {
-  page: 'list' | 'request' | 'ladder' | 'topology';
+  page: 'list' | 'request' | 'ladder' | 'topology' | 'l4' | 'tls';
   id?: string;
   params: URLSearchParams;
 }
@@ -15,6 +15,8 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === 'request' && parts[1] !== undefined) return { page: 'request', id: parts[1], params };
   if (parts[0] === 'ladder') return { page: 'ladder', params };
   if (parts[0] === 'topology') return { page: 'topology', params };
+  if (parts[0] === 'l4') return { page: 'l4', params };
+  if (parts[0] === 'tls') return { page: 'tls', params };
   return { page: 'list', params };
 }
 
