@@ -62,7 +62,8 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
 
   const send = (res: http.ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void => {
     res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)), ...extra });
-    res.end(body);
+    // HEAD: the same headers, no body
+    res.end(res.req.method === 'HEAD' ? undefined : body);
   };
   const json = (res: http.ServerResponse, status: number, v: unknown, extra: Record<string, string> = {}): void =>
     send(res, status, 'application/json; charset=utf-8', JSON.stringify(v), extra);
@@ -113,7 +114,7 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
       send(res, 404, 'text/plain; charset=utf-8', `not found: ${p}\n`, cookie);
       return;
     }
-    send(res, 200, f.type, req.method === 'HEAD' ? '' : f.body, cookie);
+    send(res, 200, f.type, f.body, cookie);
   };
 
   const server = http.createServer((req, res) => {

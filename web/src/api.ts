@@ -93,7 +93,8 @@ export interface LadderPacket {
 }
 
 export interface Ladder {
-  conn_trace_id: string;
+  conn_trace_id: string | null;
+  series: Array<Record<string, unknown>>;
   device: DeviceRef | null;
   client: { ip: string; port: number } | null;
   server: { ip: string; port: number } | null;

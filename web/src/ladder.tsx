@@ -36,6 +36,8 @@ export function LadderPage({ route }: { route: Route }) {
   const want = /^\d+$/.test(search.trim()) ? Number(search.trim()) : null;
   const first = d.packets[0]?.ts_us ?? 0;
   const reqs = new Map(d.requests.map((r) => [r.id, r]));
+  // who opened the connection was not seen (no SYN): the left column is the first packet's sender (docs/schema.md)
+  const unknownSide = d.series.length > 0 && d.series.every((s) => s.conn_side === 'unknown');
   let prev = first;
   return (
     <div class="page ladder-page" data-testid="ladder-page">
@@ -51,7 +53,7 @@ export function LadderPage({ route }: { route: Route }) {
         <div class="ladder-head">
           <span class="lt">time</span><span class="ld">Δ</span>
           <span class="lc" />
-          <span class="la ends"><span data-testid="ladder-client">client {d.client ? endpoint(d.client.ip, d.client.port) : ''}</span><span data-testid="ladder-server">server {d.server ? endpoint(d.server.ip, d.server.port) : ''}</span></span>
+          <span class="la ends"><span data-testid="ladder-client">{unknownSide ? 'first sender' : 'client'} {d.client ? endpoint(d.client.ip, d.client.port) : ''}</span><span data-testid="ladder-server">{unknownSide ? 'other end' : 'server'} {d.server ? endpoint(d.server.ip, d.server.port) : ''}</span></span>
           <span class="ls" />
         </div>
         {d.packets.map((pk) => {
