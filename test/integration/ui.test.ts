@@ -331,6 +331,33 @@ test('wirelog ui: list, filter, request, hops, ladder and topology in Chromium e
   assert.equal(await page.getAttribute('[data-testid=l7-row]', 'data-id'), String(newId), 'the new row on top');
   await shot(page, '9-live-tail');
 
+  // thousands of rows: the list keeps a few dozen in the page (virtual rows) and loads pages as it is scrolled
+  const many = 3000;
+  const w2 = new Database(db);
+  const oldest = Math.min(...rows.map((r) => r.ts_us!));
+  const ins = w2.prepare(`INSERT INTO l7 (${cols.join(',')}) VALUES (${cols.map(() => '?').join(',')})`);
+  const manyIds: number[] = [];
+  w2.transaction(() => {
+    for (let i = 1; i <= many; i++) manyIds.push(Number(ins.run(...cols.map((c) => (c === 'ts_us' ? oldest - i : copy[c]))).lastInsertRowid));
+  })();
+  w2.close();
+  const bigTotal = rows.length + 1 + many;
+  await page.uncheck('[data-testid=live]');
+  await page.reload();
+  await page.waitForSelector(`[data-testid=row-count][data-total="${bigTotal}"]`);
+  const inDom = await page.locator('[data-testid=l7-row]').count();
+  assert.ok(inDom > 10 && inDom < 150, `rows in the page: ${inDom} of ${bigTotal}`);
+  // scroll to the end, again after each page that arrives, until every row is loaded
+  await page.waitForFunction(() => {
+    const t = document.querySelector('[data-testid=l7-table]')!;
+    t.scrollTop = t.scrollHeight;
+    const c = document.querySelector('[data-testid=row-count]') as HTMLElement;
+    return c.dataset.loaded === c.dataset.total;
+  }, undefined, { polling: 100 });
+  await page.waitForSelector(`[data-testid=l7-row][data-id="${manyIds[many - 1]}"]`);
+  assert.ok((await page.locator('[data-testid=l7-row]').count()) < 150, 'still only the visible rows in the page');
+  await shot(page, '10-many-rows-end');
+
   assert.deepEqual(pageErrors, [], 'no script errors');
   await reader.close();
   await ui.stop('SIGINT', 5000);

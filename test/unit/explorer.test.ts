@@ -71,6 +71,10 @@ test('auth: no token is 401 (text for the page, JSON for the API); ?token= sets 
   assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
   assert.equal((await get('/app.css')).headers.get('content-type'), 'text/css; charset=utf-8');
   assert.equal((await get('/nope.js')).status, 404);
+  const head = await fetch(ui.url, { method: 'HEAD', headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(head.status, 200);
+  assert.ok(Number(head.headers.get('content-length')) > 0);
+  assert.equal((await head.arrayBuffer()).byteLength, 0);
   const post = await fetch(ui.url + 'api/l7', { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } });
   assert.equal(post.status, 405, 'read-only');
 });
