@@ -23,7 +23,7 @@ import { runWirelog, startWirelogLive } from '../helpers/wirelog.js';
 import { cliPath, sensorPath } from '../helpers/paths.js';
 import { openStoreReader } from '../../src/store/reader.js';
 import { rowToRecord } from '../../src/store/read.js';
-import { tcpFlagLetters } from '../../src/sinks/l4-jsonl.js';
+import { nsText, tcpFlagLetters } from '../../src/sinks/l4-jsonl.js';
 import { formatQueryError, parseQuery, QueryError } from '../../src/query/index.js';
 import type { L4Packet } from '../../src/records.js';
 
@@ -216,6 +216,14 @@ test('wirelog ui: list, filter, request, hops, ladder and topology in Chromium e
   await page.waitForSelector('[data-testid=ladder-packet][data-hit="1"]');
   const hits = await page.$$eval('[data-testid=ladder-packet][data-hit="1"]', (els) => els.map((e) => Number(e.getAttribute('data-seq'))));
   assert.deepEqual(hits, [Number(marked[0]!.seq)]);
+  // times: relative to the first packet, or absolute (ISO, ns), equal to the packet time of the L4 record
+  assert.equal(await page.textContent('[data-testid=ladder-packet] .lt'), '+0.000 ms');
+  await page.check('[data-testid=absolute]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=ladder-packet] .lt')?.textContent?.endsWith('Z') === true);
+  const shownTimes = await page.$$eval('[data-testid=ladder-packet] .lt', (els) => els.map((e) => e.textContent ?? ''));
+  const isoNs = (iso: string): bigint => BigInt(Date.parse(iso.slice(0, 19) + 'Z')) * 1_000_000n + BigInt(iso.slice(20, 29));
+  assert.deepEqual(shownTimes.map(isoNs), packets.map((p) => BigInt(nsText(p.tsUs, p.nsRem))));
+  await page.uncheck('[data-testid=absolute]');
   await shot(page, '5-ladder');
 
   // the topology: nodes and edges equal `wirelog topology --format json` of the same records
@@ -258,6 +266,18 @@ test('wirelog ui: list, filter, request, hops, ladder and topology in Chromium e
   assert.deepEqual((await shownRows(page)).map((r) => r.id), crossing.map((r) => r.id));
   assert.notEqual(await page.inputValue('[data-testid=filter]'), '', 'the filter box says what was selected');
   await shot(page, '7-edge-list');
+
+  // a node clicked (the server's namespace): the records whose hops pass one of its devices
+  await page.click('[data-testid=nav-topology]');
+  await page.waitForFunction(() => (window as unknown as { wirelogCy?: unknown }).wirelogCy !== undefined);
+  await page.evaluate((id) => {
+    const cy = (window as unknown as { wirelogCy: { getElementById(id: string): { emit(ev: string): void } } }).wirelogCy;
+    cy.getElementById(id).emit('tap');
+  }, `ns:${topo.server.inode}`);
+  await page.waitForSelector('.list-page');
+  const inServerNs = rows.filter((r) => (r.hops ?? []).some((h) => h.netns === topo.server.inode));
+  await waitForTotal(page, inServerNs.length);
+  assert.deepEqual((await shownRows(page)).map((r) => r.id), inServerNs.map((r) => r.id));
 
   // the L4 page: the server veth's series, in the L4 filter language; a row opens its ladder
   const l4Filter = `netns = ${topo.server.inode} and server_port = 80`;
