@@ -21,6 +21,7 @@ PACKAGES=(
   nginx curl tcpdump tshark wrk httpry h2o nghttp2-client openssl
   dnsmasq-base tinyproxy-bin conntrack nftables libnetfilter-conntrack-dev libnginx-mod-stream graphviz
   ngtcp2-server ngtcp2-client
+  chromium
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

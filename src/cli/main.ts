@@ -7,6 +7,7 @@ import { traceCommand } from './trace.js';
 import { queryCommand } from './query.js';
 import { topologyCommand } from './topology.js';
 import { quicCommand } from './quic.js';
+import { uiCommand } from './ui.js';
 
 export const COMMANDS: Record<string, string> = {
   capture: 'log HTTP/1.x requests and responses, live (eBPF) or from a pcap/pcapng file',
@@ -14,6 +15,7 @@ export const COMMANDS: Record<string, string> = {
   query: 'print records kept by capture --store, filtered (docs/query.md)',
   topology: 'the request graph (namespaces, devices, hops with p50/p99 times) of capture JSON lines',
   quic: 'QUIC events (h2olog JSON lines) of a pcap/pcapng file: versions, connection IDs, SNI, ALPN, Initial frames',
+  ui: 'the web explorer of a store: requests, hops, packet ladders, topology (docs/explorer.md)',
 };
 
 export function mainUsage(): string {
@@ -73,6 +75,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return topologyCommand(rest);
     case 'quic':
       return quicCommand(rest);
+    case 'ui':
+      return uiCommand(rest);
     default:
       stderrLine(cmd.startsWith('-') ? `wirelog: error: unknown option ${cmd}` : `wirelog: error: unknown command '${cmd}'`);
       stderrLine(`Try 'wirelog --help'.`);
