@@ -35,8 +35,10 @@ export function chString(s: string): string {
 export function chNumber(n: number): string {
   if (!Number.isFinite(n)) throw new RangeError(`not a finite number: ${n}`);
   if (Number.isInteger(n) && Math.abs(n) <= Number.MAX_SAFE_INTEGER) return String(n);
-  // a Float64 literal: ClickHouse parses JS's shortest round-trip form (1e+21, 0.1, 5e-324)
-  return `toFloat64(${String(n)})`;
+  // a Float64 by its bits: 18.16's SQL parser refuses denormals (5e-324) and is not exact for every decimal form
+  const b = Buffer.alloc(8);
+  b.writeDoubleLE(n);
+  return `reinterpretAsFloat64(unhex('${b.toString('hex')}'))`;
 }
 
 /** A back-quoted identifier. */
