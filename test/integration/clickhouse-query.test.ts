@@ -142,7 +142,8 @@ test('string literals come back from the server exactly (quotes, backslashes, co
       const where = compileClickHouse(ast);
       const ids = (await h.query(`SELECT id FROM default.lit WHERE ${where} ORDER BY id FORMAT TabSeparated`)).split('\n').filter(Boolean).map(Number);
       assert.deepEqual(ids, js, `uri ${op} ${JSON.stringify(s)}: ${where}`);
-      if (op === '=') assert.ok(js.length >= 1, `uri = ${JSON.stringify(s)} matches its own row`);
+      // (the filter language has no \t or \n escapes: a control character cannot be written in a filter)
+      if (op === '=' && !/[\0-\x1f]/.test(s)) assert.ok(js.length >= 1, `uri = ${JSON.stringify(s)} matches its own row`);
     }
   }
 });
