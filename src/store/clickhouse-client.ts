@@ -63,7 +63,8 @@ export interface QueryOptions {
 }
 
 export class ClickHouseHttp {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  // idle sockets closed after 2 s: the server closes them after its keep_alive_timeout (3 s by default)
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4, timeout: 2000 });
   constructor(readonly url: ClickHouseUrl) {}
 
   private request(sql: string, o: QueryOptions): http.ClientRequest {
@@ -89,11 +90,24 @@ export class ClickHouseHttp {
     return `ClickHouse at ${this.url.host.includes(':') ? `[${this.url.host}]` : this.url.host}:${this.url.port}`;
   }
 
-  /** The response body of a query (throws ClickHouseError). */
-  query(sql: string, o: QueryOptions = {}): Promise<string> {
+  /** The response body of a query (throws ClickHouseError); once more when a kept-alive socket turns out closed. */
+  async query(sql: string, o: QueryOptions = {}): Promise<string> {
+    try {
+      return await this.query1(sql, o);
+    } catch (err) {
+      if ((err as { staleSocket?: boolean }).staleSocket === true) return this.query1(sql, o);
+      throw err;
+    }
+  }
+
+  private query1(sql: string, o: QueryOptions): Promise<string> {
     return new Promise((resolve, reject) => {
       const req = this.request(sql, o);
-      req.on('error', (err: NodeJS.ErrnoException) => reject(new ClickHouseError(`cannot reach ${this.where()}: ${err.code ?? err.message}${err.code !== undefined && err.message && !err.message.includes(err.code) ? '' : ''}`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const e = new ClickHouseError(`cannot reach ${this.where()}: ${err.code ?? err.message}`);
+        if (req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) Object.assign(e, { staleSocket: true });
+        reject(e);
+      });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -342,6 +342,7 @@ export class ClickHouseStoreWriter implements StoreWriter {
   pump(): Promise<void> {
     if (this.pumping !== undefined) return this.pumping;
     this.pumping = (async () => {
+      await null; // the finally below must run after this.pumping is set
       try {
         while (!this.down) {
           if (!this.schemaReady) {
@@ -386,6 +387,7 @@ export class ClickHouseStoreWriter implements StoreWriter {
             const e = err as ClickHouseError;
             if (e instanceof ClickHouseError && e.transient) {
               if (b !== undefined) this.memory.unshift(b);
+              if (!this.closing || this.backoffMs === 1000) this.log(`wirelog: warning: store ${this.url.display}: ${e.message}; batches go to the spool ${this.spoolDir}, sent again in ${Math.round(this.backoffMs / 1000)} s`);
               this.markDown();
               break;
             }
@@ -461,26 +463,33 @@ export class ClickHouseStoreWriter implements StoreWriter {
 
   // ---- close ------------------------------------------------------------------------------------------------------
 
+  /** Try to send what is pending until the deadline: the spool and memory empty, or the server still down. */
+  private async drain(deadline: number): Promise<void> {
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(1, ms)));
+    while (Date.now() < deadline && (this.memory.length > 0 || this.spool.length > 0 || this.pumping !== undefined)) {
+      if (this.down) {
+        // try again every half second until the deadline
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+        await sleep(Math.min(500, deadline - Date.now()));
+        if (Date.now() >= deadline) break;
+        this.down = false;
+      }
+      await Promise.race([this.pump(), sleep(deadline - Date.now())]);
+    }
+  }
+
   /** Send what is pending (at most closeWaitMs), leave the rest in the spool for the next run. */
   async close(): Promise<StoreWriterResult> {
     if (!this.closing) {
       this.flush();
-      this.reportStats();
       this.closing = true;
       for (const t of this.timers) clearInterval(t);
       const deadline = Date.now() + (this.o.closeWaitMs ?? 5000);
-      const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(1, ms)));
-      while (Date.now() < deadline && (this.memory.length > 0 || this.spool.length > 0)) {
-        if (this.down) {
-          // try again every half second until the deadline
-          clearTimeout(this.retryTimer);
-          this.retryTimer = undefined;
-          await sleep(Math.min(500, deadline - Date.now()));
-          if (Date.now() >= deadline) break;
-          this.down = false;
-        }
-        await Promise.race([this.pump(), sleep(deadline - Date.now())]);
-      }
+      await this.drain(deadline);
+      // the last counts, once the data batches are answered (or spooled)
+      this.reportStats();
+      await this.drain(Math.max(deadline, Date.now() + (this.down ? 0 : 1000)));
       clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
       this.down = true; // nothing more is sent: what is left stays on disk

@@ -92,7 +92,7 @@ test('a. two agents in two namespaces ship to one server: one row per request wi
   for (let i = 0; i < 2; i++) {
     // clickhouse-client's view: this agent's requests are nginx's, one row each
     const rows = await ch.rows<{ uri: string; status: number; method: string }>(`SELECT uri, status, method FROM wirelog.l7 WHERE agent = '${agents[i]}'`);
-    assert.deepEqual(sorted(rows.map((r) => `${r.method} ${r.uri} ${r.status}`)), sorted(entries[i]!.map((e) => `${e.request_method} ${e.request_uri} ${e.status}`)), `${agents[i]}: one row per nginx request`);
+    assert.deepEqual(sorted(rows.map((r) => `${r.method} ${r.uri} ${r.status}`)), sorted(entries[i]!.map((e) => `${e.request_method} ${e.request_uri} ${e.status}`)), `${agents[i]}: one row per nginx request; capture said: ${out[i]!.stderr}`);
     const lines = jsonLines(out[i]!.stdout);
     assert.equal(ofRecord(lines, 'l7').length, entries[i]!.length, `${agents[i]}: its capture wrote a line per request`);
     const summary = parseSummary(out[i]!.stderr);
