@@ -9,6 +9,7 @@ import { trace } from './trace.js';
 import { client } from './client.js';
 import { netlog } from './netlog.js';
 import { store } from './store.js';
+import { clickhouse, clickhouseUnavailable } from './clickhouse.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -40,6 +41,7 @@ export const BENCHMARKS: Benchmark[] = [
   { name: 'trace', what: 'trace overhead: wrk (HTTP/1.1) and h2load (HTTP/2 TLS) → nginx with and without wirelog trace -p', unavailable: needRoot, run: trace },
   { name: 'netlog', what: 'network logs: wrk → nginx through two bridges with and without wirelog --netns all --l4', unavailable: needRoot, run: netlog },
   { name: 'store', what: 'embedded store ingest: L7 rows per second into SQLite on one core (fixture transactions replayed)', run: store },
+  { name: 'clickhouse', what: 'ClickHouse ingest from one agent: L7 rows per second end to end into a local clickhouse-server vs the SQLite store', unavailable: clickhouseUnavailable, run: clickhouse },
   { name: 'client', what: 'traced client: wirelog/client fetch vs undici fetch vs Node fetch on loopback nginx', run: client },
 ];
 
