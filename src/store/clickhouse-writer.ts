@@ -129,6 +129,8 @@ export class ClickHouseStoreWriter implements StoreWriter {
   resentEarlier = 0;
   failure: string | undefined;
   private warnedSpoolFull = false;
+  /** a warning said the server does not answer; the next success says it does again */
+  private reportedDown = false;
   private readonly log: (line: string) => void;
 
   private constructor(o: ClickHouseWriterOptions) {
@@ -398,12 +400,17 @@ export class ClickHouseStoreWriter implements StoreWriter {
             ok = true;
             this.backoffMs = 1000;
             this.count(table, 'written', rows);
+            if (this.reportedDown) {
+              this.reportedDown = false;
+              this.log(`wirelog: store ${this.url.display}: the server answers again; sending the spool (${this.spool.length} files)`);
+            }
             if (s !== undefined && this.isEarlier(s.file)) this.resentEarlier += table === STATS_TABLE ? 0 : rows;
           } catch (err) {
             const e = err as ClickHouseError;
             if (e instanceof ClickHouseError && e.transient) {
               if (b !== undefined) this.memory.unshift(b);
-              if (!this.closing || this.backoffMs === 1000) this.log(`wirelog: warning: store ${this.url.display}: ${e.message}; batches go to the spool ${this.spoolDir}, sent again in ${Math.round(this.backoffMs / 1000)} s`);
+              if (!this.reportedDown) this.log(`wirelog: warning: store ${this.url.display}: ${e.message}; batches go to the spool ${this.spoolDir} until it answers`);
+              this.reportedDown = true;
               this.markDown();
               break;
             }
