@@ -9,7 +9,8 @@
  *    filters the captures' lines;
  * c. spool: an agent started while the server is down spools batches to disk; once the server runs the rows arrive
  *    and the spool empties; with a tiny --spool-size the overflow is counted in the summary and in wirelog_stats;
- * d. a bad URL, an unreachable server, a refused schema: one clear line, non-zero exit, no password printed.
+ * d. a bad URL, an unreachable server, a refused schema: one clear line, non-zero exit, no password printed;
+ * e. `trace --store clickhouse://…`: the traced transactions (after --filter), read back as the JSON lines.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -259,4 +260,38 @@ test('d. a bad URL, an unreachable server, a refused schema: one clear line, exi
   await one(ch.url('other'), /table other\.l7 exists without the column 'id': not a wirelog table/);
   // a wrong password: the server says so
   await one(ch.url('wirelog').replace('clickhouse://', 'clickhouse://default:s3cret@'), /answered \d{3}: .*(password|Password)/);
+});
+
+test('e. trace --store clickhouse://…: one row per traced transaction (after --filter), read back as the JSON lines', async (t) => {
+  if (!canRun(t)) return;
+  const { cliPath, sensorPath } = await import('../helpers/paths.js');
+  const { readFileSync } = await import('node:fs');
+  const ch = await startClickHouse(scope);
+  const url = ch.url('wirelog');
+  const nginx = await startNginx(scope);
+  const dir = await scope.tempDir('wirelog-ch-trace-');
+  const out = path.join(dir, 'trace.jsonl');
+  const master = String(nginx.proc.pid);
+  const pids = [master, ...(await run('pgrep', ['-P', master])).stdout.split(/\s+/).filter(Boolean)];
+  const wl = scope.spawn(process.execPath, [cliPath, 'trace', '-p', pids.join(','), '--format', 'jsonl', '-w', out,
+    '--store', url, '--agent', 'tracer', '--spool-dir', path.join(dir, 'spool'), '--filter', 'status != 404'], { env: { ...process.env, WIRELOG_SENSOR: sensorPath } });
+  await wl.waitForLine('stderr', /^wirelog: tracing/, 30_000);
+  const base = `http://127.0.0.1:${nginx.port}`;
+  await curl(scope, [`${base}/index.html`, `${base}/missing`, `${base}/small.txt?x=1`, `${base}/data.json`]);
+  await nginx.waitForEntries(4);
+  await sleep(500);
+  await wl.stop('SIGINT', 30_000);
+  assert.match(wl.stderr, /; 3 rows stored \(0 dropped\)$/m, wl.stderr);
+  const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(lines.map((r) => r.uri).sort(), ['/data.json', '/index.html', '/small.txt?x=1']);
+  const rows = await ch.rows<{ agent: string; uri: string; comm: string; pid: number }>('SELECT agent, uri, comm, pid FROM wirelog.l7 ORDER BY uri');
+  assert.deepEqual(rows.map((r) => [r.agent, r.uri, r.comm]), [['tracer', '/data.json', 'nginx'], ['tracer', '/index.html', 'nginx'], ['tracer', '/small.txt?x=1', 'nginx']]);
+  // read back: each record's fields equal the trace's JSON line (the trace-only fields have no columns)
+  const { HTTP_RECORD_FIELDS } = await import('../../src/sinks/schema.js');
+  const back = (await query(['--store', url])).map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(back.length, 3);
+  for (const line of lines) {
+    const rec = back.find((r) => r.uri === line.uri)!;
+    for (const f of HTTP_RECORD_FIELDS) if (f !== 'record') assert.deepEqual(rec[f], line[f], `${line.uri}: ${f}`);
+  }
 });
