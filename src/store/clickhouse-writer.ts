@@ -303,8 +303,8 @@ export class ClickHouseStoreWriter implements StoreWriter {
         this.spoolUsed += size;
       }
     } catch (err) {
+      // said (once) when a batch would go there: a spool that is never needed is no problem
       this.spoolError = `spool ${this.spoolDir}: ${(err as Error).message}`;
-      this.log(`wirelog: warning: ${this.spoolError}; batches the server does not take are dropped (counted)`);
     }
   }
 
