@@ -10,6 +10,7 @@ import { client } from './client.js';
 import { netlog } from './netlog.js';
 import { store } from './store.js';
 import { storeQuery } from './store-query.js';
+import { clickhouse, clickhouseUnavailable } from './clickhouse.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -42,6 +43,7 @@ export const BENCHMARKS: Benchmark[] = [
   { name: 'netlog', what: 'network logs: wrk → nginx through two bridges with and without wirelog --netns all --l4', unavailable: needRoot, run: netlog },
   { name: 'store', what: 'embedded store ingest: L7 rows per second into SQLite on one core (fixture transactions replayed)', run: store },
   { name: 'store-query', what: 'embedded store list pages: 100 L7 rows newest first with a filter, on 10M rows (1M with --quick); p50/p95', run: storeQuery },
+  { name: 'clickhouse', what: 'ClickHouse ingest from one agent: L7 rows per second end to end into a local clickhouse-server vs the SQLite store', unavailable: clickhouseUnavailable, run: clickhouse },
   { name: 'client', what: 'traced client: wirelog/client fetch vs undici fetch vs Node fetch on loopback nginx', run: client },
 ];
 

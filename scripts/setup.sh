@@ -22,6 +22,7 @@ PACKAGES=(
   dnsmasq-base tinyproxy-bin conntrack nftables libnetfilter-conntrack-dev libnginx-mod-stream graphviz
   ngtcp2-server ngtcp2-client
   chromium
+  clickhouse-server clickhouse-client
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -31,9 +32,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # policy-rc.d keeps package scripts from starting nginx as a system service: tests start their own.
+  # policy-rc.d keeps package scripts from starting nginx or clickhouse-server as system services: tests start their
+  # own (with configs of their own, test/helpers/clickhouse.ts).
   if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# the packaged ClickHouse service is not used (tests and the bench start their own servers): never left running
+if [ -x /usr/bin/clickhouse-server ] || [ -x /usr/sbin/clickhouse-server ]; then
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now clickhouse-server >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/clickhouse-server ]; then /etc/init.d/clickhouse-server stop >/dev/null 2>&1 || true; fi
 fi
 
 # tracefs for tracepoint programs (later features); harmless when already mounted.

@@ -95,18 +95,24 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   let sink: import('../records.js').HttpEventSink = ladder ?? pipeline.createHttpSink(settings.format === 'jsonl' ? 'jsonl' : 'text', writer);
   // L4 records go to the output only as JSON lines or the ladder; to the store whenever --l4 is on
   let l4Sink: import('../records.js').L4Sink | undefined = ladder ?? (settings.l4 && settings.format !== 'text' ? pipeline.createL4Sink(writer) : undefined);
-  let netnsSink: import('../store/sqlite-writer.js').NetnsSinkLike | undefined =
+  let netnsSink: import('../store/writer.js').NetnsSinkLike | undefined =
     settings.format === 'jsonl' && settings.netns !== undefined ? pipeline.createNetnsSink(writer) : undefined;
 
-  // --store: a sink beside the output (docs/store.md); opened (and migrated) before the capture starts
-  let store: import('../store/sqlite-writer.js').SqliteStoreWriter | undefined;
+  // --store: a sink beside the output (docs/store.md, docs/clickhouse.md); opened (schema created or migrated)
+  // before the capture starts
+  let store: import('../store/writer.js').StoreWriter | undefined;
   if (settings.store !== undefined) {
-    const st = await import('../store/sqlite-writer.js');
+    const st = await import('../store/writer.js');
     try {
-      store = new st.SqliteStoreWriter({
-        file: settings.store,
-        retention: { maxBytes: settings.retentionBytes, maxAgeUs: settings.retentionAgeUs },
+      store = await st.openStoreWriter(settings.store, {
+        retentionBytes: settings.retentionBytes,
+        retentionAgeUs: settings.retentionAgeUs,
         blockWhenFull: settings.readFile !== undefined, // a file waits for the store; a live capture never does
+        ...(settings.agent !== undefined ? { agent: settings.agent } : {}),
+        ...(settings.spoolDir !== undefined ? { spoolDir: settings.spoolDir } : {}),
+        ...(settings.spoolBytes !== undefined ? { spoolBytes: settings.spoolBytes } : {}),
+        spoolIfDown: settings.spoolIfDown,
+        log: stderrLine,
       });
     } catch (err) {
       writer.close();
@@ -170,11 +176,14 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   const stored = await store?.close();
   if (stored !== undefined) {
     result.stored = { rows: stored.written, dropped: stored.dropped };
-    if (settings.verbose)
-      stderrLine(`wirelog: store ${settings.store}: ${stored.batches} batches, ${stored.batches > 0 ? (stored.batchMsTotal / stored.batches).toFixed(2) : 0} ms average, ${stored.batchMsMax.toFixed(2)} ms longest; totals ${JSON.stringify(stored.stats)}`);
+    if (settings.verbose && 'batches' in stored) {
+      const sq = stored as import('../store/sqlite-writer.js').StoreCloseResult;
+      stderrLine(`wirelog: store ${settings.store}: ${sq.batches} batches, ${sq.batches > 0 ? (sq.batchMsTotal / sq.batches).toFixed(2) : 0} ms average, ${sq.batchMsMax.toFixed(2)} ms longest; totals ${JSON.stringify(sq.stats)}`);
+    }
   }
   const closeFailure = writer.failure;
   stderrLine(pipeline.summaryLine(result));
+  for (const l of store?.closeNotes?.() ?? []) stderrLine(l);
   const byDevice = pipeline.deviceDropsLine(result);
   if (byDevice !== undefined) stderrLine(byDevice);
   if (result.error !== undefined) {
@@ -182,7 +191,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     return 1;
   }
   if (stored?.error !== undefined) {
-    stderrLine(`wirelog: error: store ${settings.store}: ${stored.error}`);
+    stderrLine(`wirelog: error: store ${storeShown(settings.store!)}: ${stored.error}`);
     return 1;
   }
   if (closeFailure !== undefined) {
@@ -191,6 +200,9 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   }
   return 0;
 }
+
+/** A store location for messages: a ClickHouse URL without its password. */
+export const storeShown = (location: string): string => location.replace(/^(clickhouse:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
 
 /** For tests: the usage text must list every option. */
 export function captureOptionNames(): string[] {

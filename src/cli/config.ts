@@ -12,6 +12,18 @@ import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, 
 export const DEFAULT_CONFIG_FILE = '/etc/wirelog.conf';
 export const MAX_SNAPLEN = 4096; // WL_MAX_SNAPLEN of bpf/wirelog_events.h
 
+/** Options of a ClickHouse store (capture and trace; ignored for a SQLite store). */
+export const STORE_CLICKHOUSE_OPTIONS: readonly OptionSpec[] = [
+  { name: 'agent', value: true, env: 'WIRELOG_AGENT', inFile: true, valueName: 'NAME',
+    help: 'ClickHouse store: the agent column of every row, default this host\'s name' },
+  { name: 'spool-dir', value: true, env: 'WIRELOG_SPOOL_DIR', inFile: true, valueName: 'DIR',
+    help: 'ClickHouse store: batches the server does not take wait here, default /var/lib/wirelog/spool/DB' },
+  { name: 'spool-size', value: true, env: 'WIRELOG_SPOOL_SIZE', inFile: true, valueName: 'SIZE',
+    help: 'ClickHouse store: the spool holds at most SIZE (256M, 1G); more is dropped (counted), default 256M' },
+  { name: 'spool-if-down', value: false, negatable: true, env: 'WIRELOG_SPOOL_IF_DOWN', inFile: true,
+    help: 'ClickHouse store: start even when the server does not answer (spool until it does); default: refuse' },
+];
+
 export const CAPTURE_OPTIONS: readonly OptionSpec[] = [
   { name: 'iface', short: 'i', value: true, env: 'WIRELOG_IFACE', inFile: true, valueName: 'IFACE',
     help: 'interface to capture on (live); default: all interfaces of the network namespace' },
@@ -42,11 +54,12 @@ export const CAPTURE_OPTIONS: readonly OptionSpec[] = [
   { name: 'local-addr', value: true, multiple: true, env: 'WIRELOG_LOCAL_ADDR', inFile: true, valueName: 'A,B',
     help: "this host's addresses, deciding CQ vs SQ (default: the addresses of this host's interfaces)" },
   { name: 'store', value: true, optionalValue: true, env: 'WIRELOG_STORE', inFile: true, valueName: 'PATH',
-    help: 'also keep every record in an embedded SQLite store (docs/store.md); PATH default /var/lib/wirelog/wirelog.db' },
+    help: 'also keep every record in an embedded SQLite store (docs/store.md); PATH default /var/lib/wirelog/wirelog.db;\nor clickhouse://[USER:PASSWORD@]HOST:PORT/DB: ship to ClickHouse (docs/clickhouse.md)' },
   { name: 'retention-size', value: true, env: 'WIRELOG_STORE_RETENTION_SIZE', inFile: true, valueName: 'SIZE',
     help: 'store: remove the oldest rows above SIZE (1G, 500M; 0 = no limit), default 1G' },
   { name: 'retention-age', value: true, env: 'WIRELOG_STORE_RETENTION_AGE', inFile: true, valueName: 'DURATION',
     help: 'store: remove rows older than DURATION (7d, 12h, 30m; 0 = no limit), default 7d' },
+  ...STORE_CLICKHOUSE_OPTIONS,
   { name: 'config', value: true, valueName: 'FILE', help: `config file (default ${DEFAULT_CONFIG_FILE} if it exists)` },
   { name: 'version', short: 'v', value: false, help: 'print the version and exit' },
   { name: 'verbose', value: false, negatable: true, inFile: true, help: 'more diagnostics on stderr' },
@@ -82,6 +95,11 @@ export interface CaptureSettings {
   /** --retention-size in bytes, --retention-age in µs (0 = no limit) */
   retentionBytes: number;
   retentionAgeUs: number;
+  /** ClickHouse store: --agent, --spool-dir, --spool-size (bytes), --spool-if-down */
+  agent?: string;
+  spoolDir?: string;
+  spoolBytes?: number;
+  spoolIfDown: boolean;
   verbose: boolean;
   /** --quiet: no progress line */
   quiet: boolean;
@@ -329,6 +347,8 @@ export function resolveCapture(
       store,
       retentionBytes: retention(get('retention-size'), parseSize, 'a size (1G, 500M, 0 = no limit)') ?? DEFAULT_RETENTION_BYTES,
       retentionAgeUs: retention(get('retention-age'), parseDurationUs, 'a duration (7d, 12h, 30m, 0 = no limit)') ?? DEFAULT_RETENTION_AGE_US,
+      ...clickHouseSettings(get),
+      spoolIfDown: bool('spool-if-down', false),
       verbose: bool('verbose', false),
       quiet: bool('quiet', false),
       configFile,
@@ -345,6 +365,31 @@ function storeSetting(r: Raw | undefined): string | undefined {
   if (v === '' || TRUE.has(lower)) return DEFAULT_STORE_PATH;
   if (FALSE.has(lower)) return undefined;
   return v;
+}
+
+/** --agent, --spool-dir, --spool-size of a ClickHouse store. */
+export function clickHouseSettings(get: (k: string) => { values: string[]; where: string } | undefined): { agent?: string; spoolDir?: string; spoolBytes?: number } {
+  const out: { agent?: string; spoolDir?: string; spoolBytes?: number } = {};
+  const agentR = get('agent');
+  if (agentR !== undefined) {
+    const v = agentR.values[agentR.values.length - 1]!.trim();
+    if (v === '' || v.length > 255 || /[\u0000-\u001f]/.test(v)) throw new UsageError(`${agentR.where}: want an agent name (1 to 255 printable characters), got '${v}'`, agentR.where);
+    out.agent = v;
+  }
+  const dirR = get('spool-dir');
+  if (dirR !== undefined) {
+    const v = dirR.values[dirR.values.length - 1]!.trim();
+    if (v === '') throw new UsageError(`${dirR.where}: needs a directory`, dirR.where);
+    out.spoolDir = v;
+  }
+  const sizeR = get('spool-size');
+  if (sizeR !== undefined) {
+    const v = sizeR.values[sizeR.values.length - 1]!.trim();
+    const n = parseSize(v);
+    if (n === undefined) throw new UsageError(`${sizeR.where}: want a size (256M, 1G, 0 = no spool), got '${v}'`, sizeR.where);
+    out.spoolBytes = n;
+  }
+  return out;
 }
 
 function retention(r: Raw | undefined, parse: (s: string) => number | undefined, what: string): number | undefined {

@@ -14,6 +14,7 @@ import { parseTraceFilter, filterTraceSink, TraceFilterError, type TraceFilter }
 import type { TraceSink, TraceTrackerStats } from '../records.js';
 import { processExists } from '../source/processes.js';
 import { sensorPath } from '../source/sensor-path.js';
+import { STORE_CLICKHOUSE_OPTIONS, clickHouseSettings } from './config.js';
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from '../store/options.js';
 
 
@@ -28,9 +29,10 @@ export const TRACE_OPTIONS: readonly OptionSpec[] = [
   { name: 'filter', value: true, valueName: 'EXPR', help: 'only requests matching EXPR (docs/query.md): "status >= 500 and path ^= /api"; or method=GET,host=example.com,path=/api (prefix),status=2xx|404' },
   { name: 'headers', value: true, valueName: 'MODE', help: 'none | names | length | values; default: values with Authorization, Cookie,\nSet-Cookie and Proxy-Authorization shown as [redacted]' },
   { name: 'no-tls', value: false, help: 'do not attach TLS uprobes' },
-  { name: 'store', value: true, optionalValue: true, valueName: 'PATH', help: `also keep every transaction (after --filter) in the embedded store (docs/store.md); PATH default ${DEFAULT_STORE_PATH}` },
+  { name: 'store', value: true, optionalValue: true, valueName: 'PATH', help: `also keep every transaction (after --filter) in the embedded store (docs/store.md); PATH default ${DEFAULT_STORE_PATH};\nor clickhouse://[USER:PASSWORD@]HOST:PORT/DB (docs/clickhouse.md)` },
   { name: 'retention-size', value: true, valueName: 'SIZE', help: 'store: remove the oldest rows above SIZE (1G, 500M; 0 = no limit), default 1G' },
   { name: 'retention-age', value: true, valueName: 'DURATION', help: 'store: remove rows older than DURATION (7d, 12h; 0 = no limit), default 7d' },
+  ...STORE_CLICKHOUSE_OPTIONS.map((o) => ({ ...o, env: undefined, inFile: undefined })),
   { name: 'ring-mb', short: 'b', value: true, valueName: 'MB', help: 'kernel ring buffer in MiB, 1..1024, rounded up to a power of 2 (default 64)' },
   { name: 'help', short: 'h', value: false, help: 'this help' },
 ];
@@ -63,6 +65,9 @@ export interface TraceSettings {
   store?: string;
   retentionBytes: number;
   retentionAgeUs: number;
+  /** ClickHouse store: --agent, --spool-dir, --spool-size, --spool-if-down */
+  clickhouse: { agent?: string; spoolDir?: string; spoolBytes?: number };
+  spoolIfDown: boolean;
 }
 
 /** Flags → settings; UsageError (exit 2) names the flag. 'help' for -h. */
@@ -92,6 +97,11 @@ export function resolveTrace(argv: readonly string[]): TraceSettings | 'help' {
     tls: flags.get('no-tls')?.values[0] !== 'true',
     retentionBytes: DEFAULT_RETENTION_BYTES,
     retentionAgeUs: DEFAULT_RETENTION_AGE_US,
+    clickhouse: clickHouseSettings((k) => {
+      const f = flags.get(k);
+      return f === undefined ? undefined : { values: f.values, where: f.as };
+    }),
+    spoolIfDown: flags.get('spool-if-down')?.values[0] === 'true',
   };
   const store = flags.get('store');
   if (store !== undefined) s.store = store.values[store.values.length - 1] || DEFAULT_STORE_PATH;
@@ -208,11 +218,13 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
   }
   let sink: TraceSink = s.format === 'jsonl' ? new TraceJsonlSink(writer, s.headers) : new H2ologSink(writer, { types: s.types, headers: s.headers });
   // --store: beside the output, behind the same filter; opened (and migrated) before tracing starts
-  let store: import('../store/sqlite-writer.js').SqliteStoreWriter | undefined;
+  let store: import('../store/writer.js').StoreWriter | undefined;
   if (s.store !== undefined) {
-    const st = await import('../store/sqlite-writer.js');
+    const st = await import('../store/writer.js');
     try {
-      store = new st.SqliteStoreWriter({ file: s.store, retention: { maxBytes: s.retentionBytes, maxAgeUs: s.retentionAgeUs } });
+      store = await st.openStoreWriter(s.store, {
+        retentionBytes: s.retentionBytes, retentionAgeUs: s.retentionAgeUs, ...s.clickhouse, spoolIfDown: s.spoolIfDown, log: stderrLine,
+      });
     } catch (err) {
       writer.close();
       stderrLine(`wirelog: error: ${(err as Error).message}`);
@@ -231,8 +243,9 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
   writer.close();
   const stored = await store?.close();
   stderrLine(traceSummaryLine(r.stats, r.events, r.kernelDrops) + (stored !== undefined ? `; ${stored.written} rows stored (${stored.dropped} dropped)` : ''));
+  for (const l of store?.closeNotes?.() ?? []) stderrLine(l);
   if (stored?.error !== undefined) {
-    stderrLine(`wirelog: error: store ${s.store}: ${stored.error}`);
+    stderrLine(`wirelog: error: store ${s.store!.replace(/^(clickhouse:\/\/[^:@/]*:)[^@/]*@/i, '$1***@')}: ${stored.error}`);
     return 1;
   }
   if (writer.failure !== undefined) {

@@ -59,7 +59,8 @@ export const isClickHouseLocation = (location: string): boolean => /^clickhouse:
 /** Open a store for reading: ClickHouse for a `clickhouse://` URL, else a SQLite file (read-only). */
 export async function openStoreReader(location: string): Promise<StoreReader> {
   if (isClickHouseLocation(location)) {
-    throw new StoreReadError(`store ${location}: ClickHouse is not supported yet`);
+    const ch = await import('./clickhouse-reader.js');
+    return ch.openClickHouseReader(location);
   }
   const sq = await import('./sqlite-reader.js');
   return sq.openSqliteReader(location);
