@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LineKind } from '../records.js';
 import { LocalTimeFormatter, type OffsetFn } from './local-time.js';
+import { mkdirp } from './mkdirp.js';
 
 /** What the formatting sinks write to. `line` has no newline; `tsUs` is the line's own time (picks the day file). */
 export interface LineSink {
@@ -255,7 +256,7 @@ export class DirWriter extends BaseWriter {
     this.maxOpen = Math.max(1, opts.maxOpen ?? 8);
     this.time = new LocalTimeFormatter(opts.offset);
     try {
-      fs.mkdirSync(this.dir, { recursive: true });
+      mkdirp(this.dir);
       if (!fs.statSync(this.dir).isDirectory()) throw new Error('not a directory');
       fs.accessSync(this.dir, fs.constants.W_OK);
     } catch (err) {

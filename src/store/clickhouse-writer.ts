@@ -20,6 +20,7 @@ import {
   allColumns, ClickHouseError, ClickHouseHttp, createStatsSql, createTableSql, parseClickHouseUrl, STATS_TABLE, type ClickHouseUrl,
 } from './clickhouse-client.js';
 import type { StoreWriter, StoreWriterResult } from './writer.js';
+import { mkdirp } from '../sinks/mkdirp.js';
 
 export const DEFAULT_SPOOL_ROOT = '/var/lib/wirelog/spool';
 export const DEFAULT_SPOOL_BYTES = 256 * 1024 ** 2;
@@ -294,7 +295,7 @@ export class ClickHouseStoreWriter implements StoreWriter {
 
   private openSpool(): void {
     try {
-      fs.mkdirSync(this.spoolDir, { recursive: true, mode: 0o700 });
+      mkdirp(this.spoolDir, 0o700);
       for (const name of fs.readdirSync(this.spoolDir).sort()) {
         const m = SPOOL_RE.exec(name);
         if (m === null) continue;

@@ -9,6 +9,7 @@ import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { dataTable, insertSql, l7StoredOfRow, L7_STORED_WIDTH, migrate, STORE_TABLES, type L7Columns, type Row, type SqlValue, type StoreTable } from './schema.js';
 
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES } from './options.js';
+import { mkdirp } from '../sinks/mkdirp.js';
 export { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from './options.js';
 
 export interface RetentionOptions {
@@ -48,7 +49,7 @@ export class StoreOpenError extends Error {
 export function openDatabase(file: string): Db {
   let db: Db;
   try {
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    mkdirp(path.dirname(path.resolve(file)));
     db = new Database(file);
     // 16 KiB pages: half again as many rows a second as 4 KiB (bench/store.ts); only a new, empty file takes it
     db.pragma('page_size = 16384');
