@@ -292,6 +292,27 @@ test('usage errors exit 2, a missing file exits 1, with one clear line', async (
   assert.match(missing.stderr, /^wirelog: error: .*none\.pcap: no such file$/m);
 });
 
+test('a garbled datagram (one ciphertext byte of the first client Initial flipped): one packet-dropped, the rest unchanged', async (t) => {
+  if (!ready(t)) return;
+  const buf = Buffer.from(readFileSync(file));
+  const first = pcapRecords(buf)[0]!;
+  buf[first.end - 100] = buf[first.end - 100]! ^ 0xff; // inside the 1200-byte Initial's protected payload
+  const garbled = path.join(dir, 'garbled.pcap');
+  writeFileSync(garbled, buf);
+  const r = await runWirelog(['quic', '-r', garbled]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /dropped: WL_ERR_QUIC_AEAD_FAILED 1$/m);
+  const ev = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Ev);
+  const dropped = ev.filter((e) => e.type === 'packet-dropped');
+  assert.equal(dropped.length, 1);
+  assert.equal(dropped[0]!.code, 'WL_ERR_QUIC_AEAD_FAILED');
+  assert.equal(dropped[0]!.conn, 1);
+  // the first connection lost its ClientHello (no SNI to show); every other connection's lines are as before
+  assert.equal(ev.find((e) => e.type === 'accept' && e.conn === 1)!.sni, null);
+  const others = (es: Ev[]): string[] => es.filter((e) => e.conn !== 1 && e.conn !== undefined).map((e) => JSON.stringify(e));
+  assert.deepEqual(others(ev), others(events));
+});
+
 test('a capture cut inside a record: everything before the cut logged, one error line, exit 1', async (t) => {
   if (!ready(t)) return;
   const buf = readFileSync(file);

@@ -118,3 +118,22 @@ test('-t: h2olog spellings, comma lists, unknown names refused', () => {
   assert.equal(eventTypeSet([]), undefined);
   assert.throws(() => eventTypeSet(['quicly:nope']), QuicTypeError);
 });
+
+test('nothing is kept as a view of a datagram: a reused, overwritten buffer gives the same lines', () => {
+  const packets = [hex(V.V1_CLIENT_INITIAL), hex(V.V1_SERVER_INITIAL), hex(V.V1_RETRY)];
+  const dirs: Array<[string, string]> = [[C, S], [S, C], [S, C]];
+  const fresh = tracker();
+  const reused = tracker();
+  const shared = Buffer.alloc(2000);
+  packets.forEach((p, i) => {
+    const [from, to] = dirs[i]!;
+    fresh.t.datagram(T0 + i, from, from === C ? 50000 : 443, to, to === C ? 50000 : 443, Buffer.from(p));
+    p.copy(shared);
+    reused.t.datagram(T0 + i, from, from === C ? 50000 : 443, to, to === C ? 50000 : 443, shared.subarray(0, p.length));
+    shared.fill(0xee);
+  });
+  fresh.t.finish();
+  reused.t.finish();
+  assert.deepEqual(reused.ev, fresh.ev);
+  assert.equal(fresh.ev.find((e) => e.type === 'conn-summary')!.server_scid, 'f067a5502a4262b5');
+});
