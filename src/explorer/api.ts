@@ -150,6 +150,8 @@ export class ExplorerApi {
 
   /** L7 records stored after row `after` (by row id: the order they were written), oldest first. */
   async tail(q: URLSearchParams): Promise<Record<string, unknown>> {
+    // ClickHouse row ids are unique per agent run, not in write order across agents: "after id N" would miss rows
+    if (this.reader.kind === 'clickhouse') throw new ApiError(400, 'live tail: not available on a ClickHouse store (row ids are not in write order across agents); reload the list instead');
     const filter = filterParam(q.get('filter'));
     const after = int(q.get('after'), 'after', 0, Number.MAX_SAFE_INTEGER, 0);
     const limit = int(q.get('limit'), 'limit', 1, MAX_LIMIT, 1000);
