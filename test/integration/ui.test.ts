@@ -26,6 +26,7 @@ import { rowToRecord } from '../../src/store/read.js';
 import { nsText, tcpFlagLetters } from '../../src/sinks/l4-jsonl.js';
 import { formatQueryError, parseQuery, QueryError } from '../../src/query/index.js';
 import type { L4Packet } from '../../src/records.js';
+import { insertSql, l7StoredOfRow, TABLE_COLUMNS, type Row } from '../../src/store/schema.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -343,9 +344,9 @@ test('wirelog ui: list, filter, request, hops, ladder and topology in Chromium e
   await page.check('[data-testid=live]');
   const writer = new Database(db);
   const copy = writer.prepare('SELECT * FROM l7 WHERE id = ?').get(rec.id) as Record<string, unknown>;
-  const cols = Object.keys(copy).filter((c) => c !== 'id');
-  const newId = Number(writer.prepare(`INSERT INTO l7 (${cols.join(',')}) VALUES (${cols.map(() => '?').join(',')})`)
-    .run(...cols.map((c) => (c === 'ts_us' ? (rows[0]!.ts_us as number) + 1 : copy[c]))).lastInsertRowid);
+  // rows go in as the writer stores them (l7 is a view over l7_data: docs/store.md)
+  const storedCopy = (tsUs: number): Row => l7StoredOfRow(TABLE_COLUMNS.l7.map((c) => (c === 'ts_us' ? tsUs : (copy[c] ?? null))) as Row);
+  const newId = Number(writer.prepare(insertSql('l7')).run(...storedCopy((rows[0]!.ts_us as number) + 1)).lastInsertRowid);
   writer.close();
   await page.waitForSelector(`[data-testid=row-count][data-total="${rows.length + 1}"]`);
   assert.equal(await page.getAttribute('[data-testid=l7-row]', 'data-id'), String(newId), 'the new row on top');
@@ -355,10 +356,10 @@ test('wirelog ui: list, filter, request, hops, ladder and topology in Chromium e
   const many = 3000;
   const w2 = new Database(db);
   const oldest = Math.min(...rows.map((r) => r.ts_us!));
-  const ins = w2.prepare(`INSERT INTO l7 (${cols.join(',')}) VALUES (${cols.map(() => '?').join(',')})`);
+  const ins = w2.prepare(insertSql('l7'));
   const manyIds: number[] = [];
   w2.transaction(() => {
-    for (let i = 1; i <= many; i++) manyIds.push(Number(ins.run(...cols.map((c) => (c === 'ts_us' ? oldest - i : copy[c]))).lastInsertRowid));
+    for (let i = 1; i <= many; i++) manyIds.push(Number(ins.run(...storedCopy(oldest - i)).lastInsertRowid));
   })();
   w2.close();
   const bigTotal = rows.length + 1 + many;
