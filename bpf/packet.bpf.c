@@ -78,6 +78,27 @@ static __always_inline void count(enum wl_packet_counter c)
 		*v += 1;
 }
 
+/* The first four bytes of an HTTP/1 request line (a method of up to four letters and its space, or the method's
+ * first four letters), little-endian as a __u32 load reads them. A packet lost in the ring that begins with one of
+ * them (or with "HTTP/") most likely carried a message head: counting it here lets the agent say how many requests
+ * and responses it could never log. A body segment that happens to start the same way is counted too. */
+#define WL_W(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
+
+static __always_inline void count_lost_head(const __u8 *p)
+{
+	__u32 w = WL_W(p[0], p[1], p[2], p[3]);
+	if (w == WL_W('H', 'T', 'T', 'P') && p[4] == '/') {
+		count(WL_PKT_CNT_DROPPED_RESPONSE_HEADS);
+		return;
+	}
+	switch (w) {
+	case WL_W('G', 'E', 'T', ' '): case WL_W('P', 'O', 'S', 'T'): case WL_W('P', 'U', 'T', ' '):
+	case WL_W('H', 'E', 'A', 'D'): case WL_W('D', 'E', 'L', 'E'): case WL_W('O', 'P', 'T', 'I'):
+	case WL_W('P', 'A', 'T', 'C'): case WL_W('C', 'O', 'N', 'N'): case WL_W('T', 'R', 'A', 'C'):
+		count(WL_PKT_CNT_DROPPED_REQUEST_HEADS);
+	}
+}
+
 /* Copies cap bytes from off, fills the common event fields and commits the event to the ring buffer. */
 static __always_inline void emit(struct __sk_buff *skb, struct scratch *s, __u32 off, __u32 cap, __u32 payload_len,
 				 __u8 l4proto, __u16 ip_flags)
@@ -103,6 +124,8 @@ static __always_inline void emit(struct __sk_buff *skb, struct scratch *s, __u32
 	if (wl_send(&events, s, sizeof(struct wl_packet_event) + (__u64)cap, sizeof(struct scratch)) < 0) {
 		count(WL_PKT_CNT_RINGBUF_DROPS);
 		wl_count_dev_drop(&dev_drops, netns_ino, ev->ifindex, NULL);
+		if (!whole_frame && l4proto == IPPROTO_TCP && cap >= 5)
+			count_lost_head(s->payload);
 		return;
 	}
 	count(WL_PKT_CNT_PACKETS_SENT);

@@ -16,7 +16,7 @@
 #include <linux/types.h>
 #endif
 
-#define WL_ABI_VERSION 1
+#define WL_ABI_VERSION 2
 
 /* record types */
 #define WL_REC_HELLO  1  /* body: struct wl_hello, first record of a stream */
@@ -72,6 +72,10 @@ struct wl_stats {
 	__u64 packets_sent;   /* events committed to the ring buffer */
 	__u64 ringbuf_drops;  /* events lost because the ring buffer was full */
 	__u64 records_written;/* records the sensor wrote to stdout */
+	/* of ringbuf_drops, the TCP packets whose payload began like an HTTP/1 request line (a method and a space) or
+	 * a status line ("HTTP/"): the messages the agent can never log, counted where they were lost */
+	__u64 dropped_request_heads;
+	__u64 dropped_response_heads;
 };
 
 /* Indexes of bpf/packet.bpf.c's per-CPU `counters` map; the sensor sums each over the CPUs into the struct wl_stats
@@ -81,6 +85,8 @@ enum wl_packet_counter {
 	WL_PKT_CNT_PACKETS_MATCHED,
 	WL_PKT_CNT_PACKETS_SENT,
 	WL_PKT_CNT_RINGBUF_DROPS,
+	WL_PKT_CNT_DROPPED_REQUEST_HEADS,
+	WL_PKT_CNT_DROPPED_RESPONSE_HEADS,
 	WL_PKT_CNT_MAX        /* number of counters: the map's max_entries */
 };
 

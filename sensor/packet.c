@@ -186,6 +186,8 @@ static void emit_stats(void)
 		.packets_matched = c[WL_PKT_CNT_PACKETS_MATCHED],
 		.packets_sent = c[WL_PKT_CNT_PACKETS_SENT],
 		.ringbuf_drops = c[WL_PKT_CNT_RINGBUF_DROPS],
+		.dropped_request_heads = c[WL_PKT_CNT_DROPPED_REQUEST_HEADS],
+		.dropped_response_heads = c[WL_PKT_CNT_DROPPED_RESPONSE_HEADS],
 	};
 	/* only with --netns: a single-namespace stream keeps the record types it always had */
 	if (opt.netns)

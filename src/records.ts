@@ -338,6 +338,9 @@ export interface SensorStats {
   packetsSent: number;
   ringbufDrops: number;
   recordsWritten: number;
+  /** of ringbufDrops, packets that began an HTTP/1 request or a response: messages lost in the kernel */
+  droppedRequestHeads: number;
+  droppedResponseHeads: number;
 }
 
 /** A structured decode error: never thrown through the hot path, returned or counted. */

@@ -186,6 +186,8 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   for (const l of store?.closeNotes?.() ?? []) stderrLine(l);
   const byDevice = pipeline.deviceDropsLine(result);
   if (byDevice !== undefined) stderrLine(byDevice);
+  const lostHeads = pipeline.lostHeadsLine(result);
+  if (lostHeads !== undefined) stderrLine(lostHeads);
   if (result.error !== undefined) {
     stderrLine(`wirelog: error: ${result.error.message}`);
     return 1;

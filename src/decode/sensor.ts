@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { DecodeErrorInfo, SensorStats, TransportSegment } from '../records.js';
 import { ipv4ToString, ipv6ToString } from './addr.js';
 
-export const WL_ABI_VERSION = 1;
+export const WL_ABI_VERSION = 2;
 export const WL_REC_HELLO = 1;
 export const WL_REC_PACKET = 2;
 export const WL_REC_STATS = 3;
@@ -45,13 +45,15 @@ export const WL_PACKET_EVENT = {
 } as const;
 /** struct wl_stats */
 export const WL_STATS = {
-  size: 48,
+  size: 64,
   ts_ns: 0,
   packets_seen: 8,
   packets_matched: 16,
   packets_sent: 24,
   ringbuf_drops: 32,
   records_written: 40,
+  dropped_request_heads: 48,
+  dropped_response_heads: 56,
 } as const;
 /** enum wl_packet_counter: bpf/packet.bpf.c's per-CPU counters in index order (WL_PKT_CNT_PACKETS_SEEN = 0, ...),
  * each named after the struct wl_stats field the sensor fills from it; WL_PKT_CNT_MAX is the length. */
@@ -60,6 +62,8 @@ export const WL_PACKET_COUNTERS = [
   'packets_matched',
   'packets_sent',
   'ringbuf_drops',
+  'dropped_request_heads',
+  'dropped_response_heads',
 ] as const satisfies ReadonlyArray<keyof typeof WL_STATS>;
 
 // ---- trace mode (wirelog-sensor trace) ----
@@ -656,6 +660,8 @@ export class SensorRecordReader {
           packetsSent: u64(buf, b + WL_STATS.packets_sent),
           ringbufDrops: u64(buf, b + WL_STATS.ringbuf_drops),
           recordsWritten: u64(buf, b + WL_STATS.records_written),
+          droppedRequestHeads: u64(buf, b + WL_STATS.dropped_request_heads),
+          droppedResponseHeads: u64(buf, b + WL_STATS.dropped_response_heads),
         });
         return;
       case WL_REC_HELLO: {

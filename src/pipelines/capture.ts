@@ -111,6 +111,8 @@ export interface PipelineResult {
   joinedFlows?: number;
   /** live: ring-buffer losses per device, when some device lost events (the last counts the sensor sent) */
   deviceDrops?: Array<{ netns: number; ifindex: number; ifname: string; drops: number }>;
+  /** live: of kernelDrops, the packets that began an HTTP/1 request or response (messages never logged) */
+  kernelLostHeads?: { requests: number; responses: number };
   /** `--store`: rows written to the store and rows dropped (set by the command after closing the store) */
   stored?: { rows: number; dropped: number };
   stoppedBy: StopReason;
@@ -233,6 +235,13 @@ export function summaryLine(r: PipelineResult): string {
 export function deviceDropsLine(r: PipelineResult): string | undefined {
   if (r.deviceDrops === undefined || r.deviceDrops.length === 0) return undefined;
   return `wirelog: dropped by device: ${r.deviceDrops.map((d) => `${d.netns}/${d.ifname || d.ifindex}=${d.drops}`).join(' ')}`;
+}
+
+/** When the kernel lost packets: how many of them began a request or a response, i.e. messages never logged. */
+export function lostHeadsLine(r: PipelineResult): string | undefined {
+  const h = r.kernelLostHeads;
+  if (h === undefined) return undefined;
+  return `wirelog: of the ${r.kernelDrops} packets dropped by kernel, ${h.requests} began a request and ${h.responses} a response (not logged)`;
 }
 
 /** One --verbose line per give-up: the connection, whose stream, where, and why. */
@@ -429,6 +438,7 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
     let packets = 0;
     let kernelDrops = 0;
     let deviceDrops: PipelineResult['deviceDrops'];
+    let lostHeads: PipelineResult['kernelLostHeads'];
     let stop: StopReason | undefined;
     let sensorError: string | undefined;
     let finished = false;
@@ -465,6 +475,7 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
 
     const resolve = (r: PipelineResult): void => {
       if (deviceDrops !== undefined) r.deviceDrops = deviceDrops;
+      if (lostHeads !== undefined) r.kernelLostHeads = lostHeads;
       resolveRun(r);
     };
     const done = (code: number | null, signal: string | null): void => {
@@ -511,6 +522,7 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
           },
           stats(s: SensorStats): void {
             kernelDrops = s.ringbufDrops;
+            if (s.ringbufDrops > 0) lostHeads = { requests: s.droppedRequestHeads, responses: s.droppedResponseHeads };
           },
           netns(n): void {
             places?.forget(n.netns);

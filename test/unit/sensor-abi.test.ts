@@ -240,7 +240,7 @@ function packet(p: {
 }
 
 function buildStream() {
-  const hello = record(abi.WL_REC_HELLO, 'wl_hello', { abi_version: 1, snaplen: 4096, ifindex: 0, ring_bytes: 8 << 20, netns_ino: 4026531840 });
+  const hello = record(abi.WL_REC_HELLO, 'wl_hello', { abi_version: abi.WL_ABI_VERSION, snaplen: 4096, ifindex: 0, ring_bytes: 8 << 20, netns_ino: 4026531840 });
   const pkts = [
     packet({ ts: 1763880000123456789n, ifindex: 1, dir: 0, family: 4, proto: 6, flags: 0x18, src: '127.0.0.1', dst: '10.20.255.3',
       sport: 51234, dport: 80, seq: 0xfffffff0, ack: 7, window: 512, frag: false, payload: Buffer.from('GET /x HTTP/1.1\r\nHost: a\r\n\r\n'), payloadLen: 28 }),
@@ -252,8 +252,9 @@ function buildStream() {
       sport: 8080, dport: 1, seq: 42, ack: 43, window: 1, frag: false, payload: Buffer.alloc(300, 0x41), payloadLen: 9000 }),
   ];
   const stats = record(abi.WL_REC_STATS, 'wl_stats', { ts_ns: 1763880001000000999n, packets_seen: 2n ** 40n + 5n, packets_matched: 4,
-    packets_sent: 4, ringbuf_drops: 1, records_written: 6 });
-  const expStats: SensorStats = { tsUs: 1763880001000000, packetsSeen: 2 ** 40 + 5, packetsMatched: 4, packetsSent: 4, ringbufDrops: 1, recordsWritten: 6 };
+    packets_sent: 4, ringbuf_drops: 3, records_written: 6, dropped_request_heads: 2, dropped_response_heads: 1 });
+  const expStats: SensorStats = { tsUs: 1763880001000000, packetsSeen: 2 ** 40 + 5, packetsMatched: 4, packetsSent: 4, ringbufDrops: 3, recordsWritten: 6,
+    droppedRequestHeads: 2, droppedResponseHeads: 1 };
   const stream = Buffer.concat([hello, ...pkts.map((p) => p.rec), stats]);
   return { stream, segs: pkts.map((p) => p.exp.seg), stats: expStats };
 }
@@ -382,7 +383,7 @@ function cbytes(s: string, n = 16): Buffer {
 }
 
 function buildTraceStream() {
-  const hello = record(abi.WL_REC_HELLO, 'wl_hello', { abi_version: 1, snaplen: 4096, ifindex: 0, ring_bytes: 8 << 20, netns_ino: 7 });
+  const hello = record(abi.WL_REC_HELLO, 'wl_hello', { abi_version: abi.WL_ABI_VERSION, snaplen: 4096, ifindex: 0, ring_bytes: 8 << 20, netns_ino: 7 });
   const req = Buffer.from('GET /t HTTP/1.1\r\nHost: x\r\n\r\n');
   const d1 = record(abi.WL_REC_DATA, 'wl_data_event', {
     ts_enter_ns: 1763880000123456000n, ts_exit_ns: 1763880000123999999n, ssl_ptr: 0, pid: 4242, tid: 4243, fd: 17,
@@ -553,7 +554,7 @@ test('netdev records (packet, drops, stats) decode with the C offsets; other rec
 });
 
 test('packet mode over namespaces: netns and device records name the devices of each packet; drops per device', () => {
-  const hello = record(abi.WL_REC_HELLO, 'wl_hello', { abi_version: 1, snaplen: 4096, ifindex: 0, ring_bytes: 8 << 20, netns_ino: 4026531840 });
+  const hello = record(abi.WL_REC_HELLO, 'wl_hello', { abi_version: abi.WL_ABI_VERSION, snaplen: 4096, ifindex: 0, ring_bytes: 8 << 20, netns_ino: 4026531840 });
   const ns = record(abi.WL_REC_NETNS, 'wl_netns_event', { ts_ns: 1000n, netns_ino: 4026532001, state: abi.WL_NS_WATCHED, err: 0,
     path: Buffer.from('/run/netns/wl-c') });
   const failed = record(abi.WL_REC_NETNS, 'wl_netns_event', { ts_ns: 1000n, netns_ino: 4026532009, state: abi.WL_NS_FAILED, err: -1,
