@@ -3,6 +3,7 @@ import { resolveCapture, CAPTURE_OPTIONS, ConfigFileError, type CaptureSettings 
 import { formatOptions, UsageError } from './args.js';
 import { createLogWriter, LogDirError, type LogWriter } from '../sinks/log-writer.js';
 import { stderrLine, stdoutText, withStopSignals } from './io.js';
+import { dropPrivileges, handOver, KEEP_ROOT_WARNING, missingDirs, planPrivileges, unwritableDirs, type PrivilegePlan } from './privileges.js';
 
 export const CAPTURE_USAGE = `Usage: wirelog capture [options]
 
@@ -50,6 +51,22 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     }
     throw err;
   }
+
+  // started as root: the sensor and the outputs are set up as root, then the agent drops to --user (docs/privileges.md)
+  let plan: PrivilegePlan;
+  try {
+    plan = planPrivileges(settings.user, settings.origin.user ?? '--user');
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    stderrLine(`wirelog: error: ${err.message}`);
+    return 2;
+  }
+  if (plan.action === 'keep') stderrLine(KEEP_ROOT_WARNING);
+  // directories made for the outputs go to the user, who writes new files there later (rotation, SQLite's WAL)
+  const sqliteStore = settings.store !== undefined && !/^clickhouse:/i.test(settings.store) ? settings.store : undefined;
+  const laterDirs = [settings.dir, sqliteStore && (await import('node:path')).dirname(sqliteStore),
+    settings.store !== undefined && sqliteStore === undefined ? (settings.spoolDir ?? '/var/lib/wirelog/spool') : undefined];
+  const created = laterDirs.flatMap((d) => (d === undefined ? [] : missingDirs(d)));
 
   if (settings.verbose) {
     stderrLine(`wirelog: settings ${JSON.stringify({ ...settings, origin: undefined })}`);
@@ -140,6 +157,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     }
     progress = new ProgressLine({ name: file === '-' ? 'stdin' : file, totalBytes, write: (t) => process.stderr.write(t) });
   }
+  handOver(plan, created);
   const run = (signal?: AbortSignal): ReturnType<typeof pipeline.runPipeline> => pipeline.runPipeline({
     source: live
       ? {
@@ -165,6 +183,11 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     log: progress === undefined ? stderrLine : (line) => { progress!.done(); stderrLine(line); },
     verbose: settings.verbose,
     signal,
+    dropPrivileges: plan.action !== 'drop' ? undefined : () => {
+      dropPrivileges(plan);
+      if (settings.verbose) stderrLine(`wirelog: running as ${plan.user.name} (uid ${plan.user.uid})`);
+      for (const l of unwritableDirs(plan, laterDirs)) stderrLine(l);
+    },
   });
   let result;
   try {
@@ -184,6 +207,9 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   const closeFailure = writer.failure;
   stderrLine(pipeline.summaryLine(result));
   for (const l of store?.closeNotes?.() ?? []) stderrLine(l);
+  if (plan.action === 'drop' && (result.attributionUnreadable ?? 0) > 0)
+    stderrLine(`wirelog: netns attribution: ${result.attributionUnreadable} processes of other users unreadable as ${plan.user.name}: ` +
+      'records of their namespaces lack processes, container and pod (docs/privileges.md)');
   const byDevice = pipeline.deviceDropsLine(result);
   if (byDevice !== undefined) stderrLine(byDevice);
   if (result.error !== undefined) {

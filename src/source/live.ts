@@ -43,7 +43,7 @@ export interface LiveCaptureHandlers extends SensorProcessHandlers {
 
 export interface LiveCapture {
   setPorts(p: number[] | 'any'): void;
-  /** SIGTERM to the sensor; it drains its ring buffer, writes final stats and exits; exit() fires after that. */
+  /** "stop" on the sensor's stdin; it drains its ring buffer, writes final stats and exits; exit() fires after that. */
   stop(): void;
   /** sensor pid, -1 when it could not be started */
   readonly pid: number;

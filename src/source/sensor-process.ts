@@ -35,7 +35,10 @@ export interface SensorProcess {
   readonly pid: number;
   /** writes one command line (without the newline) to the sensor's stdin while it runs */
   command(line: string): void;
-  /** SIGTERM to the sensor; it drains its ring buffer, writes final stats and exits; exit() fires after that. */
+  /**
+   * "stop" on the sensor's stdin, which then ends: it drains its ring buffer, writes final stats and exits; exit()
+   * fires after that. (Not a signal: the agent may have dropped root since it started the sensor.)
+   */
   stop(): void;
 }
 
@@ -104,7 +107,7 @@ export function startSensorProcess(sensorPath: string, args: string[], opts: Sen
     for (const l of lines) onErrLine(l);
   });
 
-  // The agent may close or abandon stdin; the sensor ignores EOF there, and a dead sensor must not crash us.
+  // stdin is the sensor's control channel: commands, and its end stops it. A dead sensor must not crash us.
   child.stdin!.on('error', () => {});
 
   child.on('error', (err: NodeJS.ErrnoException) => {
@@ -129,7 +132,8 @@ export function startSensorProcess(sensorPath: string, args: string[], opts: Sen
       if (!exited && child.stdin!.writable) child.stdin!.write(`${line}\n`);
     },
     stop() {
-      if (!exited && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      // "stop" and the end of its stdin, not SIGTERM: an agent that dropped root may not signal the root sensor
+      if (!exited && child.stdin!.writable) child.stdin!.end('stop\n');
     },
   };
 }
