@@ -3,7 +3,7 @@ import { resolveCapture, CAPTURE_OPTIONS, ConfigFileError, type CaptureSettings 
 import { formatOptions, UsageError } from './args.js';
 import { createLogWriter, LogDirError, type LogWriter } from '../sinks/log-writer.js';
 import { stderrLine, stdoutText, withStopSignals } from './io.js';
-import { dropPrivileges, handOver, KEEP_ROOT_WARNING, missingDirs, planPrivileges, unwritableDirs, type PrivilegePlan } from './privileges.js';
+import { dropPrivileges, handOver, KEEP_ROOT_WARNING, madeBelow, missingDirs, planPrivileges, unwritableDirs, type PrivilegePlan } from './privileges.js';
 
 export const CAPTURE_USAGE = `Usage: wirelog capture [options]
 
@@ -157,7 +157,14 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     }
     progress = new ProgressLine({ name: file === '-' ? 'stdin' : file, totalBytes, write: (t) => process.stderr.write(t) });
   }
-  handOver(plan, created);
+  // a ClickHouse store's spool directory (DIR/DB below the default root), made when it opened; a SQLite store's
+  // files are wirelog's own and the user writes them from now on (SQLite makes its -wal file as the user: the
+  // directory must let it, which a directory wirelog created does)
+  handOver(plan, [...created, ...madeBelow(created, (store as { spoolDir?: string } | undefined)?.spoolDir),
+    ...(sqliteStore === undefined ? [] : [sqliteStore, `${sqliteStore}-wal`, `${sqliteStore}-shm`])]);
+  // live, dropping root: today's log files are opened now, while root may; a new day's file (rotation) is opened
+  // as --user, which needs the directory to be the user's (it is when wirelog created it)
+  if (plan.action === 'drop' && live && 'openDay' in writer) (writer as import('../sinks/log-writer.js').DirWriter).openDay(Date.now() * 1000);
   const run = (signal?: AbortSignal): ReturnType<typeof pipeline.runPipeline> => pipeline.runPipeline({
     source: live
       ? {

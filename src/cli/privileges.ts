@@ -90,6 +90,16 @@ export function missingDirs(dir: string): string[] {
   return out;
 }
 
+/** dir and its ancestors that lie inside one of the created directories (a store made them below it when it opened). */
+export function madeBelow(created: readonly string[], dir: string | undefined): string[] {
+  if (dir === undefined) return [];
+  const out: string[] = [];
+  for (let d = path.resolve(dir); path.dirname(d) !== d; d = path.dirname(d)) {
+    if (created.some((c) => d === c || d.startsWith(c + path.sep))) out.unshift(d);
+  }
+  return out;
+}
+
 /** chown the directories wirelog created to the user it drops to (no-op unless dropping). */
 export function handOver(plan: PrivilegePlan, created: readonly string[]): void {
   if (plan.action !== 'drop') return;

@@ -15,7 +15,7 @@ import type { TraceSink, TraceTrackerStats } from '../records.js';
 import { processExists } from '../source/processes.js';
 import { sensorPath } from '../source/sensor-path.js';
 import { STORE_CLICKHOUSE_OPTIONS, clickHouseSettings } from './config.js';
-import { dropPrivileges, handOver, KEEP_ROOT_WARNING, missingDirs, planPrivileges, unwritableDirs, USER_OPTION, type PrivilegePlan } from './privileges.js';
+import { dropPrivileges, handOver, KEEP_ROOT_WARNING, madeBelow, missingDirs, planPrivileges, unwritableDirs, USER_OPTION, type PrivilegePlan } from './privileges.js';
 import path from 'node:path';
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from '../store/options.js';
 
@@ -252,7 +252,11 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
     }
     sink = st.teeTraceSink(sink, store);
   }
-  handOver(plan, created);
+  // a ClickHouse store's spool directory (DIR/DB below the default root), made when it opened; a SQLite store's
+  // files are wirelog's own and the user writes them from now on (SQLite makes its -wal file as the user: the
+  // directory must let it, which a directory wirelog created does)
+  handOver(plan, [...created, ...madeBelow(created, (store as { spoolDir?: string } | undefined)?.spoolDir),
+    ...(sqliteStore === undefined ? [] : [sqliteStore, `${sqliteStore}-wal`, `${sqliteStore}-shm`])]);
   if (s.filter !== undefined) sink = filterTraceSink(s.filter, sink);
   // the pipeline (sensor client, tracker) is loaded only to run: --help and usage errors stay fast
   const { runTrace } = await import('../pipelines/trace.js');
