@@ -11,9 +11,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { requirePrivileges } from '../helpers/privileged.js';
-import { Scope, waitFor, type Spawned } from '../helpers/proc.js';
+import { Scope, runOk, waitFor, type Spawned } from '../helpers/proc.js';
 import { startNginx, curl, type Nginx } from '../helpers/nginx.js';
-import { startWirelogLive, runWirelog } from '../helpers/wirelog.js';
+import { startWirelogLive, runWirelog, parseJsonLines } from '../helpers/wirelog.js';
+import { createNetnsPair } from '../helpers/netns.js';
 import { cliPath, sensorPath } from '../helpers/paths.js';
 
 interface Ids { uid: number; gid: number; groups: number[] }
@@ -159,6 +160,45 @@ test('trace -p of an nginx worker as root: the agent runs as the default user, r
   const records = p.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   const traced = records.map((r) => String(r.uri ?? '')).filter((u) => u.includes('?traced=')).sort();
   assert.deepEqual(traced, uris, `traced paths; stdout: ${p.stdout.slice(0, 2000)}`);
+});
+
+test('capture --netns as root: dropped, the attribution of root\'s processes is counted as unreadable; --user root names them', async (t) => {
+  if (!requirePrivileges(t)) return;
+  const scope = new Scope();
+  t.after(() => scope.close());
+  const want = defaultUser();
+  const pair = await createNetnsPair(scope);
+  const nginx = await startNginx(scope, { netns: pair.server.ns, listen: [pair.server.ip4] });
+  const args = ['--netns', pair.server.ns, '-p', String(nginx.port), '--format', 'jsonl'];
+  const dropped = await startWirelogLive(scope, args);
+  const kept = await startWirelogLive(scope, [...args, '--user', 'root']);
+  assert.equal(idsOf(dropped.proc.pid!).uid, want.uid);
+  assert.equal(idsOf(kept.proc.pid!).uid, 0);
+  await curl(scope, [`http://${pair.server.ip4}:${nginx.port}/index.html?ns=1`], { netns: pair.client.ns });
+  await nginx.waitForEntries(1);
+  const ipPids = (await runOk('ip', ['netns', 'pids', pair.server.ns])).stdout.split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
+  const [d, k] = await Promise.all([dropped.stop('SIGTERM'), kept.stop('SIGTERM')]);
+  for (const [name, x] of [['dropped', d], ['kept', k]] as const) {
+    assert.equal(x.code, 0, `${name}: ${x.stderr}`);
+    assert.equal(parseJsonLines(x.stdout).filter((r) => r.uri === '/index.html?ns=1').length, 1, `${name}: the request is logged`);
+  }
+  type NsRec = { record: string; netns_name: string | null; processes: Array<{ pid: number }>; process_count: number };
+  const nsRec = (out: string): NsRec | undefined => (parseJsonLines(out) as unknown as NsRec[]).find((r) => r.record === 'netns' && r.netns_name === pair.server.ns);
+  // as root: nginx's processes, as ip netns pids lists them
+  const kr = nsRec(k.stdout);
+  assert.ok(kr, `kept: no netns record: ${k.stdout.slice(0, 1000)}`);
+  assert.ok(ipPids.length >= 2, `ip netns pids: ${ipPids}`);
+  assert.deepEqual(kr.processes.map((p) => p.pid).filter((p) => ipPids.includes(p)), kr.processes.map((p) => p.pid), 'kept: processes not in the namespace');
+  assert.ok(kr.processes.length >= 2, `kept: nginx's processes: ${JSON.stringify(kr)}`);
+  assert.doesNotMatch(k.stderr, /netns attribution:/);
+  // dropped: the namespace keeps its name, root's processes are not readable, and that is counted
+  const dr = nsRec(d.stdout);
+  assert.ok(dr, `dropped: no netns record: ${d.stdout.slice(0, 1000)}`);
+  assert.deepEqual(dr.processes, [], 'dropped: root\'s processes read anyway?');
+  const m = /^wirelog: netns attribution: (\d+) processes of other users unreadable as (\S+): /m.exec(d.stderr);
+  assert.ok(m, `dropped: no attribution line: ${d.stderr}`);
+  assert.ok(Number(m[1]) >= ipPids.length, `dropped: ${m[1]} unreadable, fewer than the namespace's ${ipPids.length} processes`);
+  assert.equal(m[2], want.name);
 });
 
 test('--user with no such user: one error line, exit 2, for capture, trace and quic', async (t) => {
