@@ -460,8 +460,13 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
         log?.(`wirelog: sensor did not exit after ${drainMs} ms; killing it`);
         try {
           process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone already */
+        } catch (err) {
+          // EPERM: this process dropped root (src/cli/privileges.ts); the sensor ends when we do (parent-death signal)
+          if ((err as NodeJS.ErrnoException).code === 'EPERM') {
+            log?.('wirelog: cannot kill the root sensor after dropping root; leaving it (it stops when wirelog exits)');
+            handle?.abandon();
+            done(null, 'SIGKILL');
+          }
         }
       }, drainMs);
       killTimer.unref();

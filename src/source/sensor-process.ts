@@ -40,6 +40,12 @@ export interface SensorProcess {
    * fires after that. (Not a signal: the agent may have dropped root since it started the sensor.)
    */
   stop(): void;
+  /**
+   * Gives up on a sensor that did not stop and may not be killed (root, and we are not any more): closes our ends of
+   * its pipes so that nothing keeps this process alive. The sensor then ends on EPIPE, or by the parent-death signal
+   * when this process exits. exit() is not called.
+   */
+  abandon(): void;
 }
 
 const SENSOR_PREFIX = 'wirelog-sensor: ';
@@ -130,6 +136,12 @@ export function startSensorProcess(sensorPath: string, args: string[], opts: Sen
     },
     command(line: string) {
       if (!exited && child.stdin!.writable) child.stdin!.write(`${line}\n`);
+    },
+    abandon() {
+      exited = true;
+      for (const s of [child.stdin, child.stdout, child.stderr]) s?.destroy();
+      child.removeAllListeners('close');
+      child.unref();
     },
     stop() {
       // "stop" and the end of its stdin, not SIGTERM: an agent that dropped root may not signal the root sensor

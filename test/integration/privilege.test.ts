@@ -15,7 +15,8 @@ import { Scope, runOk, waitFor, type Spawned } from '../helpers/proc.js';
 import { startNginx, curl, type Nginx } from '../helpers/nginx.js';
 import { startWirelogLive, runWirelog, parseJsonLines } from '../helpers/wirelog.js';
 import { createNetnsPair } from '../helpers/netns.js';
-import { cliPath, sensorPath } from '../helpers/paths.js';
+import { cliPath, fixturesDir, sensorPath } from '../helpers/paths.js';
+import path from 'node:path';
 
 interface Ids { uid: number; gid: number; groups: number[] }
 
@@ -199,6 +200,28 @@ test('capture --netns as root: dropped, the attribution of root\'s processes is 
   assert.ok(m, `dropped: no attribution line: ${d.stderr}`);
   assert.ok(Number(m[1]) >= ipPids.length, `dropped: ${m[1]} unreadable, fewer than the namespace's ${ipPids.length} processes`);
   assert.equal(m[2], want.name);
+});
+
+test('capture -r - and quic -r - as root: the agent drops before it reads a byte, and parses the same as an unprivileged run', async (t) => {
+  if (!requirePrivileges(t, false)) return;
+  const scope = new Scope();
+  t.after(() => scope.close());
+  const want = defaultUser();
+  const pcap = readFileSync(path.join(fixturesDir, 'http-lo4.pcap'));
+  for (const cmd of [['capture', '-r', '-', '--format', 'jsonl'], ['quic', '-r', '-', '--ports', 'any']]) {
+    // stdin held open: the process waits for the file, already dropped
+    const p = scope.spawn(process.execPath, [cliPath, ...cmd], { stdin: 'pipe' });
+    await waitFor(`${cmd[0]}: the drop`, () => idsOf(p.pid!).uid !== 0, 10_000);
+    assert.deepEqual({ uid: idsOf(p.pid!).uid, gid: idsOf(p.pid!).gid }, { uid: want.uid, gid: want.gid }, `${cmd[0]}: not ${want.name}`);
+    p.child.stdin!.end(pcap);
+    const e = await p.exited;
+    assert.equal(e.code, 0, `${cmd[0]}: ${p.stderr}`);
+    // the reference: the same file read by a process that never had root
+    const ref = await runWirelog([...cmd.slice(0, 2), path.join(fixturesDir, 'http-lo4.pcap'), ...cmd.slice(3)], { asUser: 'nobody' });
+    assert.equal(ref.code, 0, ref.stderr);
+    assert.equal(p.stdout, ref.stdout, `${cmd[0]}: output differs from an unprivileged run`);
+    if (cmd[0] === 'capture') assert.ok(p.stdout.split('\n').filter((l) => l.startsWith('{')).length > 0, 'capture: no records');
+  }
 });
 
 test('--user with no such user: one error line, exit 2, for capture, trace and quic', async (t) => {
