@@ -1,7 +1,7 @@
 /** `wirelog capture`: flags/env/config → log writer + sink → pipeline → summary and exit code. */
 import { resolveCapture, CAPTURE_OPTIONS, ConfigFileError, type CaptureSettings } from './config.js';
 import { formatOptions, UsageError } from './args.js';
-import { createLogWriter, LogDirError, type LogWriter } from '../sinks/log-writer.js';
+import { createLogWriter, DirWriter, LogDirError, type LogWriter } from '../sinks/log-writer.js';
 import { stderrLine, stdoutText, withStopSignals } from './io.js';
 import { dropPrivileges, handOver, KEEP_ROOT_WARNING, madeBelow, missingDirs, planPrivileges, unwritableDirs, type PrivilegePlan } from './privileges.js';
 
@@ -65,7 +65,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   // directories made for the outputs go to the user, who writes new files there later (rotation, SQLite's WAL)
   const sqliteStore = settings.store !== undefined && !/^clickhouse:/i.test(settings.store) ? settings.store : undefined;
   const laterDirs = [settings.dir, sqliteStore && (await import('node:path')).dirname(sqliteStore),
-    settings.store !== undefined && sqliteStore === undefined ? (settings.spoolDir ?? '/var/lib/wirelog/spool') : undefined];
+    settings.store !== undefined && sqliteStore === undefined ? (settings.spoolDir ?? (await import('../store/clickhouse-writer.js')).DEFAULT_SPOOL_ROOT) : undefined];
   const created = laterDirs.flatMap((d) => (d === undefined ? [] : missingDirs(d)));
 
   if (settings.verbose) {
@@ -164,7 +164,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     ...(sqliteStore === undefined ? [] : [sqliteStore, `${sqliteStore}-wal`, `${sqliteStore}-shm`])]);
   // live, dropping root: today's log files are opened now, while root may; a new day's file (rotation) is opened
   // as --user, which needs the directory to be the user's (it is when wirelog created it)
-  if (plan.action === 'drop' && live && 'openDay' in writer) (writer as import('../sinks/log-writer.js').DirWriter).openDay(Date.now() * 1000);
+  if (plan.action === 'drop' && live && writer instanceof DirWriter) writer.openDay(Date.now() * 1000);
   const run = (signal?: AbortSignal): ReturnType<typeof pipeline.runPipeline> => pipeline.runPipeline({
     source: live
       ? {

@@ -226,7 +226,7 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
   // directories made for the store go to the user, who writes new files there later (SQLite's WAL, the spool)
   const sqliteStore = s.store !== undefined && !/^clickhouse:/i.test(s.store) ? s.store : undefined;
   const laterDirs = [sqliteStore && path.dirname(sqliteStore),
-    s.store !== undefined && sqliteStore === undefined ? (s.clickhouse.spoolDir ?? '/var/lib/wirelog/spool') : undefined];
+    s.store !== undefined && sqliteStore === undefined ? (s.clickhouse.spoolDir ?? (await import('../store/clickhouse-writer.js')).DEFAULT_SPOOL_ROOT) : undefined];
   const created = laterDirs.flatMap((d) => (d === undefined ? [] : missingDirs(d)));
   let writer: LogWriter;
   try {
