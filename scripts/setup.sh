@@ -44,6 +44,13 @@ if [ -x /usr/bin/clickhouse-server ] || [ -x /usr/sbin/clickhouse-server ]; then
   elif [ -x /etc/init.d/clickhouse-server ]; then /etc/init.d/clickhouse-server stop >/dev/null 2>&1 || true; fi
 fi
 
+# The user the agent drops to when started as root (docs/privileges.md): a system user without a home or a login
+# shell, and the store's default directory owned by it.
+if ! id -u wirelog >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin wirelog
+fi
+install -d -o wirelog -g wirelog -m 0750 /var/lib/wirelog
+
 # tracefs for tracepoint programs (later features); harmless when already mounted.
 if [ ! -d /sys/kernel/tracing/events ] && [ -d /sys/kernel/tracing ]; then mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true; fi
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -27,6 +28,9 @@
 
 bool stdout_gone;
 uint64_t records_written;
+/* the "stop" command, or the end of a piped stdin: the agent asks for a clean stop. An agent that dropped root
+ * cannot signal this process (docs/privileges.md), so its stdin is the way it stops us. */
+static bool stop_requested;
 
 static unsigned char out_buf[OUT_BUF_SIZE];
 static size_t out_len;
@@ -224,6 +228,9 @@ void sensor_setup(bool verbose)
 	libbpf_verbose = verbose;
 	libbpf_set_print(libbpf_print);
 	signal(SIGPIPE, SIG_IGN);
+	/* the agent gone (even killed): SIGTERM, a clean stop once the signalfd takes it; a closed stdout or stdin
+	 * says the same when they are pipes */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
 int possible_cpus(void)
@@ -262,8 +269,14 @@ bool read_stdin_lines(char *buf, size_t cap, size_t *len, void (*run)(char *line
 	ssize_t r = read(STDIN_FILENO, buf + *len, cap - 1 - *len);
 	if (r < 0 && (errno == EINTR || errno == EAGAIN))
 		return true;
-	if (r <= 0)
+	if (r <= 0) {
+		/* a pipe or socket that ends is the agent's control channel closing: stop. A terminal or /dev/null
+		 * (stdin of a sensor run by hand) only stops being read. */
+		struct stat st;
+		if (r == 0 && fstat(STDIN_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+			stop_requested = true;
 		return false;
+	}
 	*len += (size_t)r;
 	char *start = buf, *nl;
 	while ((nl = memchr(start, '\n', *len - (size_t)(start - buf)))) {
@@ -274,7 +287,9 @@ bool read_stdin_lines(char *buf, size_t cap, size_t *len, void (*run)(char *line
 		size_t n = strlen(line);
 		while (n && isspace((unsigned char)line[n - 1]))
 			line[--n] = 0;
-		if (n)
+		if (n && strcmp(line, "stop") == 0)
+			stop_requested = true;
+		else if (n)
 			run(line);
 		start = nl + 1;
 	}
@@ -331,7 +346,7 @@ void run_loop_tick(struct ring_buffer *rb, int sfd, long stats_ms, void (*emit_s
 	int64_t next_tick = tick && tick_ms ? clock_ns(CLOCK_MONOTONIC) + tick_ms * 1000000LL : INT64_MAX;
 	enum { P_RB, P_SIG, P_OUT, P_IN, P_MAX };
 
-	while (!stdout_gone) {
+	while (!stdout_gone && !stop_requested) {
 		struct pollfd pfd[P_MAX] = {
 			[P_RB] = { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
 			[P_SIG] = { .fd = sfd, .events = POLLIN },

@@ -97,7 +97,8 @@ void sum_percpu_counters(int fd, int ncpus, uint64_t *out, uint32_t n);
 void stats_command(const char *line, void (*emit_stats)(void));
 /* Reads what stdin has into buf (cap bytes, *len of them in use) and runs each complete line, trimmed, empty ones
  * skipped. A line that fills buf is dropped, with errmsg(too_long) unless that is NULL. Returns false at EOF or
- * on a read error: stdin is then no longer polled (but the sensor keeps running). */
+ * on a read error: stdin is then no longer polled. The line "stop", and the end of a stdin that is a pipe or a
+ * socket, make run_loop return as a stop signal does (the agent's way to stop a sensor it may not signal). */
 bool read_stdin_lines(char *buf, size_t cap, size_t *len, void (*run)(char *line), const char *too_long);
 
 /* The ring buffer size in bytes: ring_mb MiB rounded up to a power of two, at least 1 MiB. */
@@ -107,7 +108,7 @@ uint64_t netns_ino(void);
 /* Blocks SIGINT, SIGTERM and SIGHUP and returns a signalfd for them, or -1 (errmsg said why). */
 int stop_signal_fd(void);
 /* Consumes rb, flushes stdout, runs stdin commands (read_commands returns false at EOF) and writes a stats record
- * every stats_ms (0: never), until a stop signal arrives on sfd or stdout is gone. */
+ * every stats_ms (0: never), until a stop signal arrives on sfd, stdin asks for a stop, or stdout is gone. */
 void run_loop(struct ring_buffer *rb, int sfd, long stats_ms, void (*emit_stats)(void), bool (*read_commands)(void));
 /* run_loop, and tick() every tick_ms (0 or tick NULL: never), after the ring buffer was consumed (the packet mode's
  * --netns rescan). */

@@ -7,7 +7,8 @@
  *   wirelog-sensor conntrack                                 (sensor/conntrack.c: conntrack entries for tuples on stdin)
  *   wirelog-sensor netdev [--netns all|INODE,...] ...        (sensor/netdev.c: packets at every device of chosen netns)
  *
- * Exit codes: 0 clean stop (SIGINT/SIGTERM/SIGHUP, stdout closed), 1 runtime failure (permissions, BPF), 2 usage.
+ * Exit codes: 0 clean stop (SIGINT/SIGTERM/SIGHUP, the "stop" command or the end of a piped stdin, stdout closed,
+ * the parent gone), 1 runtime failure (permissions, BPF), 2 usage.
  */
 #include <string.h>
 

@@ -76,7 +76,7 @@ static void usage(FILE *f)
 		"  --frames       copy whole frames (link header on, SNAPLEN bytes of the frame) instead of the payload\n"
 		"  --icmp         with --frames: also ICMP and ICMPv6 packets\n"
 		"  --arp          with --frames: also ARP frames\n"
-		"stdin commands: 'ports 80,8080' | 'ports any' | 'stats'\n"
+		"stdin commands: 'ports 80,8080' | 'ports any' | 'stats' | 'stop' (so does the end of a piped stdin)\n"
 		"       " PROG " trace -p PID [...]: syscall and TLS tracing (" PROG " trace --help)\n"
 		"       " PROG " conntrack: conntrack entries for 'tcp|udp SRC SPORT DST DPORT' lines on stdin\n"
 		"       " PROG " netdev [...]: packets at every device of every network namespace (" PROG " netdev --help)\n",

@@ -77,7 +77,7 @@ static void usage(FILE *f)
 		"  --text         one readable line per event (default when stdout is a terminal)\n"
 		"  --binary       framed binary records (default otherwise)\n"
 		"  -v             libbpf debug output on stderr\n"
-		"stdin commands: 'stats'\n",
+		"stdin commands: 'stats' | 'stop' (so does the end of a piped stdin)\n",
 		WL_MAX_SNAPLEN, WL_MAX_SNAPLEN, TRACE_RING_MB);
 }
 

@@ -1,8 +1,9 @@
 /** `wirelog capture`: flags/env/config → log writer + sink → pipeline → summary and exit code. */
 import { resolveCapture, CAPTURE_OPTIONS, ConfigFileError, type CaptureSettings } from './config.js';
 import { formatOptions, UsageError } from './args.js';
-import { createLogWriter, LogDirError, type LogWriter } from '../sinks/log-writer.js';
+import { createLogWriter, DirWriter, LogDirError, type LogWriter } from '../sinks/log-writer.js';
 import { stderrLine, stdoutText, withStopSignals } from './io.js';
+import { dropPrivileges, handOver, KEEP_ROOT_WARNING, madeBelow, missingDirs, planPrivileges, unwritableDirs, type PrivilegePlan } from './privileges.js';
 
 export const CAPTURE_USAGE = `Usage: wirelog capture [options]
 
@@ -50,6 +51,22 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     }
     throw err;
   }
+
+  // started as root: the sensor and the outputs are set up as root, then the agent drops to --user (docs/privileges.md)
+  let plan: PrivilegePlan;
+  try {
+    plan = planPrivileges(settings.user, settings.origin.user ?? '--user');
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    stderrLine(`wirelog: error: ${err.message}`);
+    return 2;
+  }
+  if (plan.action === 'keep') stderrLine(KEEP_ROOT_WARNING);
+  // directories made for the outputs go to the user, who writes new files there later (rotation, SQLite's WAL)
+  const sqliteStore = settings.store !== undefined && !/^clickhouse:/i.test(settings.store) ? settings.store : undefined;
+  const laterDirs = [settings.dir, sqliteStore && (await import('node:path')).dirname(sqliteStore),
+    settings.store !== undefined && sqliteStore === undefined ? (settings.spoolDir ?? (await import('../store/clickhouse-writer.js')).DEFAULT_SPOOL_ROOT) : undefined];
+  const created = laterDirs.flatMap((d) => (d === undefined ? [] : missingDirs(d)));
 
   if (settings.verbose) {
     stderrLine(`wirelog: settings ${JSON.stringify({ ...settings, origin: undefined })}`);
@@ -140,6 +157,14 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     }
     progress = new ProgressLine({ name: file === '-' ? 'stdin' : file, totalBytes, write: (t) => process.stderr.write(t) });
   }
+  // a ClickHouse store's spool directory (DIR/DB below the default root), made when it opened; a SQLite store's
+  // files are wirelog's own and the user writes them from now on (SQLite makes its -wal file as the user: the
+  // directory must let it, which a directory wirelog created does)
+  handOver(plan, [...created, ...madeBelow(created, (store as { spoolDir?: string } | undefined)?.spoolDir),
+    ...(sqliteStore === undefined ? [] : [sqliteStore, `${sqliteStore}-wal`, `${sqliteStore}-shm`])]);
+  // live, dropping root: today's log files are opened now, while root may; a new day's file (rotation) is opened
+  // as --user, which needs the directory to be the user's (it is when wirelog created it)
+  if (plan.action === 'drop' && live && writer instanceof DirWriter) writer.openDay(Date.now() * 1000);
   const run = (signal?: AbortSignal): ReturnType<typeof pipeline.runPipeline> => pipeline.runPipeline({
     source: live
       ? {
@@ -165,6 +190,11 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     log: progress === undefined ? stderrLine : (line) => { progress!.done(); stderrLine(line); },
     verbose: settings.verbose,
     signal,
+    dropPrivileges: plan.action !== 'drop' ? undefined : () => {
+      dropPrivileges(plan);
+      if (settings.verbose) stderrLine(`wirelog: running as ${plan.user.name} (uid ${plan.user.uid})`);
+      for (const l of unwritableDirs(plan, laterDirs)) stderrLine(l);
+    },
   });
   let result;
   try {
@@ -184,6 +214,9 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
   const closeFailure = writer.failure;
   stderrLine(pipeline.summaryLine(result));
   for (const l of store?.closeNotes?.() ?? []) stderrLine(l);
+  if (plan.action === 'drop' && (result.attributionUnreadable ?? 0) > 0)
+    stderrLine(`wirelog: netns attribution: ${result.attributionUnreadable} processes of other users unreadable as ${plan.user.name}: ` +
+      'records of their namespaces lack processes, container and pod (docs/privileges.md)');
   const byDevice = pipeline.deviceDropsLine(result);
   if (byDevice !== undefined) stderrLine(byDevice);
   const lostHeads = pipeline.lostHeadsLine(result);

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { parseArgs, UsageError, type OptionSpec } from './args.js';
+import { USER_OPTION } from './privileges.js';
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from '../store/options.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/wirelog.conf';
@@ -60,6 +61,7 @@ export const CAPTURE_OPTIONS: readonly OptionSpec[] = [
   { name: 'retention-age', value: true, env: 'WIRELOG_STORE_RETENTION_AGE', inFile: true, valueName: 'DURATION',
     help: 'store: remove rows older than DURATION (7d, 12h, 30m; 0 = no limit), default 7d' },
   ...STORE_CLICKHOUSE_OPTIONS,
+  { ...USER_OPTION, env: 'WIRELOG_USER', inFile: true },
   { name: 'config', value: true, valueName: 'FILE', help: `config file (default ${DEFAULT_CONFIG_FILE} if it exists)` },
   { name: 'version', short: 'v', value: false, help: 'print the version and exit' },
   { name: 'verbose', value: false, negatable: true, inFile: true, help: 'more diagnostics on stderr' },
@@ -100,6 +102,8 @@ export interface CaptureSettings {
   spoolDir?: string;
   spoolBytes?: number;
   spoolIfDown: boolean;
+  /** --user: who the agent becomes when started as root (undefined: the default, src/cli/privileges.ts) */
+  user?: string;
   verbose: boolean;
   /** --quiet: no progress line */
   quiet: boolean;
@@ -349,12 +353,21 @@ export function resolveCapture(
       retentionAgeUs: retention(get('retention-age'), parseDurationUs, 'a duration (7d, 12h, 30m, 0 = no limit)') ?? DEFAULT_RETENTION_AGE_US,
       ...clickHouseSettings(get),
       spoolIfDown: bool('spool-if-down', false),
+      user: userSetting(get('user')),
       verbose: bool('verbose', false),
       quiet: bool('quiet', false),
       configFile,
       origin,
     },
   };
+}
+
+/** --user NAME (a name, not checked here: planPrivileges looks it up) */
+function userSetting(r: Raw | undefined): string | undefined {
+  if (r === undefined) return undefined;
+  const v = r.values[r.values.length - 1].trim();
+  if (v === '') throw new UsageError(`${r.where}: needs a user name`, r.where);
+  return v;
 }
 
 /** `--store` alone (or `store` / `true` in the file or environment): the default path; `false`/`no`/`off`: none. */

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { formatOptions, parseArgs, UsageError, type OptionSpec } from './args.js';
 import { stderrLine, stdoutText } from './io.js';
+import { dropPrivileges, KEEP_ROOT_WARNING, planPrivileges, USER_OPTION, type PrivilegePlan } from './privileges.js';
 
 export const QUIC_OPTIONS: readonly OptionSpec[] = [
   { name: 'read', short: 'r', value: true, valueName: 'FILE', help: 'read a pcap/pcapng file (- for stdin); no privileges needed' },
@@ -11,6 +12,7 @@ export const QUIC_OPTIONS: readonly OptionSpec[] = [
   { name: 'ports', value: true, valueName: 'any', help: 'look at every UDP datagram (content detection); a port list is --port' },
   { name: 'vantage', value: true, valueName: 'SIDE', help: 'server (default: packet-received is what the server received) or client' },
   { name: 'filter', value: true, valueName: 'EXPR', help: 'keep connections matching EXPR (sni, alpn, src_ip, src_port, dst_ip, dst_port;\nsrc is the client), in the filter language of docs/query.md' },
+  USER_OPTION,
   { name: 'help', short: 'h', value: false, help: 'this help' },
   // h2olog's and the live sources: recognised, so that their error says what is missing
   { name: 'pid', short: 'p', value: true, multiple: true },
@@ -35,6 +37,7 @@ interface QuicSettings {
   ports: number[] | 'any';
   vantage: 'server' | 'client';
   filter?: string;
+  user?: string;
 }
 
 function parsePorts(values: string[], as: string): number[] {
@@ -79,12 +82,14 @@ function resolve(argv: readonly string[]): QuicSettings | 'help' {
   }
   const f = a.flags.get('filter');
   if (f !== undefined) s.filter = f.values[0];
+  s.user = a.flags.get('user')?.values.at(-1);
   return s;
 }
 
 /** Runs the command; resolves to the exit code (0 ok, 1 bad file or output, 2 usage). */
 export async function quicCommand(argv: readonly string[]): Promise<number> {
   let settings: QuicSettings;
+  let plan: PrivilegePlan;
   let types: Set<string> | undefined;
   let connFilter: ((r: Readonly<Record<string, unknown>>) => boolean) | undefined;
   const { eventTypeSet, QuicTypeError, QuicJsonlSink } = await import('../sinks/quic-jsonl.js');
@@ -95,6 +100,7 @@ export async function quicCommand(argv: readonly string[]): Promise<number> {
       return 0;
     }
     settings = r;
+    plan = planPrivileges(settings.user);
     types = eventTypeSet(settings.types);
     if (settings.filter !== undefined) {
       const q = await import('../query/index.js');
@@ -133,7 +139,9 @@ export async function quicCommand(argv: readonly string[]): Promise<number> {
   });
   let result;
   try {
-    result = await pipeline.runQuicFile({ path: settings.readFile, tracker });
+    if (plan.action === 'keep') stderrLine(KEEP_ROOT_WARNING);
+    // started as root: the input and -w are open, parsing runs as --user (docs/privileges.md)
+    result = await pipeline.runQuicFile({ path: settings.readFile, tracker, afterOpen: () => dropPrivileges(plan) });
   } finally {
     sink.close();
   }

@@ -15,6 +15,8 @@ import type { TraceSink, TraceTrackerStats } from '../records.js';
 import { processExists } from '../source/processes.js';
 import { sensorPath } from '../source/sensor-path.js';
 import { STORE_CLICKHOUSE_OPTIONS, clickHouseSettings } from './config.js';
+import { dropPrivileges, handOver, KEEP_ROOT_WARNING, madeBelow, missingDirs, planPrivileges, unwritableDirs, USER_OPTION, type PrivilegePlan } from './privileges.js';
+import path from 'node:path';
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from '../store/options.js';
 
 
@@ -34,6 +36,7 @@ export const TRACE_OPTIONS: readonly OptionSpec[] = [
   { name: 'retention-age', value: true, valueName: 'DURATION', help: 'store: remove rows older than DURATION (7d, 12h; 0 = no limit), default 7d' },
   ...STORE_CLICKHOUSE_OPTIONS.map((o) => ({ ...o, env: undefined, inFile: undefined })),
   { name: 'ring-mb', short: 'b', value: true, valueName: 'MB', help: 'kernel ring buffer in MiB, 1..1024, rounded up to a power of 2 (default 64)' },
+  USER_OPTION,
   { name: 'help', short: 'h', value: false, help: 'this help' },
 ];
 
@@ -68,6 +71,8 @@ export interface TraceSettings {
   /** ClickHouse store: --agent, --spool-dir, --spool-size, --spool-if-down */
   clickhouse: { agent?: string; spoolDir?: string; spoolBytes?: number };
   spoolIfDown: boolean;
+  /** --user: who the agent becomes when started as root (undefined: the default) */
+  user?: string;
 }
 
 /** Flags → settings; UsageError (exit 2) names the flag. 'help' for -h. */
@@ -114,6 +119,12 @@ export function resolveTrace(argv: readonly string[]): TraceSettings | 'help' {
     else s.retentionAgeUs = v;
   }
   if (comm !== undefined) s.comm = comm.values[0];
+  const user = flags.get('user');
+  if (user !== undefined) {
+    const v = user.values[user.values.length - 1]!.trim();
+    if (v === '') throw new UsageError(`${user.as}: needs a user name`, user.as);
+    s.user = v;
+  }
   const snap = flags.get('snaplen');
   if (snap !== undefined) {
     const v = snap.values[0];
@@ -188,6 +199,7 @@ function fileWriter(file: string): LogWriter {
 export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.ProcessEnv } = {}): Promise<number> {
   const env = io.env ?? process.env;
   let s: TraceSettings;
+  let plan: PrivilegePlan;
   try {
     const r = resolveTrace(argv);
     if (r === 'help') {
@@ -195,6 +207,7 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
       return 0;
     }
     s = r;
+    plan = planPrivileges(s.user);
   } catch (err) {
     if (err instanceof UsageError) {
       stderrLine(`wirelog: error: ${err.message}`);
@@ -203,14 +216,21 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
     }
     throw err;
   }
+  if (plan.action === 'keep') stderrLine(KEEP_ROOT_WARNING);
   for (const pid of s.pids) {
     if (!processExists(pid)) {
       stderrLine(`wirelog: error: no such process: ${pid}`);
       return 1;
     }
   }
+  // directories made for the store go to the user, who writes new files there later (SQLite's WAL, the spool)
+  const sqliteStore = s.store !== undefined && !/^clickhouse:/i.test(s.store) ? s.store : undefined;
+  const laterDirs = [sqliteStore && path.dirname(sqliteStore),
+    s.store !== undefined && sqliteStore === undefined ? (s.clickhouse.spoolDir ?? (await import('../store/clickhouse-writer.js')).DEFAULT_SPOOL_ROOT) : undefined];
+  const created = laterDirs.flatMap((d) => (d === undefined ? [] : missingDirs(d)));
   let writer: LogWriter;
   try {
+    // opened as root (like tcpdump -Z), before the agent drops to --user
     writer = s.write !== undefined ? fileWriter(s.write) : new StdoutWriter();
   } catch (err) {
     stderrLine(`wirelog: error: cannot open ${s.write}: ${(err as Error).message}`);
@@ -232,6 +252,11 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
     }
     sink = st.teeTraceSink(sink, store);
   }
+  // a ClickHouse store's spool directory (DIR/DB below the default root), made when it opened; a SQLite store's
+  // files are wirelog's own and the user writes them from now on (SQLite makes its -wal file as the user: the
+  // directory must let it, which a directory wirelog created does)
+  handOver(plan, [...created, ...madeBelow(created, (store as { spoolDir?: string } | undefined)?.spoolDir),
+    ...(sqliteStore === undefined ? [] : [sqliteStore, `${sqliteStore}-wal`, `${sqliteStore}-shm`])]);
   if (s.filter !== undefined) sink = filterTraceSink(s.filter, sink);
   // the pipeline (sensor client, tracker) is loaded only to run: --help and usage errors stay fast
   const { runTrace } = await import('../pipelines/trace.js');
@@ -239,6 +264,10 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
     sensorPath: sensorPath(env), pids: s.pids, follow: s.follow, comm: s.comm, snaplen: s.snaplen, tls: s.tls,
     ringMb: s.ringMb, sink, writer, signal,
     onReady: (info) => stderrLine(`wirelog: tracing pid ${info.pids.join(',')} (tls: ${info.tlsBinaries} binaries)`),
+    dropPrivileges: plan.action !== 'drop' ? undefined : () => {
+      dropPrivileges(plan);
+      for (const l of unwritableDirs(plan, laterDirs)) stderrLine(l);
+    },
   }));
   writer.close();
   const stored = await store?.close();

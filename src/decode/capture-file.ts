@@ -25,6 +25,8 @@ export interface CaptureReadOptions {
   chunkSize?: number;
   /** after each read: the bytes read so far (for a progress line; called at most once per chunk) */
   onRead?: (bytesRead: number) => void;
+  /** once the input is open, before its first byte is parsed (the CLI drops root there: src/cli/privileges.ts) */
+  afterOpen?: () => void;
 }
 
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
@@ -126,6 +128,12 @@ export function readCaptureFile(path: string, onFrame: (f: Frame) => void, opts?
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     return { format: 'pcap', frames: 0, bytes: 0, error: { code: WL_ERR_IO, file: path, offset: 0, message: `${path}: cannot open: ${msg}` } };
+  }
+  try {
+    opts?.afterOpen?.();
+  } catch (e) {
+    closeSync(fd);
+    throw e;
   }
   const cb = new ChunkBuffer(Math.max(opts?.chunkSize ?? DEFAULT_CHUNK_SIZE, 64));
   try {

@@ -73,6 +73,12 @@ export interface PipelineOptions {
   tickMs?: number;
   /** live: after stop(), how long to wait for the sensor to drain before killing it, ms */
   drainTimeoutMs?: number;
+  /**
+   * Called once the privileged part is done: live, when the sensor process runs (it loads and attaches on its own,
+   * as root); a file, when it is open. The CLI drops root there (src/cli/privileges.ts). A throw stops the run with
+   * that error.
+   */
+  dropPrivileges?: () => void;
 }
 
 /** How far a file has been read: for `capture -r`'s progress line (src/cli/progress.ts). */
@@ -106,6 +112,8 @@ export interface PipelineResult {
   tlsNotParsed?: number;
   /** L4 records written; present only when an L4 sink was given */
   l4Records?: number;
+  /** live: processes whose network namespace could not be read at the last attribution scan (not root: other users') */
+  attributionUnreadable?: number;
   /** connections on devices (one per device a connection crossed), and of them those that joined another device's */
   deviceFlows?: number;
   joinedFlows?: number;
@@ -272,8 +280,9 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   const paths = new DevicePaths({ soleDeviceFastPath: opts.source.kind === 'file' || opts.source.iface !== undefined });
   // live records name their namespaces (the pid/cgroup scan needs /proc: never for files)
   const netnsSink = opts.netnsSink;
-  const places = opts.source.kind === 'live'
-    ? new NetnsPlaces(new NetnsAttribution(), ownNetns(), netnsSink && ((info) => netnsSink.netns(info, Date.now() * 1000)))
+  const attribution = opts.source.kind === 'live' ? new NetnsAttribution() : undefined;
+  const places = attribution !== undefined
+    ? new NetnsPlaces(attribution, ownNetns(), netnsSink && ((info) => netnsSink.netns(info, Date.now() * 1000)))
     : undefined;
   const hops = new HopSink(paths, places === undefined ? opts.sink : new PlacedHttpSink(places, opts.sink), HOP_HOLD_US);
   const tracker = new HttpTracker(
@@ -288,6 +297,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   const trackers = new OnPaths(paths, hops, tracker, l4);
   const r = await (opts.source.kind === 'file' ? runFile(opts, opts.source, trackers) : runLive(opts, opts.source, trackers, places));
   if (l4 !== undefined) r.l4Records = l4.stats.records;
+  // processes whose namespace this process may not read (not root: other users' processes), at the last scan
+  if (attribution?.scanned) r.attributionUnreadable = attribution.stats().unreadable;
   r.deviceFlows = paths.stats.deviceFlows;
   r.joinedFlows = paths.stats.joined;
   // what the hop stage could not do, said where it happened; the rest with --verbose
@@ -409,8 +420,10 @@ async function runFile(opts: PipelineOptions, src: FileSource, tracker: Trackers
   const progress = opts.progress;
   const onRead = progress === undefined ? undefined : (bytesRead: number): void => progress({ bytesRead, packets, transactions: tracker.stats.transactions });
   try {
-    if (src.path === '-') report(await readCaptureStream(process.stdin, onFrame, { name: 'stdin', onRead }));
-    else report(readCaptureFile(src.path, onFrame, { onRead }));
+    if (src.path === '-') {
+      opts.dropPrivileges?.();
+      report(await readCaptureStream(process.stdin, onFrame, { name: 'stdin', onRead }));
+    } else report(readCaptureFile(src.path, onFrame, { onRead, afterOpen: opts.dropPrivileges }));
   } catch (err) {
     if (err !== STOP) {
       if (stop !== undefined) {
@@ -441,6 +454,8 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
     let lostHeads: PipelineResult['kernelLostHeads'];
     let stop: StopReason | undefined;
     let sensorError: string | undefined;
+    /** dropPrivileges failed: the run stops with this */
+    let startError: PipelineResult['error'];
     let finished = false;
     let killTimer: NodeJS.Timeout | undefined;
     let handle: ReturnType<typeof startLiveCapture> | undefined;
@@ -449,14 +464,19 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
       if (stop !== undefined) return;
       stop = why;
       if (handle === undefined) return;
-      handle.stop(); // SIGTERM: the sensor drains its ring buffer, then exit() fires
+      handle.stop(); // "stop" on its stdin: the sensor drains its ring buffer, then exit() fires
       const pid = handle.pid;
       killTimer = setTimeout(() => {
         log?.(`wirelog: sensor did not exit after ${drainMs} ms; killing it`);
         try {
           process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone already */
+        } catch (err) {
+          // EPERM: this process dropped root (src/cli/privileges.ts); the sensor ends when we do (parent-death signal)
+          if ((err as NodeJS.ErrnoException).code === 'EPERM') {
+            log?.('wirelog: cannot kill the root sensor after dropping root; leaving it (it stops when wirelog exits)');
+            handle?.abandon();
+            done(null, 'SIGKILL');
+          }
         }
       }, drainMs);
       killTimer.unref();
@@ -486,6 +506,7 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
       opts.signal?.removeEventListener('abort', onAbort);
       if (stop !== 'output-closed' && stop !== 'error') tracker.finish();
       writer?.flush();
+      if (startError !== undefined) return resolve(result(packets, kernelDrops, tracker.stats, 'error', startError));
       const werr = writerError(writer);
       if (werr !== undefined) return resolve(result(packets, kernelDrops, tracker.stats, 'error', werr));
       if (writer?.outputClosed) return resolve(result(packets, kernelDrops, tracker.stats, 'output-closed'));
@@ -559,7 +580,16 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
       resolve(result(0, 0, tracker.stats, 'error', { code: e.code ?? 'WL_ERR_SENSOR', message: `cannot start the sensor ${src.sensorPath}: ${e.message}` }));
       return;
     }
-    if (stop !== undefined) {
+    if (handle.pid > 0 && opts.dropPrivileges !== undefined) {
+      try {
+        opts.dropPrivileges();
+      } catch (err) {
+        startError = { code: 'WL_ERR_PRIVILEGES', message: (err as Error).message };
+        stop = undefined; // a stop asked for during the start is this one now
+        requestStop('error');
+      }
+    }
+    if (stop !== undefined && startError === undefined) {
       // a stop was asked for before the handle existed (an abort during start)
       const why = stop;
       stop = undefined;

@@ -536,6 +536,8 @@ export function frameJson(f: QuicFrame): Record<string, unknown> {
 export interface QuicFileOptions {
   path: string;
   tracker: QuicTracker;
+  /** once the input is open, before parsing: the CLI drops root there (src/cli/privileges.ts) */
+  afterOpen?: () => void;
 }
 
 export interface QuicFileResult {
@@ -554,9 +556,10 @@ export async function runQuicFile(o: QuicFileOptions): Promise<QuicFileResult> {
     if (seg === undefined || seg.proto !== 17 || seg.fragment) return;
     t.datagram(seg.tsUs, seg.src, seg.sport, seg.dst, seg.dport, seg.payload);
   };
+  if (o.path === '-') o.afterOpen?.();
   const capture = o.path === '-'
     ? await readCaptureStream(process.stdin, onFrame, { name: 'stdin' })
-    : readCaptureFile(o.path, onFrame);
+    : readCaptureFile(o.path, onFrame, { afterOpen: o.afterOpen });
   t.finish();
   return { capture, decode: dstats, stats: t.stats };
 }

@@ -24,6 +24,11 @@ export interface TracePipelineOptions {
   signal?: AbortSignal;
   /** the sensor attached: the pids it traces and the binaries it probes for TLS */
   onReady?: (info: { pids: number[]; tlsBinaries: number }) => void;
+  /**
+   * called once the sensor process runs (it attaches on its own, as root): where the CLI drops root
+   * (src/cli/privileges.ts). A throw stops the run with that error.
+   */
+  dropPrivileges?: () => void;
 }
 
 export interface TraceResult {
@@ -48,6 +53,8 @@ export async function runTrace(o: TracePipelineOptions): Promise<TraceResult> {
   let kernelDrops = 0;
   let error: string | undefined;
   let attached = false;
+  /** dropPrivileges failed */
+  let failedStart = false;
   const live = new Set(o.pids);
   let flushTimer: NodeJS.Timeout | undefined;
 
@@ -99,10 +106,19 @@ export async function runTrace(o: TracePipelineOptions): Promise<TraceResult> {
           info: () => {},
           exit: (code) => {
             if (!attached && error === undefined) error = `sensor exited with code ${code} before attaching`;
-            done(attached && code === 0 ? 0 : 1);
+            done(attached && code === 0 && !failedStart ? 0 : 1);
           },
         },
       );
+      if (session.pid > 0 && o.dropPrivileges !== undefined) {
+        try {
+          o.dropPrivileges();
+        } catch (err) {
+          error = (err as Error).message;
+          failedStart = true;
+          stop();
+        }
+      }
       if (o.signal?.aborted) stop();
     } catch (err) {
       error = (err as Error).message;

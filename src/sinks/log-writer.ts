@@ -294,6 +294,16 @@ export class DirWriter extends BaseWriter {
     return out;
   }
 
+  /**
+   * Opens the files of the day of tsUs now (every kind with split), before any line: a live run started as root
+   * opens them before it drops to --user (src/cli/privileges.ts), as tcpdump -Z opens its -w file.
+   */
+  openDay(tsUs: number): void {
+    const day = this.time.day(tsUs);
+    const kinds: LineKind[] = this.split ? ['CQ', 'CR', 'SQ', 'SR'] : ['CQ'];
+    for (const kind of kinds) this.output(logFileName(day, kind, this.split, this.ext));
+  }
+
   /** Names of the files written so far, open or closed (tests, diagnostics). */
   private readonly seen = new Set<string>();
   get files(): string[] {

@@ -261,6 +261,11 @@ export class NetnsAttribution {
     return info;
   }
 
+  /** Has a refresh run (a lookup needed one)? */
+  get scanned(): boolean {
+    return this.refreshed;
+  }
+
   /** Counters of the last refresh and the lookups since. */
   stats(): AttributionStats {
     return { ...this.counters };

@@ -43,8 +43,10 @@ export interface LiveCaptureHandlers extends SensorProcessHandlers {
 
 export interface LiveCapture {
   setPorts(p: number[] | 'any'): void;
-  /** SIGTERM to the sensor; it drains its ring buffer, writes final stats and exits; exit() fires after that. */
+  /** "stop" on the sensor's stdin; it drains its ring buffer, writes final stats and exits; exit() fires after that. */
   stop(): void;
+  /** a sensor that cannot be killed: stop waiting for it (SensorProcess.abandon) */
+  abandon(): void;
   /** sensor pid, -1 when it could not be started */
   readonly pid: number;
 }
@@ -89,7 +91,7 @@ export function startLiveCapture(opts: LiveCaptureOptions, handlers: LiveCapture
     },
     handlers,
   });
-  if (!sensor) return { pid: -1, setPorts() {}, stop() {} };
+  if (!sensor) return { pid: -1, setPorts() {}, stop() {}, abandon() {} };
 
   return {
     get pid() {
@@ -100,6 +102,9 @@ export function startLiveCapture(opts: LiveCaptureOptions, handlers: LiveCapture
     },
     stop() {
       sensor.stop();
+    },
+    abandon() {
+      sensor.abandon();
     },
   };
 }

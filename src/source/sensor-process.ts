@@ -35,8 +35,17 @@ export interface SensorProcess {
   readonly pid: number;
   /** writes one command line (without the newline) to the sensor's stdin while it runs */
   command(line: string): void;
-  /** SIGTERM to the sensor; it drains its ring buffer, writes final stats and exits; exit() fires after that. */
+  /**
+   * "stop" on the sensor's stdin, which then ends: it drains its ring buffer, writes final stats and exits; exit()
+   * fires after that. (Not a signal: the agent may have dropped root since it started the sensor.)
+   */
   stop(): void;
+  /**
+   * Gives up on a sensor that did not stop and may not be killed (root, and we are not any more): closes our ends of
+   * its pipes so that nothing keeps this process alive. The sensor then ends on EPIPE, or by the parent-death signal
+   * when this process exits. exit() is not called.
+   */
+  abandon(): void;
 }
 
 const SENSOR_PREFIX = 'wirelog-sensor: ';
@@ -104,7 +113,7 @@ export function startSensorProcess(sensorPath: string, args: string[], opts: Sen
     for (const l of lines) onErrLine(l);
   });
 
-  // The agent may close or abandon stdin; the sensor ignores EOF there, and a dead sensor must not crash us.
+  // stdin is the sensor's control channel: commands, and its end stops it. A dead sensor must not crash us.
   child.stdin!.on('error', () => {});
 
   child.on('error', (err: NodeJS.ErrnoException) => {
@@ -128,8 +137,15 @@ export function startSensorProcess(sensorPath: string, args: string[], opts: Sen
     command(line: string) {
       if (!exited && child.stdin!.writable) child.stdin!.write(`${line}\n`);
     },
+    abandon() {
+      exited = true;
+      for (const s of [child.stdin, child.stdout, child.stderr]) s?.destroy();
+      child.removeAllListeners('close');
+      child.unref();
+    },
     stop() {
-      if (!exited && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      // "stop" and the end of its stdin, not SIGTERM: an agent that dropped root may not signal the root sensor
+      if (!exited && child.stdin!.writable) child.stdin!.end('stop\n');
     },
   };
 }

@@ -54,7 +54,7 @@ export interface TraceHandlers extends SensorProcessHandlers {
 }
 
 export interface TraceSession {
-  /** SIGTERM to the sensor; it detaches, drains its ring buffer, writes final stats and exits; exit() follows. */
+  /** "stop" on the sensor's stdin; it detaches, drains its ring buffer, writes final stats and exits; exit() follows. */
   stop(): void;
   /** ask for a stats record now */
   requestStats(): void;

@@ -4,7 +4,7 @@
  * so a failing test never leaves nginx, tcpdump or a sensor behind.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -235,6 +235,8 @@ export class Scope {
 
   async tempDir(prefix = 'wirelog-test-'): Promise<string> {
     const dir = await mkdtemp(path.join(tmpdir(), prefix));
+    // open to the user a command started as root drops to (docs/privileges.md), like /tmp; mkdtemp makes it 0700
+    await chmod(dir, 0o1777);
     this.defer(`rm ${dir}`, () => rm(dir, { recursive: true, force: true }));
     return dir;
   }

@@ -82,7 +82,9 @@ test('--netns all: one L7 record per request with its hops, joined to L4 records
   // the independent view of one device: tcpdump on the server's veth, inside its namespace
   const dumpDir = await scope.tempDir('wirelog-netlog-');
   const dump = await startTcpdump(scope, { iface: topo.server.dev, netns: topo.server.name, file: nodePath.join(dumpDir, 'server.pcap'), filter: 'tcp port 80' });
-  const wl = await startWirelogLive(scope, ['--netns', 'all', '--format', 'jsonl', '--l4', '-p', `80,${topo.dnatPort}`, '--verbose']);
+  // --user root: the netns records name root's processes (nginx, tcpdump), whose /proc/PID/ns/net only root may
+  // follow; dropped to another user, those are counted as unreadable instead (docs/privileges.md)
+  const wl = await startWirelogLive(scope, ['--netns', 'all', '--format', 'jsonl', '--l4', '-p', `80,${topo.dnatPort}`, '--verbose', '--user', 'root']);
 
   // direct: three requests on one connection, and one on its own
   const direct = await curl(scope, [`http://${topo.server.ip}/index.html`, `http://${topo.server.ip}/small.txt`, `http://${topo.server.ip}/data.json`], { netns: topo.client.name });

@@ -338,6 +338,26 @@ test('stats records arrive periodically, and a final one at SIGTERM after every 
   assert.equal(sensor.segs.filter((s) => (s.flags & 0x12) === 0x02 && ports.includes(s.sport)).length, 5);
 });
 
+// An agent that dropped root cannot signal the sensor (docs/privileges.md): its stdin is how it stops it.
+for (const how of ['the stop command', 'the end of stdin'] as const) {
+  test(`${how} stops the sensor as SIGTERM does: exit 0, every packet, then the final stats`, async (t) => {
+    if (!requirePrivileges(t)) return;
+    const srv = await startServers(t);
+    const sensor = runSensor(t, ['-i', 'lo', '-p', String(srv.port), '--stats-ms', '0']);
+    await sensor.ready;
+    const ports: number[] = [];
+    for (let i = 0; i < 3; i++) ports.push((await curl(`http://127.0.0.1:${srv.port}/s${i}`)).localPort);
+    if (how === 'the stop command') sensor.proc.stdin!.write('stop\n');
+    else sensor.proc.stdin!.end();
+    const ex = await sensor.exited;
+    assert.deepEqual(ex, { code: 0, signal: null }, sensor.stderr.join(' | '));
+    assert.equal(sensor.order.at(-1), 'S', 'last record is the final stats');
+    const fin = sensor.stats.at(-1)!;
+    assert.equal(fin.packetsSent, sensor.segs.length, 'every packet sent by the kernel reached the reader');
+    for (let i = 0; i < 3; i++) assert.equal(sensor.segs.filter((x) => x.sport === ports[i] && x.payload.startsWith(`GET /s${i} `)).length, 1, `request ${i}`);
+  });
+}
+
 test('-i nosuchif0: one clear line and exit 2', async (t) => {
   if (!requirePrivileges(t)) return;
   const r = await execFileP(sensorPath, ['packet', '-i', 'nosuchif0']).then(
