@@ -7,7 +7,8 @@
  *   = packets the agent received + packets the ring lost (the sensor's counter);
  * - requests: nginx's access log = requests wirelog parsed + request heads the ring lost (counted by the sensor's
  *   filter on the packets it could not queue) + requests the agent passed over inside a stream it had lost the
- *   start of (skipped messages); and the same for responses.
+ *   start of (skipped messages); and the same for responses;
+ * - records: one L7 record per transaction; rows stored + rows the store dropped = records written.
  *
  * Needs root (namespaces, nftables, the sensor). Traffic only inside the namespace.
  */
@@ -46,7 +47,8 @@ test('overload: packets seen = received + dropped in the kernel; requests served
   const before = await nftCounters(ns, table);
   assert.deepEqual(before, { toserver: 0, toclient: 0 }, 'no port-80 traffic in the new namespace yet');
 
-  const wl = await startWirelogLive(scope, ['--netns', ns, '-p', '80', '--buffer-mb', '1', '--format', 'jsonl']);
+  const db = `${await scope.tempDir('wirelog-loss-')}/store.db`;
+  const wl = await startWirelogLive(scope, ['--netns', ns, '-p', '80', '--buffer-mb', '1', '--format', 'jsonl', '--store', db]);
   // the slowed sink: nobody reads wirelog's stdout while the load runs (the pipe fills, the agent blocks)
   wl.proc.child.stdout!.pause();
   const wrk = await run('ip', ['netns', 'exec', ns, 'wrk', '-t', '1', '-c', '8', '-d', '3s', 'http://127.0.0.1/small.txt'], { timeoutMs: 30_000 });
@@ -91,4 +93,7 @@ test('overload: packets seen = received + dropped in the kernel; requests served
   const l7 = records.filter((r) => (r as { record?: string }).record === 'l7');
   assert.equal(l7.length, s.transactions, 'one L7 record per transaction');
   assert.equal(l7.filter((r) => r.status !== null).length, s.responses);
+  // the store, the last stage: every line written is a row stored or a row counted as dropped
+  assert.ok(s.stored, stopped.stderr);
+  assert.equal(s.stored.rows + s.stored.dropped, records.length, 'rows stored + dropped = records written');
 });
