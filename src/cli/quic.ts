@@ -11,6 +11,7 @@ export const QUIC_OPTIONS: readonly OptionSpec[] = [
   { name: 'ports', value: true, valueName: 'any', help: 'look at every UDP datagram (content detection); a port list is --port' },
   { name: 'vantage', value: true, valueName: 'SIDE', help: 'server (default: packet-received is what the server received) or client' },
   { name: 'filter', value: true, valueName: 'EXPR', help: 'keep connections matching EXPR (sni, alpn, src_ip, src_port, dst_ip, dst_port;\nsrc is the client), in the filter language of docs/query.md' },
+  { name: 'keylog', value: true, valueName: 'FILE', help: 'TLS secrets (SSLKEYLOGFILE format): decrypt Handshake and 1-RTT packets, show HTTP/3' },
   { name: 'help', short: 'h', value: false, help: 'this help' },
   // h2olog's and the issue's live sources: recognised, so that their error says what is missing
   { name: 'pid', short: 'p', value: true, multiple: true },
@@ -35,6 +36,7 @@ interface QuicSettings {
   ports: number[] | 'any';
   vantage: 'server' | 'client';
   filter?: string;
+  keylog?: string;
 }
 
 function parsePorts(values: string[], as: string): number[] {
@@ -79,6 +81,8 @@ function resolve(argv: readonly string[]): QuicSettings | 'help' {
   }
   const f = a.flags.get('filter');
   if (f !== undefined) s.filter = f.values[0];
+  const k = a.flags.get('keylog');
+  if (k !== undefined) s.keylog = k.values[0];
   return s;
 }
 
@@ -117,6 +121,18 @@ export async function quicCommand(argv: readonly string[]): Promise<number> {
     stderrLine(`wirelog: error: ${settings.readFile}: no such file`);
     return 1;
   }
+  const { TlsKeylog } = await import('../proto/tls-keylog.js');
+  let keylog: InstanceType<typeof TlsKeylog> | undefined;
+  if (settings.keylog !== undefined) {
+    keylog = new TlsKeylog();
+    try {
+      keylog.addText(fs.readFileSync(settings.keylog, 'utf8'));
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      stderrLine(`wirelog: error: --keylog ${settings.keylog}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+      return 1;
+    }
+  }
   let sink: InstanceType<typeof QuicJsonlSink>;
   try {
     sink = new QuicJsonlSink(settings.writeFile, types);
@@ -129,6 +145,7 @@ export async function quicCommand(argv: readonly string[]): Promise<number> {
     vantage: settings.vantage,
     ports: settings.ports,
     connFilter,
+    keylog,
     emit: (e) => sink.event(e),
   });
   let result;
@@ -137,7 +154,7 @@ export async function quicCommand(argv: readonly string[]): Promise<number> {
   } finally {
     sink.close();
   }
-  stderrLine(pipeline.quicSummaryLine(result));
+  stderrLine(pipeline.quicSummaryLine(result, keylog));
   if (result.capture.error !== undefined) {
     stderrLine(`wirelog: error: ${result.capture.error.message}`);
     return 1;

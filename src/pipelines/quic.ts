@@ -16,7 +16,13 @@ import {
   PacketType, PnSpace, QuicErrorCode, QuicVersion, isKnownVersion, parseLongAs, looksLikeLongHeader, pnSpaceOf, splitDatagram, versionName,
   type PacketTypeName, type PnSpaceName, type QuicError, type QuicPacket,
 } from '../proto/quic.js';
-import { initialSecrets, openPacket, verifyRetryIntegrity, type InitialSecrets, type UnprotectedPacket } from '../proto/quic-crypto.js';
+import {
+  KEY_PHASE_BIT, TLS13_SUITES, initialSecrets, nextTrafficSecret, openPacket, packetKeysFromSecret, unprotectedFirstByte, verifyRetryIntegrity,
+  type InitialSecrets, type PacketKeys, type UnprotectedPacket,
+} from '../proto/quic-crypto.js';
+import { KeylogLabel, type TlsKeylog, type TlsSecrets } from '../proto/tls-keylog.js';
+import { Http3Connection, type Http3Message } from '../proto/http3.js';
+import { shownValue } from '../sinks/redact.js';
 import { CryptoStream, parseFrames, parseTransportParameters, type QuicFrame, type TransportParameters } from '../proto/quic-frames.js';
 import { parseClientHelloMessage, type ClientHello } from '../proto/tls.js';
 
@@ -27,6 +33,13 @@ export const QuicEventType = {
   PACKET_RECEIVED: 'packet-received',
   PACKET_SENT: 'packet-sent',
   DECRYPT_FAILED: 'decrypt-failed',
+  CRYPTO_DECRYPT: 'crypto-decrypt',
+  CRYPTO_HANDSHAKE: 'crypto-handshake',
+  KEY_UPDATE: 'key-update',
+  STREAM_OPEN: 'stream-open',
+  STREAM_CLOSE: 'stream-close',
+  HTTP_REQUEST: 'http-request',
+  HTTP_RESPONSE: 'http-response',
   RETRY: 'retry',
   VERSION_NEGOTIATION: 'version-negotiation',
   CLOSE: 'close',
@@ -40,15 +53,22 @@ export const QUIC_EVENT_TYPES: readonly string[] = Object.values(QuicEventType);
 export const Vantage = { SERVER: 'server', CLIENT: 'client' } as const;
 export type VantageName = (typeof Vantage)[keyof typeof Vantage];
 
-/** Why a packet cannot be decrypted, per packet-number space, in this slice (no key log yet). */
+/** Why a packet cannot be decrypted without a key log, per packet type. */
 const NO_KEYS_REASON: Record<string, string> = {
-  [PacketType.HANDSHAKE]: 'no keys: Handshake keys come from the TLS key exchange (a key log is needed; not in this slice)',
-  [PacketType.ZERO_RTT]: 'no keys: 0-RTT keys come from a resumed TLS session (a key log is needed; not in this slice)',
-  [PacketType.ONE_RTT]: 'no keys: 1-RTT keys come from the TLS key exchange (a key log is needed; not in this slice)',
+  [PacketType.HANDSHAKE]: 'no keys: Handshake keys come from the TLS key exchange (give the secrets with --keylog)',
+  [PacketType.ZERO_RTT]: 'no keys: 0-RTT keys come from a resumed TLS session (give the secrets with --keylog)',
+  [PacketType.ONE_RTT]: 'no keys: 1-RTT keys come from the TLS key exchange (give the secrets with --keylog)',
+};
+/** The key-log line each packet type and sender needs. */
+const SECRET_LABEL: Record<string, PerSide<string>> = {
+  [PacketType.HANDSHAKE]: { client: KeylogLabel.CLIENT_HANDSHAKE, server: KeylogLabel.SERVER_HANDSHAKE },
+  [PacketType.ZERO_RTT]: { client: KeylogLabel.CLIENT_EARLY, server: KeylogLabel.CLIENT_EARLY },
+  [PacketType.ONE_RTT]: { client: KeylogLabel.CLIENT_APPLICATION, server: KeylogLabel.SERVER_APPLICATION },
 };
 /** Versions whose Initial protection is tried on a client's long header of an unknown version. */
 const PROTECTION_GUESSES: readonly number[] = [QuicVersion.V1, QuicVersion.DRAFT29, QuicVersion.V2, QuicVersion.V2_DRAFT];
 const ALPN_SELECTED_UNKNOWN = "the server's choice is in EncryptedExtensions, inside Handshake packets: not decryptable without keys";
+const ALPN_SELECTED_NOT_SEEN = "the server's EncryptedExtensions was not seen in the decrypted Handshake packets";
 
 export interface QuicEvent {
   time: number;
@@ -82,6 +102,8 @@ export interface QuicTrackerOptions {
   /** per-connection filter (the `tls` record fields: sni, alpn, src_ip, src_port, dst_ip, dst_port; src = client) */
   connFilter?: (r: Readonly<Record<string, unknown>>) => boolean;
   emit: (e: QuicEvent) => void;
+  /** TLS secrets (--keylog, pcapng Decryption Secrets Blocks): Handshake, 0-RTT and 1-RTT decryption */
+  keylog?: TlsKeylog;
 }
 
 type Side = 'client' | 'server';
@@ -89,6 +111,25 @@ type Side = 'client' | 'server';
 interface PerSide<T> { client: T; server: T }
 
 interface PacketCounts { packets: number; bytes: number; byType: Record<string, number> }
+
+/** 1-RTT keys of one sender: the current generation, the one before it (late packets), and its Key Phase bit. */
+interface AppKeys {
+  secret: Buffer;
+  keys: PacketKeys;
+  previous?: PacketKeys;
+  phase: number;
+  generation: number;
+}
+
+/** Where a connection's Handshake/1-RTT keys stand: derived, or why not. */
+type KeyState = { ok: true; keys: PacketKeys } | { ok: false; reason: string };
+
+/** What a stream has seen, per direction: for stream-open / stream-close. */
+interface StreamState {
+  fin: PerSide<boolean>;
+  reset: boolean;
+  closed: boolean;
+}
 
 class QuicConn {
   accepted = false;
@@ -109,6 +150,19 @@ class QuicConn {
     server: { initial: -1, handshake: -1, application: -1 },
   };
   readonly crypto: PerSide<CryptoStream> = { client: new CryptoStream(), server: new CryptoStream() };
+  /** the Handshake space's CRYPTO streams (EncryptedExtensions, certificates, Finished) */
+  readonly hsCrypto: PerSide<CryptoStream> = { client: new CryptoStream(), server: new CryptoStream() };
+  /** key-log secrets for this connection's client random; null when looked up and absent */
+  secrets?: TlsSecrets | null;
+  hsKeys?: PerSide<KeyState>;
+  earlyKeys?: KeyState;
+  app?: PerSide<AppKeys | KeyState & { ok: false }>;
+  /** "side/space" pairs whose first decrypted packet was reported (crypto-decrypt) */
+  readonly decryptReported = new Set<string>();
+  alpnSelected?: string;
+  handshakeConfirmed = false;
+  readonly streams = new Map<number, StreamState>();
+  h3?: Http3Connection;
   hello?: ClientHello;
   transportParameters?: TransportParameters;
   helloError?: string;
@@ -187,6 +241,7 @@ export class QuicTracker {
   finish(): void {
     for (const c of this.conns) {
       if (!c.accepted) this.accept(c);
+      c.h3?.finish(ms(c.lastUs));
       this.summary(c);
     }
   }
@@ -328,14 +383,23 @@ export class QuicTracker {
     }
     const space = pnSpaceOf(p.type)!;
     if (p.type !== PacketType.INITIAL) {
-      // Handshake, 0-RTT, 1-RTT: counted, reported once per space as not decryptable
+      // Handshake, 0-RTT, 1-RTT: decrypted with key-log secrets when there are some, else counted and reported once
+      // per space as not decryptable
+      const r = this.protectedPacket(c, side, p);
+      if (r.ok) {
+        this.decryptedPacket(tsUs, from, to, c, side, p, r.packet, ev, space);
+        return c;
+      }
       this.stats.undecryptable++;
       c.undecrypted[p.type] = (c.undecrypted[p.type] ?? 0) + 1;
       ev.decrypted = false;
+      if (r.aead) ev.error = QuicErrorCode.AEAD_FAILED;
       this.out(c, ev);
-      if (!c.decryptFailed.has(space)) {
-        c.decryptFailed.add(space);
-        this.out(c, { time: ms(tsUs), type: QuicEventType.DECRYPT_FAILED, conn: c.id, packet_type: p.type, space, reason: NO_KEYS_REASON[p.type] });
+      if (r.aead) this.count(QuicErrorCode.AEAD_FAILED);
+      const key = `${side}/${space}`;
+      if (!c.decryptFailed.has(key)) {
+        c.decryptFailed.add(key);
+        this.out(c, { time: ms(tsUs), type: QuicEventType.DECRYPT_FAILED, conn: c.id, by: side, packet_type: p.type, space, reason: r.reason });
       }
       return c;
     }
@@ -355,17 +419,104 @@ export class QuicTracker {
     return c;
   }
 
-  /** A decrypted Initial packet: its frames feed the connection, then its event. */
   private initialPacket(tsUs: number, from: string, to: string, c: QuicConn, side: Side, p: QuicPacket, opened: UnprotectedPacket, ev: QuicEvent): void {
+    this.decryptedPacket(tsUs, from, to, c, side, p, opened, ev, PnSpace.INITIAL);
+  }
+
+  /** Keys for a Handshake, 0-RTT or 1-RTT packet from the key log, derived once the ClientHello and ServerHello are seen. */
+  private keyState(c: QuicConn, side: Side, type: PacketTypeName): KeyState {
+    const keylog = this.opts.keylog;
+    if (keylog === undefined) return { ok: false, reason: NO_KEYS_REASON[type]! };
+    if (c.hello === undefined) return { ok: false, reason: 'no ClientHello seen: the client random that finds the secrets in the key log is unknown' };
+    if (c.secrets === undefined) c.secrets = keylog.lookup(c.hello.random.length === 32 ? Buffer.from(c.hello.random, 'latin1').toString('hex') : '') ?? null;
+    if (c.secrets === null) return { ok: false, reason: `the key log has no secrets for this connection's client random ${Buffer.from(c.hello.random, 'latin1').toString('hex')}` };
+    if (c.cipherSuite === undefined) return { ok: false, reason: "the ServerHello (its cipher suite) was not seen in the server's Initial packets" };
+    const suite = TLS13_SUITES[c.cipherSuite];
+    if (suite === undefined) return { ok: false, reason: `cipher suite 0x${c.cipherSuite.toString(16).padStart(4, '0')} is not decrypted (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 are)` };
+    const label = SECRET_LABEL[type]![side];
+    const secret = c.secrets[label as keyof TlsSecrets];
+    if (secret === undefined) return { ok: false, reason: `the key log has no ${label} for this connection` };
+    return { ok: true, keys: packetKeysFromSecret(c.version, secret, suite.cipher, suite.hash) };
+  }
+
+  /** Open a Handshake, 0-RTT or 1-RTT packet; 1-RTT follows key updates by the Key Phase bit (RFC 9001 §6). */
+  private protectedPacket(c: QuicConn, side: Side, p: QuicPacket): { ok: true; packet: UnprotectedPacket & { keyUpdate?: number } } | { ok: false; reason: string; aead: boolean } {
+    const space = pnSpaceOf(p.type)!;
+    const largest = c.largestPn[side][space];
+    let keys: KeyState;
+    if (p.type === PacketType.HANDSHAKE) {
+      c.hsKeys ??= { client: this.keyState(c, 'client', p.type), server: this.keyState(c, 'server', p.type) };
+      keys = c.hsKeys[side];
+    } else if (p.type === PacketType.ZERO_RTT) {
+      c.earlyKeys ??= this.keyState(c, 'client', p.type);
+      keys = c.earlyKeys;
+    } else {
+      c.app ??= { client: this.appKeys(c, 'client'), server: this.appKeys(c, 'server') };
+      const a = c.app[side];
+      if (!('secret' in a)) return { ok: false, reason: a.reason, aead: false };
+      const first = unprotectedFirstByte(p, a.keys);
+      if (first === undefined) return { ok: false, reason: '1-RTT packet too short for a header-protection sample', aead: true };
+      const phase = (first & KEY_PHASE_BIT) !== 0 ? 1 : 0;
+      if (phase === a.phase) {
+        const o = openPacket(p, a.keys, largest);
+        return o.ok ? { ok: true, packet: o.packet } : { ok: false, reason: `${o.error.message} with the key log's secrets`, aead: true };
+      }
+      // the other phase: the next generation (a key update) or the previous one (a packet sent before it)
+      const suite = TLS13_SUITES[c.cipherSuite!]!;
+      const nextSecret = nextTrafficSecret(c.version, a.secret, suite.hash);
+      const next = { ...packetKeysFromSecret(c.version, nextSecret, suite.cipher, suite.hash), hp: a.keys.hp };
+      const o = openPacket(p, next, largest);
+      if (o.ok) {
+        a.previous = a.keys;
+        a.keys = next;
+        a.secret = nextSecret;
+        a.phase = phase;
+        a.generation++;
+        return { ok: true, packet: { ...o.packet, keyUpdate: a.generation } };
+      }
+      if (a.previous !== undefined) {
+        const old = openPacket(p, a.previous, largest);
+        if (old.ok) return { ok: true, packet: old.packet };
+      }
+      return { ok: false, reason: `1-RTT packet with Key Phase ${phase}: AEAD tag does not verify with the next or previous generation of keys`, aead: true };
+    }
+    if (!keys.ok) return { ok: false, reason: keys.reason, aead: false };
+    const o = openPacket(p, keys.keys, largest);
+    return o.ok ? { ok: true, packet: o.packet } : { ok: false, reason: `${o.error.message} with the key log's secrets`, aead: true };
+  }
+
+  private appKeys(c: QuicConn, side: Side): AppKeys | (KeyState & { ok: false }) {
+    const k = this.keyState(c, side, PacketType.ONE_RTT);
+    if (!k.ok) return k;
+    const secret = c.secrets![(side === 'client' ? KeylogLabel.CLIENT_APPLICATION : KeylogLabel.SERVER_APPLICATION)]!;
+    return { secret, keys: k.keys, phase: 0, generation: 0 };
+  }
+
+  /** A decrypted packet: its frames feed the connection, then its event. */
+  private decryptedPacket(tsUs: number, from: string, to: string, c: QuicConn, side: Side, p: QuicPacket, opened: UnprotectedPacket & { keyUpdate?: number }, ev: QuicEvent, space: PnSpaceName): void {
     const len = p.end - p.start;
     this.stats.decrypted++;
     const pn = opened.packetNumber;
-    if (pn > c.largestPn[side].initial) c.largestPn[side].initial = pn;
+    if (pn > c.largestPn[side][space]) c.largestPn[side][space] = pn;
+    if (space !== PnSpace.INITIAL) {
+      const key = `${side}/${p.type}`;
+      if (!c.decryptReported.has(key)) {
+        c.decryptReported.add(key);
+        this.out(c, { time: ms(tsUs), type: QuicEventType.CRYPTO_DECRYPT, conn: c.id, by: side, packet_type: p.type, space, pn, cipher_suite: suiteName(c.cipherSuite), source: 'keylog' });
+      }
+      if (opened.keyUpdate !== undefined) {
+        this.out(c, { time: ms(tsUs), type: QuicEventType.KEY_UPDATE, conn: c.id, by: side, pn, generation: opened.keyUpdate, key_phase: (opened.firstByte & KEY_PHASE_BIT) !== 0 ? 1 : 0 });
+      }
+    }
     const frames = parseFrames(opened.payload);
-    for (const f of frames.frames) this.frame(tsUs, c, side, f);
+    for (const f of frames.frames) this.frame(tsUs, c, side, f, space);
     // accept before the packet that completed the ClientHello, so it is the connection's first line
     if (!c.accepted && c.hello !== undefined) this.accept(c);
-    const out: QuicEvent = { time: ev.time, type: ev.type, conn: c.id, pn, packet_type: p.type, len, version: ev.version, dcid: ev.dcid, scid: ev.scid };
+    const out: QuicEvent = { time: ev.time, type: ev.type, conn: c.id, pn, packet_type: p.type, len };
+    if (p.long) { out.version = ev.version; out.dcid = ev.dcid; out.scid = ev.scid; } else {
+      out.dcid = ev.dcid;
+      out.key_phase = (opened.firstByte & KEY_PHASE_BIT) !== 0 ? 1 : 0;
+    }
     if (ev.protected_as !== undefined) out.protected_as = ev.protected_as;
     if (p.token !== undefined && p.token.length > 0) out.token_length = p.token.length;
     out.frames = frames.frames.map(frameJson);
@@ -375,8 +526,19 @@ export class QuicTracker {
     if (!c.accepted && side === 'server') this.accept(c); // the server answered a hello we could not read
   }
 
-  private frame(tsUs: number, c: QuicConn, side: Side, f: QuicFrame): void {
-    if (f.type === 'crypto' && f.data !== undefined) {
+  private frame(tsUs: number, c: QuicConn, side: Side, f: QuicFrame, space: PnSpaceName): void {
+    if (f.type === 'crypto' && f.data !== undefined && space !== PnSpace.INITIAL) {
+      // Handshake-level CRYPTO: the server's EncryptedExtensions names the chosen ALPN (1-RTT CRYPTO carries only
+      // post-handshake messages such as NewSessionTicket)
+      if (space !== PnSpace.HANDSHAKE || side !== 'server' || c.alpnSelected !== undefined) return;
+      const stream = c.hsCrypto.server;
+      if (!stream.add(f.offset!, f.data)) { this.count(QuicErrorCode.CRYPTO_LIMIT); return; }
+      const alpn = encryptedExtensionsAlpn(stream.contiguous());
+      if (alpn !== undefined) {
+        c.alpnSelected = alpn ?? '';
+        this.out(c, { time: ms(tsUs), type: QuicEventType.CRYPTO_HANDSHAKE, conn: c.id, by: side, message: 'encrypted_extensions', alpn: alpn === '' ? null : alpn });
+      }
+    } else if (f.type === 'crypto' && f.data !== undefined) {
       const stream = c.crypto[side];
       if (!stream.add(f.offset!, f.data)) {
         this.count(QuicErrorCode.CRYPTO_LIMIT);
@@ -394,6 +556,16 @@ export class QuicTracker {
       } else if (side === 'server' && c.cipherSuite === undefined) {
         c.cipherSuite = serverHelloCipherSuite(stream.contiguous());
       }
+    } else if (f.type === 'stream' && f.stream_id !== undefined) {
+      this.streamFrame(tsUs, c, side, f);
+    } else if (f.type === 'reset_stream' && f.stream_id !== undefined) {
+      const st = this.streamState(tsUs, c, side, f.stream_id);
+      st.reset = true;
+      c.h3?.streamReset(side, f.stream_id, ms(tsUs));
+      this.streamClosed(tsUs, c, f.stream_id, st, 'reset', f.error_code);
+    } else if (f.type === 'handshake_done' && !c.handshakeConfirmed) {
+      c.handshakeConfirmed = true;
+      this.out(c, { time: ms(tsUs), type: QuicEventType.CRYPTO_HANDSHAKE, conn: c.id, by: side, message: 'handshake_done' });
     } else if (f.type === 'new_connection_id' && f.connection_id !== undefined) {
       this.addCid(c, f.connection_id);
     } else if (f.type === 'connection_close') {
@@ -403,6 +575,68 @@ export class QuicTracker {
       e.reason = f.reason;
       this.out(c, e);
     }
+  }
+
+  private streamState(tsUs: number, c: QuicConn, side: Side, id: number): StreamState {
+    let st = c.streams.get(id);
+    if (st === undefined) {
+      st = { fin: { client: false, server: false }, reset: false, closed: false };
+      c.streams.set(id, st);
+      // the low bits of a stream ID say who opened it and whether it is unidirectional (RFC 9000 §2.1)
+      this.out(c, { time: ms(tsUs), type: QuicEventType.STREAM_OPEN, conn: c.id, stream_id: id, by: (id & 1) !== 0 ? 'server' : 'client', stream_type: (id & 2) !== 0 ? 'unidirectional' : 'bidirectional' });
+    }
+    return st;
+  }
+
+  private streamFrame(tsUs: number, c: QuicConn, side: Side, f: QuicFrame): void {
+    const id = f.stream_id!;
+    const st = this.streamState(tsUs, c, side, id);
+    if (f.fin) st.fin[side] = true;
+    if (this.isHttp3(c)) {
+      c.h3 ??= new Http3Connection((m) => this.httpMessage(c, m));
+      c.h3.streamData(side, id, f.offset!, f.data ?? Buffer.alloc(0), f.fin === true, ms(tsUs));
+    }
+    const uni = (id & 2) !== 0;
+    const opener: Side = (id & 1) !== 0 ? 'server' : 'client';
+    if (uni ? st.fin[opener] : st.fin.client && st.fin.server) this.streamClosed(tsUs, c, id, st, 'fin');
+  }
+
+  private streamClosed(tsUs: number, c: QuicConn, id: number, st: StreamState, how: 'fin' | 'reset', errorCode?: number): void {
+    if (st.closed) return;
+    st.closed = true;
+    const e: QuicEvent = { time: ms(tsUs), type: QuicEventType.STREAM_CLOSE, conn: c.id, stream_id: id, how };
+    if (errorCode !== undefined) e.error_code = errorCode;
+    this.out(c, e);
+  }
+
+  /** HTTP/3 is parsed when the server chose an h3 ALPN, or, its choice unseen, when the client offered one. */
+  private isHttp3(c: QuicConn): boolean {
+    if (c.alpnSelected !== undefined) return c.alpnSelected.startsWith('h3');
+    return c.hello?.alpn.some((a) => a.startsWith('h3')) ?? false;
+  }
+
+  private httpMessage(c: QuicConn, m: Http3Message): void {
+    const e: QuicEvent = { time: m.time, type: m.kind === 'request' ? QuicEventType.HTTP_REQUEST : QuicEventType.HTTP_RESPONSE, conn: c.id, stream_id: m.streamId };
+    const pseudo = m.kind === 'request' ? ['method', 'scheme', 'authority', 'path'] : ['status'];
+    const headers: Array<[string, string]> = [];
+    if (m.fields !== undefined) {
+      for (const [n, v] of m.fields) {
+        if (n.startsWith(':')) {
+          const k = n.slice(1);
+          if (pseudo.includes(k) && e[k] === undefined) e[k] = k === 'status' ? Number(v) : v;
+        } else {
+          headers.push([n, shownValue('redacted', n, v)!]);
+        }
+      }
+      e.headers = headers;
+    } else {
+      for (const k of pseudo) e[k] = null;
+      e.headers_undecodable = m.fieldsError ?? 'no HEADERS frame seen';
+    }
+    e.body_length = m.bodyLength;
+    e.complete = m.complete;
+    if (m.error !== undefined) e.error = m.error;
+    this.out(c, e);
   }
 
   private newConn(tsUs: number, from: string, to: string, p: QuicPacket): QuicConn {
@@ -460,12 +694,18 @@ export class QuicTracker {
       time: ms(c.lastUs), type: QuicEventType.CONN_SUMMARY, conn: c.id,
       dcid: hexOf(c.odcid), scid: hexOf(c.clientScid), server_scid: c.serverScid === undefined ? null : hexOf(c.serverScid),
       versions: [...c.versions].map(versionName), sni: c.hello?.sni ?? null, alpn_offered: c.hello?.alpn ?? null,
-      alpn_selected: null, alpn_selected_unknown: ALPN_SELECTED_UNKNOWN,
-      cipher_suite: c.cipherSuite === undefined ? null : '0x' + c.cipherSuite.toString(16).padStart(4, '0'),
+      alpn_selected: c.alpnSelected === undefined || c.alpnSelected === '' ? null : c.alpnSelected,
+      cipher_suite: suiteName(c.cipherSuite),
       sent: side(sent), received: side(received), undecrypted: c.undecrypted,
       retries: c.retries, version_negotiations: c.versionNegotiations, closed_by: c.closedBy ?? null,
       duration_ms: Math.round((c.lastUs - c.firstUs) / 1000),
     };
+    if (c.alpnSelected === undefined) e.alpn_selected_unknown = this.opts.keylog === undefined || c.hsKeys?.server.ok !== true ? ALPN_SELECTED_UNKNOWN : ALPN_SELECTED_NOT_SEEN;
+    if (c.app !== undefined) {
+      const gen = (s: Side): number | null => { const a = c.app![s]; return 'generation' in a ? a.generation : null; };
+      e.key_updates = { client: gen('client'), server: gen('server') };
+    }
+    if (c.streams.size > 0) e.streams = c.streams.size;
     this.out(c, e);
   }
 
@@ -521,6 +761,30 @@ function serverHelloCipherSuite(hs: Buffer): number | undefined {
   return at + 2 <= hs.length ? hs.readUInt16BE(at) : undefined;
 }
 
+function suiteName(s: number | undefined): string | null {
+  return s === undefined ? null : '0x' + s.toString(16).padStart(4, '0');
+}
+
+/**
+ * The ALPN protocol in the server's EncryptedExtensions (the first message of its Handshake CRYPTO stream): the
+ * protocol, '' when the message has no ALPN extension, undefined while the message is incomplete or not there.
+ */
+function encryptedExtensionsAlpn(hs: Buffer): string | undefined {
+  const ENCRYPTED_EXTENSIONS = 8, EXT_ALPN = 16;
+  if (hs.length < 6 || hs[0] !== ENCRYPTED_EXTENSIONS) return undefined;
+  const end = 4 + hs.readUIntBE(1, 3);
+  if (hs.length < end) return undefined;
+  let p = 6;
+  const extEnd = Math.min(end, 6 + hs.readUInt16BE(4));
+  while (p + 4 <= extEnd) {
+    const type = hs.readUInt16BE(p), len = hs.readUInt16BE(p + 2);
+    // ALPN: list length (2), then one protocol: length (1) and name
+    if (type === EXT_ALPN && len >= 3 && p + 7 <= extEnd) return hs.toString('latin1', p + 7, Math.min(extEnd, p + 7 + hs[p + 6]!));
+    p += 4 + len;
+  }
+  return '';
+}
+
 /** A frame as a line shows it: the qlog name and the fields that matter; data itself is left out. */
 export function frameJson(f: QuicFrame): Record<string, unknown> {
   const o: Record<string, unknown> = {};
@@ -562,12 +826,13 @@ export async function runQuicFile(o: QuicFileOptions): Promise<QuicFileResult> {
 }
 
 /** The stderr summary: `wirelog: quic: N frames, N datagrams, N packets (N decrypted, N without keys), N connections, N events[, errors …]` */
-export function quicSummaryLine(r: QuicFileResult): string {
+export function quicSummaryLine(r: QuicFileResult, keylog?: TlsKeylog): string {
   const s = r.stats;
   let line = `wirelog: quic: ${s.frames} frames, ${s.datagrams} datagrams, ${s.packets} packets (${s.decrypted} decrypted, ${s.undecryptable} without keys), ${s.connections} connections, ${s.events} events`;
   if (s.filtered > 0) line += `, ${s.filtered} filtered`;
   const errs = Object.entries(s.errors);
   if (errs.length > 0) line += `, dropped: ${errs.map(([k, v]) => `${k} ${v}`).join(', ')}`;
   if (r.decode.errors > 0) line += `, ${r.decode.errors} frames not decodable`;
+  if (keylog !== undefined) line += `, key log: ${keylog.connections} connections${keylog.badLines > 0 ? `, ${keylog.badLines} bad lines` : ''}`;
   return line;
 }
