@@ -93,6 +93,8 @@ export interface QuicStats {
   events: number;
   /** events dropped by -t or --filter */
   filtered: number;
+  /** UDP GSO buffers recorded whole and split into their datagrams */
+  gsoBuffers: number;
 }
 
 export interface QuicTrackerOptions {
@@ -201,7 +203,7 @@ const endpoint = (addr: string, port: number): string => (addr.includes(':') ? `
 /** Turns UDP datagrams into QUIC events. Never throws on bad input: errors are counted and logged as events. */
 export class QuicTracker {
   readonly stats: QuicStats = {
-    frames: 0, datagrams: 0, notQuic: 0, packets: 0, decrypted: 0, undecryptable: 0, connections: 0, errors: {}, events: 0, filtered: 0,
+    frames: 0, datagrams: 0, notQuic: 0, packets: 0, decrypted: 0, undecryptable: 0, connections: 0, errors: {}, events: 0, filtered: 0, gsoBuffers: 0,
   };
   private readonly conns: QuicConn[] = [];
   private readonly byCid = new Map<string, QuicConn>();
@@ -215,7 +217,7 @@ export class QuicTracker {
   }
 
   /** One UDP datagram. `payload` is only read during the call. */
-  datagram(tsUs: number, src: string, sport: number, dst: string, dport: number, payload: Buffer): void {
+  datagram(tsUs: number, src: string, sport: number, dst: string, dport: number, payload: Buffer, gso = false): void {
     const from = endpoint(src, sport), to = endpoint(dst, dport);
     const flowConn = this.byFlow.get(`${from}>${to}`);
     const onPort = this.ports === 'any' || this.ports.has(sport) || this.ports.has(dport);
@@ -224,8 +226,17 @@ export class QuicTracker {
       this.stats.notQuic++;
       return;
     }
-    this.stats.datagrams++;
     const split = splitDatagram(payload, (d, off) => this.shortDcid(d, off, flowConn));
+    const stride = gso ? 0 : gsoStride(payload, split.packets[split.packets.length - 1]);
+    if (stride > 0) {
+      // a UDP GSO buffer recorded whole (tcpdump on lo): the datagrams the receiver got are its segments
+      this.stats.gsoBuffers++;
+      for (let at = 0; at < payload.length; at += stride) {
+        this.datagram(tsUs, src, sport, dst, dport, payload.subarray(at, Math.min(payload.length, at + stride)), true);
+      }
+      return;
+    }
+    this.stats.datagrams++;
     let lastConn = flowConn;
     for (const p of split.packets) {
       try {
@@ -761,6 +772,29 @@ function serverHelloCipherSuite(hs: Buffer): number | undefined {
   return at + 2 <= hs.length ? hs.readUInt16BE(at) : undefined;
 }
 
+/**
+ * The segment size of a UDP GSO buffer seen whole, or 0. The sender cut one buffer into datagrams of `stride` bytes
+ * (the last may be shorter), each starting with a packet to the same connection ID; a capture on lo records the buffer
+ * before the cut, so its first short-header packet seems to run to the end. Found by the next short header with the
+ * same DCID, checked at every multiple of the stride.
+ */
+function gsoStride(d: Buffer, last: QuicPacket | undefined): number {
+  if (last === undefined || last.long || last.dcid.length < 4 || d.length - last.start < 2 * 64) return 0;
+  let at = last.start + 1;
+  for (;;) {
+    const i = d.indexOf(last.dcid, at + 1);
+    if (i < 0) return 0;
+    const stride = i - 1;
+    at = i;
+    if ((d[stride]! & 0x80) !== 0 || stride <= last.start) continue; // short header (the fixed bit may be greased, RFC 9287)
+    let ok = true;
+    for (let k = 2 * stride; k < d.length && ok; k += stride) {
+      ok = k + 1 + last.dcid.length <= d.length && (d[k]! & 0x80) === 0 && d.subarray(k + 1, k + 1 + last.dcid.length).equals(last.dcid);
+    }
+    if (ok) return stride;
+  }
+}
+
 function suiteName(s: number | undefined): string | null {
   return s === undefined ? null : '0x' + s.toString(16).padStart(4, '0');
 }
@@ -830,6 +864,7 @@ export function quicSummaryLine(r: QuicFileResult, keylog?: TlsKeylog): string {
   const s = r.stats;
   let line = `wirelog: quic: ${s.frames} frames, ${s.datagrams} datagrams, ${s.packets} packets (${s.decrypted} decrypted, ${s.undecryptable} without keys), ${s.connections} connections, ${s.events} events`;
   if (s.filtered > 0) line += `, ${s.filtered} filtered`;
+  if (s.gsoBuffers > 0) line += `, ${s.gsoBuffers} GSO buffers split`;
   const errs = Object.entries(s.errors);
   if (errs.length > 0) line += `, dropped: ${errs.map(([k, v]) => `${k} ${v}`).join(', ')}`;
   if (r.decode.errors > 0) line += `, ${r.decode.errors} frames not decodable`;
