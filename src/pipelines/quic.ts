@@ -407,9 +407,9 @@ export class QuicTracker {
       if (r.aead) ev.error = QuicErrorCode.AEAD_FAILED;
       this.out(c, ev);
       if (r.aead) this.count(QuicErrorCode.AEAD_FAILED);
-      const key = `${side}/${space}`;
-      if (!c.decryptFailed.has(key)) {
-        c.decryptFailed.add(key);
+      // once per connection and space (the first packet's sender and reason)
+      if (!c.decryptFailed.has(space)) {
+        c.decryptFailed.add(space);
         this.out(c, { time: ms(tsUs), type: QuicEventType.DECRYPT_FAILED, conn: c.id, by: side, packet_type: p.type, space, reason: r.reason });
       }
       return c;
