@@ -122,9 +122,9 @@ export async function quicCommand(argv: readonly string[]): Promise<number> {
     return 1;
   }
   const { TlsKeylog } = await import('../proto/tls-keylog.js');
-  let keylog: InstanceType<typeof TlsKeylog> | undefined;
+  // always a key log: pcapng files may carry secrets (Decryption Secrets Blocks) even without --keylog
+  const keylog = new TlsKeylog();
   if (settings.keylog !== undefined) {
-    keylog = new TlsKeylog();
     try {
       keylog.addText(fs.readFileSync(settings.keylog, 'utf8'));
     } catch (err) {
@@ -146,15 +146,16 @@ export async function quicCommand(argv: readonly string[]): Promise<number> {
     ports: settings.ports,
     connFilter,
     keylog,
+    keylogFromCaptureOnly: settings.keylog === undefined,
     emit: (e) => sink.event(e),
   });
   let result;
   try {
-    result = await pipeline.runQuicFile({ path: settings.readFile, tracker });
+    result = await pipeline.runQuicFile({ path: settings.readFile, tracker, keylog });
   } finally {
     sink.close();
   }
-  stderrLine(pipeline.quicSummaryLine(result, keylog));
+  stderrLine(pipeline.quicSummaryLine(result, settings.keylog !== undefined || keylog.connections > 0 || keylog.badLines > 0 ? keylog : undefined));
   if (result.capture.error !== undefined) {
     stderrLine(`wirelog: error: ${result.capture.error.message}`);
     return 1;

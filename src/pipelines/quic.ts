@@ -11,6 +11,7 @@
  */
 import { readCaptureFile, readCaptureStream, type CaptureFileSummary } from '../decode/capture-file.js';
 import { decodeFrame, newDecodeStats, type DecodeStats } from '../decode/frame.js';
+import { PCAPNG_SECRETS_TLS } from '../decode/pcapng.js';
 import type { Frame } from '../records.js';
 import {
   PacketType, PnSpace, QuicErrorCode, QuicVersion, isKnownVersion, parseLongAs, looksLikeLongHeader, pnSpaceOf, splitDatagram, versionName,
@@ -106,6 +107,8 @@ export interface QuicTrackerOptions {
   emit: (e: QuicEvent) => void;
   /** TLS secrets (--keylog, pcapng Decryption Secrets Blocks): Handshake, 0-RTT and 1-RTT decryption */
   keylog?: TlsKeylog;
+  /** no --keylog was given: a key log from the capture's Decryption Secrets Blocks only */
+  keylogFromCaptureOnly?: boolean;
 }
 
 type Side = 'client' | 'server';
@@ -437,7 +440,7 @@ export class QuicTracker {
   /** Keys for a Handshake, 0-RTT or 1-RTT packet from the key log, derived once the ClientHello and ServerHello are seen. */
   private keyState(c: QuicConn, side: Side, type: PacketTypeName): KeyState {
     const keylog = this.opts.keylog;
-    if (keylog === undefined) return { ok: false, reason: NO_KEYS_REASON[type]! };
+    if (keylog === undefined || (this.opts.keylogFromCaptureOnly === true && keylog.connections === 0)) return { ok: false, reason: NO_KEYS_REASON[type]! };
     if (c.hello === undefined) return { ok: false, reason: 'no ClientHello seen: the client random that finds the secrets in the key log is unknown' };
     if (c.secrets === undefined) c.secrets = keylog.lookup(c.hello.random.length === 32 ? Buffer.from(c.hello.random, 'latin1').toString('hex') : '') ?? null;
     if (c.secrets === null) return { ok: false, reason: `the key log has no secrets for this connection's client random ${Buffer.from(c.hello.random, 'latin1').toString('hex')}` };
@@ -834,6 +837,8 @@ export function frameJson(f: QuicFrame): Record<string, unknown> {
 export interface QuicFileOptions {
   path: string;
   tracker: QuicTracker;
+  /** where pcapng Decryption Secrets Blocks of TLS key-log text go (the same key log as --keylog, or a new one) */
+  keylog?: TlsKeylog;
 }
 
 export interface QuicFileResult {
@@ -852,9 +857,12 @@ export async function runQuicFile(o: QuicFileOptions): Promise<QuicFileResult> {
     if (seg === undefined || seg.proto !== 17 || seg.fragment) return;
     t.datagram(seg.tsUs, seg.src, seg.sport, seg.dst, seg.dport, seg.payload);
   };
+  const onSecrets = (type: number, data: Buffer): void => {
+    if (type === PCAPNG_SECRETS_TLS) o.keylog?.addText(data.toString('latin1'));
+  };
   const capture = o.path === '-'
-    ? await readCaptureStream(process.stdin, onFrame, { name: 'stdin' })
-    : readCaptureFile(o.path, onFrame);
+    ? await readCaptureStream(process.stdin, onFrame, { name: 'stdin', onSecrets })
+    : readCaptureFile(o.path, onFrame, { onSecrets });
   t.finish();
   return { capture, decode: dstats, stats: t.stats };
 }

@@ -310,3 +310,13 @@ test('a missing key log file: one error line, exit 1', async (t) => {
   assert.equal(w.stdout, '');
   assert.deepEqual(w.stderr.trim().split('\n'), [`wirelog: error: --keylog ${path.join(dir, 'nope.txt')}: no such file`]);
 });
+
+test('pcapng with the key log in a Decryption Secrets Block (editcap --inject-secrets): the same lines as --keylog', async (t) => {
+  if (!ready(t)) return;
+  const ng = path.join(dir, 'with-secrets.pcapng');
+  await runOk('editcap', ['--inject-secrets', `tls,${keys}`, file, ng]);
+  const w = await runWirelog(['quic', '-r', ng, '--port', String(port)]);
+  assert.equal(w.code, 0, w.stderr);
+  assert.deepEqual(lines(w.stdout), events);
+  assert.match(w.stderr, /key log: 3 connections/);
+});
