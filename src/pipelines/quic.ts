@@ -630,27 +630,7 @@ export class QuicTracker {
   }
 
   private httpMessage(c: QuicConn, m: Http3Message): void {
-    const e: QuicEvent = { time: m.time, type: m.kind === 'request' ? QuicEventType.HTTP_REQUEST : QuicEventType.HTTP_RESPONSE, conn: c.id, stream_id: m.streamId };
-    const pseudo = m.kind === 'request' ? ['method', 'scheme', 'authority', 'path'] : ['status'];
-    const headers: Array<[string, string]> = [];
-    if (m.fields !== undefined) {
-      for (const [n, v] of m.fields) {
-        if (n.startsWith(':')) {
-          const k = n.slice(1);
-          if (pseudo.includes(k) && e[k] === undefined) e[k] = k === 'status' ? Number(v) : v;
-        } else {
-          headers.push([n, shownValue('redacted', n, v)!]);
-        }
-      }
-      e.headers = headers;
-    } else {
-      for (const k of pseudo) e[k] = null;
-      e.headers_undecodable = m.fieldsError ?? 'no HEADERS frame seen';
-    }
-    e.body_length = m.bodyLength;
-    e.complete = m.complete;
-    if (m.error !== undefined) e.error = m.error;
-    this.out(c, e);
+    this.out(c, http3Event(c.id, m));
   }
 
   private newConn(tsUs: number, from: string, to: string, p: QuicPacket): QuicConn {
@@ -820,6 +800,35 @@ function encryptedExtensionsAlpn(hs: Buffer): string | undefined {
     p += 4 + len;
   }
   return '';
+}
+
+/**
+ * An HTTP/3 message as an `http-request` / `http-response` line: pseudo-headers as fields, the other headers as
+ * [name, value] pairs with credentials (Authorization, Cookie, Set-Cookie, Proxy-Authorization) shown as
+ * `[redacted]`, as `wirelog trace` shows them by default.
+ */
+export function http3Event(conn: number, m: Http3Message): QuicEvent {
+  const e: QuicEvent = { time: m.time, type: m.kind === 'request' ? QuicEventType.HTTP_REQUEST : QuicEventType.HTTP_RESPONSE, conn, stream_id: m.streamId };
+  const pseudo = m.kind === 'request' ? ['method', 'scheme', 'authority', 'path'] : ['status'];
+  const headers: Array<[string, string]> = [];
+  if (m.fields !== undefined) {
+    for (const [n, v] of m.fields) {
+      if (n.startsWith(':')) {
+        const k = n.slice(1);
+        if (pseudo.includes(k) && e[k] === undefined) e[k] = k === 'status' ? Number(v) : v;
+      } else {
+        headers.push([n, shownValue('redacted', n, v)!]);
+      }
+    }
+    e.headers = headers;
+  } else {
+    for (const k of pseudo) e[k] = null;
+    e.headers_undecodable = m.fieldsError ?? 'no HEADERS frame seen';
+  }
+  e.body_length = m.bodyLength;
+  e.complete = m.complete;
+  if (m.error !== undefined) e.error = m.error;
+  return e;
 }
 
 /** A frame as a line shows it: the qlog name and the fields that matter; data itself is left out. */

@@ -154,3 +154,18 @@ test('key log: TLS 1.3 secrets by client random; comments, other labels and bad 
   assert.equal(s.SERVER_TRAFFIC_SECRET_0!.length, 48);
   assert.equal(k.lookup('cd'.repeat(32)), undefined);
 });
+
+test('http-request lines: pseudo-headers as fields, credentials redacted as wirelog trace does, undecodable headers said so', async () => {
+  const { http3Event } = await import('../../src/pipelines/quic.js');
+  const e = http3Event(3, { kind: 'request', streamId: 8, time: 5, bodyLength: 0, complete: true,
+    fields: [[':method', 'GET'], [':scheme', 'https'], [':authority', 'a.example'], [':path', '/x'], ['authorization', 'Bearer s3cret'],
+      ['Cookie', 'id=1'], ['proxy-authorization', 'Basic eA=='], ['accept', '*/*']] });
+  assert.deepEqual(e, { time: 5, type: 'http-request', conn: 3, stream_id: 8, method: 'GET', scheme: 'https', authority: 'a.example', path: '/x',
+    headers: [['authorization', '[redacted]'], ['Cookie', '[redacted]'], ['proxy-authorization', '[redacted]'], ['accept', '*/*']], body_length: 0, complete: true });
+  const r = http3Event(3, { kind: 'response', streamId: 8, time: 6, bodyLength: 10, complete: false, fields: [[':status', '200'], ['set-cookie', 'a=b']] });
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.headers, [['set-cookie', '[redacted]']]);
+  const b = http3Event(3, { kind: 'request', streamId: 12, time: 7, bodyLength: 0, complete: true, fieldsError: 'QPACK: blocked' });
+  assert.equal(b.method, null);
+  assert.equal(b.headers_undecodable, 'QPACK: blocked');
+});
