@@ -23,7 +23,8 @@ export const QUIC_USAGE = `Usage: wirelog quic -r FILE [options]
 
 QUIC events of every connection in a capture file, as JSON lines in h2olog's shape
 ({"time":…,"type":"accept","conn":1,"dcid":…}). Initial packets are decrypted without keys
-(version, connection IDs, SNI, ALPN, frames); later packets are counted. See docs/quic.md.
+(version, connection IDs, SNI, ALPN, frames); with --keylog (or pcapng secrets) every packet is,
+and streams and HTTP/3 requests are shown. See docs/quic.md.
 
 Options:
 ${formatOptions(QUIC_OPTIONS)}
