@@ -114,6 +114,7 @@ function qlogPackets(q: Qlog): string[] {
 test('every packet either side\'s qlog logged is decrypted, with its number, type, frames and stream IDs', (t) => {
   if (!ready(t)) return;
   assert.equal(serverQlogs.length, 3);
+  let checked = 0;
   for (const r of RUNS) {
     const conn = connOf(r.name);
     const ours = new Set(ourPackets(conn));
@@ -123,6 +124,7 @@ test('every packet either side\'s qlog logged is decrypted, with its number, typ
       const theirs = qlogPackets(q);
       assert.ok(theirs.filter((p) => p.includes(' 1rtt ')).length >= 2, `${r.name}: 1-RTT packets in the ${q.vantage}'s qlog`);
       for (const p of theirs) assert.ok(ours.has(p), `${r.name}: ${q.vantage} qlog packet "${p}" in wirelog's output`);
+      checked += theirs.length;
     }
     const s = byConn(conn, 'conn-summary')[0]!;
     assert.deepEqual(s.undecrypted, {}, `${r.name}: every packet decrypted`);
@@ -133,6 +135,7 @@ test('every packet either side\'s qlog logged is decrypted, with its number, typ
     assert.deepEqual(cd, ['client 1rtt', 'client handshake', 'server 1rtt', 'server handshake']);
   }
   assert.doesNotMatch(stderr, /dropped:/);
+  t.diagnostic(`${checked} qlog packets matched; ${stderr.trim()}`);
 });
 
 interface TsharkPacket { clientPort: number; fromClient: boolean; type: string; pn: number; frames: string; keyPhase?: number }
@@ -215,6 +218,7 @@ test('tshark with the same key log: every packet it decrypts has the same number
     compared++;
   }
   assert.ok(compared > 20);
+  t.diagnostic(`${compared} packets compared with tshark (${ts.packets.length - compared} tshark could not open or split)`);
   assert.deepEqual([...new Set(ts.snis)], ['localhost']);
   assert.deepEqual(events.filter((e) => e.type === 'accept').map((e) => e.sni), ['localhost', 'localhost', 'localhost']);
   assert.ok(ts.serverAlpn.includes('h3'));
