@@ -100,6 +100,9 @@ export class QpackDynamicTable {
   /** SETTINGS_QPACK_MAX_TABLE_CAPACITY of the decoding side; undefined until its SETTINGS is seen */
   maxCapacity?: number;
 
+  /** Entries evicted so far. */
+  get evicted(): number { return this.dropped; }
+
   /** Total number of inserts (the Insert Count). */
   get insertCount(): number { return this.dropped + this.entries.length; }
 
