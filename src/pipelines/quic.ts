@@ -161,6 +161,8 @@ class QuicConn {
   secrets?: TlsSecrets | null;
   hsKeys?: PerSide<KeyState>;
   earlyKeys?: KeyState;
+  /** the suite 0-RTT packets were found to use before the ServerHello was seen */
+  earlySuite?: number;
   app?: PerSide<AppKeys | KeyState & { ok: false }>;
   /** "side/space" pairs whose first decrypted packet was reported (crypto-decrypt) */
   readonly decryptReported = new Set<string>();
@@ -438,15 +440,16 @@ export class QuicTracker {
   }
 
   /** Keys for a Handshake, 0-RTT or 1-RTT packet from the key log, derived once the ClientHello and ServerHello are seen. */
-  private keyState(c: QuicConn, side: Side, type: PacketTypeName): KeyState {
+  private keyState(c: QuicConn, side: Side, type: PacketTypeName, suiteGuess?: number): KeyState {
     const keylog = this.opts.keylog;
     if (keylog === undefined || (this.opts.keylogFromCaptureOnly === true && keylog.connections === 0)) return { ok: false, reason: NO_KEYS_REASON[type]! };
     if (c.hello === undefined) return { ok: false, reason: 'no ClientHello seen: the client random that finds the secrets in the key log is unknown' };
     if (c.secrets === undefined) c.secrets = keylog.lookup(c.hello.random.length === 32 ? Buffer.from(c.hello.random, 'latin1').toString('hex') : '') ?? null;
     if (c.secrets === null) return { ok: false, reason: `the key log has no secrets for this connection's client random ${Buffer.from(c.hello.random, 'latin1').toString('hex')}` };
-    if (c.cipherSuite === undefined) return { ok: false, reason: "the ServerHello (its cipher suite) was not seen in the server's Initial packets" };
-    const suite = TLS13_SUITES[c.cipherSuite];
-    if (suite === undefined) return { ok: false, reason: `cipher suite 0x${c.cipherSuite.toString(16).padStart(4, '0')} is not decrypted (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 are)` };
+    const suiteId = c.cipherSuite ?? suiteGuess;
+    if (suiteId === undefined) return { ok: false, reason: "the ServerHello (its cipher suite) was not seen in the server's Initial packets" };
+    const suite = TLS13_SUITES[suiteId];
+    if (suite === undefined) return { ok: false, reason: `cipher suite 0x${suiteId.toString(16).padStart(4, '0')} is not decrypted (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 are)` };
     const label = SECRET_LABEL[type]![side];
     const secret = c.secrets[label as keyof TlsSecrets];
     if (secret === undefined) return { ok: false, reason: `the key log has no ${label} for this connection` };
@@ -462,6 +465,23 @@ export class QuicTracker {
       c.hsKeys ??= { client: this.keyState(c, 'client', p.type), server: this.keyState(c, 'server', p.type) };
       keys = c.hsKeys[side];
     } else if (p.type === PacketType.ZERO_RTT) {
+      if (c.earlyKeys === undefined && c.cipherSuite === undefined) {
+        // 0-RTT usually comes before the ServerHello names the suite (the resumed session's): each suite's keys are
+        // tried, and the one whose AEAD tag verifies is kept
+        let first: KeyState | undefined;
+        for (const guess of Object.keys(TLS13_SUITES).map(Number)) {
+          const k = this.keyState(c, 'client', p.type, guess);
+          first ??= k;
+          if (!k.ok) break;
+          const o = openPacket(p, k.keys, largest);
+          if (o.ok) {
+            c.earlyKeys = k;
+            c.earlySuite = guess;
+            return { ok: true, packet: o.packet };
+          }
+        }
+        return { ok: false, reason: first !== undefined && !first.ok ? first.reason : "0-RTT packet: no cipher suite's keys from the key log's CLIENT_EARLY_TRAFFIC_SECRET verify", aead: first?.ok === true };
+      }
       c.earlyKeys ??= this.keyState(c, 'client', p.type);
       keys = c.earlyKeys;
     } else {
@@ -516,7 +536,7 @@ export class QuicTracker {
       const key = `${side}/${p.type}`;
       if (!c.decryptReported.has(key)) {
         c.decryptReported.add(key);
-        this.out(c, { time: ms(tsUs), type: QuicEventType.CRYPTO_DECRYPT, conn: c.id, by: side, packet_type: p.type, space, pn, cipher_suite: suiteName(c.cipherSuite), source: 'keylog' });
+        this.out(c, { time: ms(tsUs), type: QuicEventType.CRYPTO_DECRYPT, conn: c.id, by: side, packet_type: p.type, space, pn, cipher_suite: suiteName(c.cipherSuite ?? c.earlySuite), source: 'keylog' });
       }
       if (opened.keyUpdate !== undefined) {
         this.out(c, { time: ms(tsUs), type: QuicEventType.KEY_UPDATE, conn: c.id, by: side, pn, generation: opened.keyUpdate, key_phase: (opened.firstByte & KEY_PHASE_BIT) !== 0 ? 1 : 0 });
