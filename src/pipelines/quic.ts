@@ -720,6 +720,16 @@ export class QuicTracker {
       e.key_updates = { client: gen('client'), server: gen('server') };
     }
     if (c.streams.size > 0) e.streams = c.streams.size;
+    if (c.h3 !== undefined) {
+      // each side's SETTINGS (by identifier, RFC 9114 §7.2.4.1 and RFC 9204 §5) and GOAWAY, when seen
+      const settings = (m: Map<number, number> | undefined): Record<string, number> | null =>
+        m === undefined ? null : Object.fromEntries([...m].map(([k, v]) => [H3_SETTING_NAMES[k] ?? `0x${k.toString(16)}`, v]));
+      e.http3 = {
+        settings: { client: settings(c.h3.settings.client), server: settings(c.h3.settings.server) },
+        goaway: { client: c.h3.goaway.client ?? null, server: c.h3.goaway.server ?? null },
+      };
+      if (c.h3.errors.length > 0) e.http3_errors = c.h3.errors;
+    }
     this.out(c, e);
   }
 
@@ -797,6 +807,11 @@ function gsoStride(d: Buffer, last: QuicPacket | undefined): number {
     if (ok) return stride;
   }
 }
+
+const H3_SETTING_NAMES: Record<number, string> = {
+  0x01: 'qpack_max_table_capacity', 0x06: 'max_field_section_size', 0x07: 'qpack_blocked_streams',
+  0x08: 'enable_connect_protocol', 0x33: 'h3_datagram',
+};
 
 function suiteName(s: number | undefined): string | null {
   return s === undefined ? null : '0x' + s.toString(16).padStart(4, '0');

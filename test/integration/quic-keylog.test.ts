@@ -292,6 +292,26 @@ test('HTTP/3: each client\'s requests (method, scheme, authority, path) and resp
   }
 });
 
+test('HTTP/3 SETTINGS of both sides, as tshark decodes them with the key log', async (t) => {
+  if (!ready(t)) return;
+  const r = await runOk('tshark', ['-r', file, '-n', '-o', `tls.keylog_file:${keys}`, '-d', `udp.port==${port},quic`, '-Y', 'http3.settings', '-T', 'fields',
+    '-E', 'separator=/t', '-e', 'udp.srcport', '-e', 'udp.dstport', '-e', 'http3.settings.qpack.max_table_capacity', '-e', 'http3.settings.qpack.blocked_streams'], { timeoutMs: 120_000 });
+  const seen = new Map<string, [number, number]>();
+  for (const l of r.stdout.split('\n').filter((x) => x.length > 0)) {
+    const [sp, dp, cap, blocked] = l.split('\t');
+    const fromClient = Number(sp) !== port;
+    seen.set(`${fromClient ? sp : dp} ${fromClient ? 'client' : 'server'}`, [Number(cap), Number(blocked)]);
+  }
+  assert.ok(seen.size >= 2, `tshark decoded SETTINGS: ${r.stdout}`);
+  for (const [k, [cap, blocked]] of seen) {
+    const [clientPort, side] = k.split(' ') as [string, 'client' | 'server'];
+    const a = events.find((e) => e.type === 'accept' && String(e.client).endsWith(`:${clientPort}`))!;
+    const s = byConn(a.conn, 'conn-summary')[0]!;
+    assert.equal(s.http3.settings[side].qpack_max_table_capacity, cap, k);
+    assert.equal(s.http3.settings[side].qpack_blocked_streams, blocked, k);
+  }
+});
+
 test('a key log of another connection: decrypt-failed with the reason, Initial events as without keys; bad lines counted', async (t) => {
   if (!ready(t)) return;
   const other = path.join(dir, 'keys-other.txt');
