@@ -444,8 +444,9 @@ export class QuicTracker {
     const keylog = this.opts.keylog;
     if (keylog === undefined || (this.opts.keylogFromCaptureOnly === true && keylog.connections === 0)) return { ok: false, reason: NO_KEYS_REASON[type]! };
     if (c.hello === undefined) return { ok: false, reason: 'no ClientHello seen: the client random that finds the secrets in the key log is unknown' };
-    if (c.secrets === undefined) c.secrets = keylog.lookup(c.hello.random.length === 32 ? Buffer.from(c.hello.random, 'latin1').toString('hex') : '') ?? null;
-    if (c.secrets === null) return { ok: false, reason: `the key log has no secrets for this connection's client random ${Buffer.from(c.hello.random, 'latin1').toString('hex')}` };
+    const random = Buffer.from(c.hello.random, 'latin1').toString('hex');
+    if (c.secrets === undefined) c.secrets = keylog.lookup(random) ?? null;
+    if (c.secrets === null) return { ok: false, reason: `the key log has no secrets for this connection's client random ${random}` };
     const suiteId = c.cipherSuite ?? suiteGuess;
     if (suiteId === undefined) return { ok: false, reason: "the ServerHello (its cipher suite) was not seen in the server's Initial packets" };
     const suite = TLS13_SUITES[suiteId];
