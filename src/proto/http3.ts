@@ -207,6 +207,7 @@ export class Http3Connection {
         const used = this.tables[d.side].encoderInstructions(d.buf);
         d.buf = d.buf.subarray(used);
         if (used > 0) this.unblock(d.side, timeMs);
+        if (d.buf.length > MAX_FRAME_HELD) throw new Error(`QPACK encoder instruction over ${MAX_FRAME_HELD} bytes`);
         return;
       }
       if (d.kind === StreamKind.DECODER || d.kind === StreamKind.OTHER || d.kind === StreamKind.PUSH) {
