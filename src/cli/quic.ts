@@ -124,10 +124,10 @@ export async function quicCommand(argv: readonly string[]): Promise<number> {
   }
   const { TlsKeylog } = await import('../proto/tls-keylog.js');
   // always a key log: pcapng files may carry secrets (Decryption Secrets Blocks) even without --keylog
-  const keylog = new TlsKeylog();
+  let keylog = new TlsKeylog();
   if (settings.keylog !== undefined) {
     try {
-      keylog.addText(fs.readFileSync(settings.keylog, 'utf8'));
+      keylog = TlsKeylog.fromFile(settings.keylog);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       stderrLine(`wirelog: error: --keylog ${settings.keylog}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);

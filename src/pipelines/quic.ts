@@ -161,6 +161,8 @@ class QuicConn {
   secrets?: TlsSecrets | null;
   hsKeys?: PerSide<KeyState>;
   earlyKeys?: KeyState;
+  /** the key log's generation when key states were last computed */
+  keysGeneration = -1;
   /** the suite 0-RTT packets were found to use before the ServerHello was seen */
   earlySuite?: number;
   app?: PerSide<AppKeys | KeyState & { ok: false }>;
@@ -460,6 +462,7 @@ export class QuicTracker {
   /** Open a Handshake, 0-RTT or 1-RTT packet; 1-RTT follows key updates by the Key Phase bit (RFC 9001 §6). */
   private protectedPacket(c: QuicConn, side: Side, p: QuicPacket): { ok: true; packet: UnprotectedPacket & { keyUpdate?: number } } | { ok: false; reason: string; aead: boolean } {
     const space = pnSpaceOf(p.type)!;
+    this.retryKeys(c);
     const largest = c.largestPn[side][space];
     let keys: KeyState;
     if (p.type === PacketType.HANDSHAKE) {
@@ -518,6 +521,29 @@ export class QuicTracker {
     if (!keys.ok) return { ok: false, reason: keys.reason, aead: false };
     const o = openPacket(p, keys.keys, largest);
     return o.ok ? { ok: true, packet: o.packet } : { ok: false, reason: `${o.error.message} with the key log's secrets`, aead: true };
+  }
+
+  /**
+   * Key states that failed for want of secrets are computed again once the key log has more (a key log file that
+   * grows while a capture is read from a pipe, a Decryption Secrets Block later in the file).
+   */
+  private retryKeys(c: QuicConn): void {
+    const keylog = this.opts.keylog;
+    if (keylog === undefined) return;
+    if (c.secrets === null) {
+      // a miss: look again (the key log re-reads its file, rate-limited, when a lookup misses)
+      if (c.hello === undefined || keylog.lookup(Buffer.from(c.hello.random, 'latin1').toString('hex')) === undefined) return;
+    } else if (c.keysGeneration === keylog.generation) {
+      return;
+    }
+    c.keysGeneration = keylog.generation;
+    if (c.secrets === null) c.secrets = undefined;
+    if (c.hsKeys !== undefined && (!c.hsKeys.client.ok || !c.hsKeys.server.ok)) c.hsKeys = undefined;
+    if (c.earlyKeys !== undefined && !c.earlyKeys.ok) c.earlyKeys = undefined;
+    if (c.app !== undefined) {
+      // only a side without keys: a side with keys keeps its key-update state
+      for (const side of ['client', 'server'] as const) if (!('secret' in c.app[side])) c.app[side] = this.appKeys(c, side);
+    }
   }
 
   private appKeys(c: QuicConn, side: Side): AppKeys | (KeyState & { ok: false }) {

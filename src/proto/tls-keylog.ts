@@ -23,7 +23,11 @@ const IGNORED: ReadonlySet<string> = new Set(['CLIENT_RANDOM', 'EXPORTER_SECRET'
 /** One connection's secrets (each present when its line was seen). */
 export type TlsSecrets = Partial<Record<KeylogLabelName, Buffer>>;
 
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
 const HEX = /^[0-9a-fA-F]+$/;
+/** A file that grows is looked at again at most this often (ms of wall time), and only on a lookup that misses. */
+const REREAD_INTERVAL_MS = 1000;
 
 export class TlsKeylog {
   /** client random (lowercase hex) → secrets */
@@ -32,6 +36,55 @@ export class TlsKeylog {
   badLines = 0;
   /** secret lines kept */
   secrets = 0;
+  /** bumped whenever secrets are added: a connection that found none may look again */
+  generation = 0;
+  private file?: string;
+  private fileOffset = 0;
+  /** a last line not yet ended by a newline (the writer may be in the middle of it) */
+  private partial = '';
+  private lastRead = 0;
+
+  /** Read a key log file, and follow it as it grows (SSLKEYLOGFILE of a program still running). Throws when unreadable. */
+  static fromFile(path: string): TlsKeylog {
+    const k = new TlsKeylog();
+    k.file = path;
+    k.readMore();
+    return k;
+  }
+
+  /** Read what was appended to the file since the last read; true when secrets were added. */
+  readMore(): boolean {
+    if (this.file === undefined) return false;
+    this.lastRead = Date.now();
+    const before = this.secrets;
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.file, 'r');
+      const size = fstatSync(fd).size;
+      if (size < this.fileOffset) { this.fileOffset = 0; this.partial = ''; } // truncated and rewritten
+      if (size === this.fileOffset) return false;
+      const b = Buffer.alloc(size - this.fileOffset);
+      const n = readSync(fd, b, 0, b.length, this.fileOffset);
+      this.fileOffset += n;
+      const text = this.partial + b.toString('latin1', 0, n);
+      const cut = text.lastIndexOf('\n');
+      this.partial = text.slice(cut + 1);
+      this.addText(text.slice(0, cut + 1));
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    return this.secrets > before;
+  }
+
+  /** A lookup missed: read the file again if it may have grown (rate-limited); errors now are not fatal. */
+  private refresh(): boolean {
+    if (this.file === undefined || Date.now() - this.lastRead < REREAD_INTERVAL_MS) return false;
+    try {
+      return this.readMore();
+    } catch {
+      return false;
+    }
+  }
 
   /** Add the lines of `text` (a whole file, or a pcapng DSB's payload). */
   addText(text: string): void {
@@ -50,14 +103,17 @@ export class TlsKeylog {
       const key = random.toLowerCase();
       let s = this.byRandom.get(key);
       if (s === undefined) { s = {}; this.byRandom.set(key, s); }
-      if (s[label as KeylogLabelName] === undefined) this.secrets++;
+      if (s[label as KeylogLabelName] === undefined) { this.secrets++; this.generation++; }
       s[label as KeylogLabelName] = Buffer.from(secret, 'hex');
     }
   }
 
   /** The secrets logged for a client random (hex), undefined when none. */
   lookup(clientRandomHex: string): TlsSecrets | undefined {
-    return this.byRandom.get(clientRandomHex.toLowerCase());
+    const key = clientRandomHex.toLowerCase();
+    const s = this.byRandom.get(key);
+    if (s !== undefined || !this.refresh()) return s;
+    return this.byRandom.get(key);
   }
 
   get connections(): number {

@@ -169,3 +169,31 @@ test('http-request lines: pseudo-headers as fields, credentials redacted as wire
   assert.equal(b.method, null);
   assert.equal(b.headers_undecodable, 'QPACK: blocked');
 });
+
+test('key log file followed as it grows: appended lines, a line still being written, a rewritten file', async () => {
+  const { mkdtempSync, writeFileSync, appendFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'wirelog-keylog-'));
+  try {
+    const f = join(dir, 'keys.txt');
+    const line = (r: string, label = 'CLIENT_TRAFFIC_SECRET_0'): string => `${label} ${r.repeat(32)} ${'11'.repeat(32)}\n`;
+    writeFileSync(f, line('aa') + line('bb').slice(0, 50));
+    const k = TlsKeylog.fromFile(f);
+    assert.ok(k.lookup('aa'.repeat(32)));
+    assert.equal(k.lookup('bb'.repeat(32)), undefined, 'half a line is not read as a bad line nor a secret');
+    assert.equal(k.badLines, 0);
+    const g = k.generation;
+    appendFileSync(f, line('bb').slice(50) + line('cc'));
+    assert.equal(k.readMore(), true);
+    assert.ok(k.generation > g);
+    assert.ok(k.lookup('bb'.repeat(32)) && k.lookup('cc'.repeat(32)));
+    assert.equal(k.readMore(), false, 'nothing new');
+    writeFileSync(f, line('dd'));
+    assert.equal(k.readMore(), true, 'a shorter file was rewritten: read from its start');
+    assert.ok(k.lookup('dd'.repeat(32)));
+    assert.throws(() => TlsKeylog.fromFile(join(dir, 'missing.txt')), /ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
