@@ -354,3 +354,43 @@ test('pcapng with the key log in a Decryption Secrets Block (editcap --inject-se
   assert.deepEqual(lines(w.stdout), events);
   assert.match(w.stderr, new RegExp(`key log: ${RUNS.length} connections`));
 });
+
+/** pcapng blocks (little-endian, as editcap writes): [type, bytes] in file order */
+function pcapngBlocks(b: Buffer): Array<[number, Buffer]> {
+  const out: Array<[number, Buffer]> = [];
+  for (let at = 0; at < b.length;) {
+    const len = b.readUInt32LE(at + 4);
+    out.push([b.readUInt32LE(at), b.subarray(at, at + len)]);
+    at += len;
+  }
+  return out;
+}
+
+test('secrets that come late (a Decryption Secrets Block after the first packets): decrypted from then on', async (t) => {
+  if (!ready(t)) return;
+  const ng = path.join(dir, 'with-secrets.pcapng');
+  await runOk('editcap', ['--inject-secrets', `tls,${keys}`, file, ng]);
+  const blocks = pcapngBlocks(readFileSync(ng));
+  const DSB = 0x0a, EPB = 0x06;
+  const dsb = blocks.find(([type]) => type === DSB)!;
+  assert.ok(dsb, 'editcap wrote a Decryption Secrets Block');
+  // move it after the 4th packet: the first connection's Initials and the server's first Handshake flight come before
+  const rest = blocks.filter((x) => x !== dsb);
+  let packets = 0;
+  const at = rest.findIndex(([type]) => type === EPB && ++packets === 4);
+  const late = path.join(dir, 'late-secrets.pcapng');
+  writeFileSync(late, Buffer.concat([...rest.slice(0, at + 1), dsb, ...rest.slice(at + 1)].map(([, b]) => b)));
+  const w = await runWirelog(['quic', '-r', late, '--port', String(port)]);
+  assert.equal(w.code, 0, w.stderr);
+  const evs = lines(w.stdout);
+  const first = connOf('multi', evs);
+  const s = byConn(first, 'conn-summary', evs)[0]!;
+  assert.ok(Object.values(s.undecrypted as Record<string, number>).reduce((a, b) => a + b, 0) > 0, 'packets before the secrets: not decrypted');
+  assert.ok(byConn(first, 'decrypt-failed', evs).length > 0);
+  assert.ok(byConn(first, 'packet-sent', evs).some((e) => e.packet_type === '1rtt' && e.pn !== undefined), 'later 1-RTT packets decrypted');
+  // the connections after the block: exactly as with --keylog
+  for (const name of ['chacha', 'update'] as const) {
+    const strip = (x: Ev[], c: number): string[] => byConn(c, undefined, x).map((e) => JSON.stringify({ ...e, conn: 0 }));
+    assert.deepEqual(strip(evs, connOf(name, evs)), strip(events, connOf(name)), name);
+  }
+});
