@@ -13,6 +13,7 @@ export const QUIC_OPTIONS: readonly OptionSpec[] = [
   { name: 'vantage', value: true, valueName: 'SIDE', help: 'server (default: packet-received is what the server received) or client' },
   { name: 'filter', value: true, valueName: 'EXPR', help: 'keep connections matching EXPR (sni, alpn, src_ip, src_port, dst_ip, dst_port;\nsrc is the client), in the filter language of docs/query.md' },
   USER_OPTION,
+  { name: 'keylog', value: true, valueName: 'FILE', help: 'TLS secrets (SSLKEYLOGFILE format): decrypt Handshake and 1-RTT packets, show HTTP/3' },
   { name: 'help', short: 'h', value: false, help: 'this help' },
   // h2olog's and the issue's live sources: recognised, so that their error says what is missing
   { name: 'pid', short: 'p', value: true, multiple: true },
@@ -24,7 +25,8 @@ export const QUIC_USAGE = `Usage: wirelog quic -r FILE [options]
 
 QUIC events of every connection in a capture file, as JSON lines in h2olog's shape
 ({"time":…,"type":"accept","conn":1,"dcid":…}). Initial packets are decrypted without keys
-(version, connection IDs, SNI, ALPN, frames); later packets are counted. See docs/quic.md.
+(version, connection IDs, SNI, ALPN, frames); with --keylog (or pcapng secrets) every packet is,
+and streams and HTTP/3 requests are shown. See docs/quic.md.
 
 Options:
 ${formatOptions(QUIC_OPTIONS)}
@@ -38,6 +40,7 @@ interface QuicSettings {
   vantage: 'server' | 'client';
   filter?: string;
   user?: string;
+  keylog?: string;
 }
 
 function parsePorts(values: string[], as: string): number[] {
@@ -83,6 +86,8 @@ function resolve(argv: readonly string[]): QuicSettings | 'help' {
   const f = a.flags.get('filter');
   if (f !== undefined) s.filter = f.values[0];
   s.user = a.flags.get('user')?.values.at(-1);
+  const k = a.flags.get('keylog');
+  if (k !== undefined) s.keylog = k.values[0];
   return s;
 }
 
@@ -123,6 +128,18 @@ export async function quicCommand(argv: readonly string[]): Promise<number> {
     stderrLine(`wirelog: error: ${settings.readFile}: no such file`);
     return 1;
   }
+  const { TlsKeylog } = await import('../proto/tls-keylog.js');
+  // always a key log: pcapng files may carry secrets (Decryption Secrets Blocks) even without --keylog
+  let keylog = new TlsKeylog();
+  if (settings.keylog !== undefined) {
+    try {
+      keylog = TlsKeylog.fromFile(settings.keylog);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      stderrLine(`wirelog: error: --keylog ${settings.keylog}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+      return 1;
+    }
+  }
   let sink: InstanceType<typeof QuicJsonlSink>;
   try {
     sink = new QuicJsonlSink(settings.writeFile, types);
@@ -135,17 +152,20 @@ export async function quicCommand(argv: readonly string[]): Promise<number> {
     vantage: settings.vantage,
     ports: settings.ports,
     connFilter,
+    keylog,
+    keylogFromCaptureOnly: settings.keylog === undefined,
     emit: (e) => sink.event(e),
   });
   let result;
   try {
     if (plan.action === 'keep') stderrLine(KEEP_ROOT_WARNING);
-    // started as root: the input and -w are open, parsing runs as --user (docs/privileges.md)
-    result = await pipeline.runQuicFile({ path: settings.readFile, tracker, afterOpen: () => dropPrivileges(plan) });
+    // started as root: the input, the key log and -w are open, parsing runs as --user (docs/privileges.md)
+    result = await pipeline.runQuicFile({ path: settings.readFile, tracker, keylog, afterOpen: () => dropPrivileges(plan) });
   } finally {
     sink.close();
+    keylog.close();
   }
-  stderrLine(pipeline.quicSummaryLine(result));
+  stderrLine(pipeline.quicSummaryLine(result, settings.keylog !== undefined || keylog.connections > 0 || keylog.badLines > 0 ? keylog : undefined));
   if (result.capture.error !== undefined) {
     stderrLine(`wirelog: error: ${result.capture.error.message}`);
     return 1;

@@ -27,6 +27,8 @@ export interface CaptureReadOptions {
   onRead?: (bytesRead: number) => void;
   /** once the input is open, before its first byte is parsed (the CLI drops root there: src/cli/privileges.ts) */
   afterOpen?: () => void;
+  /** pcapng Decryption Secrets Blocks: secrets type and data (a view valid during the call) */
+  onSecrets?: (type: number, data: Buffer) => void;
 }
 
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
@@ -38,7 +40,7 @@ class CaptureCore {
   parser: CaptureParser | undefined;
   error: CaptureFileSummary['error'];
 
-  constructor(private readonly file: string, private readonly onFrame: (f: Frame) => void) {}
+  constructor(private readonly file: string, private readonly onFrame: (f: Frame) => void, private readonly onSecrets?: (type: number, data: Buffer) => void) {}
 
   /** Bytes needed from the current position to make progress. */
   get need(): number { return this.parser ? this.parser.need : 4; }
@@ -48,7 +50,7 @@ class CaptureCore {
     if (this.parser === undefined) {
       if (end - pos < 4) return pos;
       const be = buf.readUInt32BE(pos), le = buf.readUInt32LE(pos);
-      if (be === PCAPNG_SHB) this.parser = new PcapngParser(this.onFrame);
+      if (be === PCAPNG_SHB) this.parser = new PcapngParser(this.onFrame, this.onSecrets);
       else if (be === PCAP_MAGIC_US || be === PCAP_MAGIC_NS || le === PCAP_MAGIC_US || le === PCAP_MAGIC_NS ||
         be === PCAP_MAGIC_KUZNETZOV || le === PCAP_MAGIC_KUZNETZOV) this.parser = new PcapParser(this.onFrame);
       else {
@@ -121,7 +123,7 @@ class ChunkBuffer {
  * propagate (the file is closed).
  */
 export function readCaptureFile(path: string, onFrame: (f: Frame) => void, opts?: CaptureReadOptions): CaptureFileSummary {
-  const core = new CaptureCore(path, onFrame);
+  const core = new CaptureCore(path, onFrame, opts?.onSecrets);
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -164,7 +166,7 @@ export function readCaptureFile(path: string, onFrame: (f: Frame) => void, opts?
  */
 export async function readCaptureStream(input: Readable, onFrame: (f: Frame) => void, opts?: CaptureReadOptions & { name?: string }): Promise<CaptureFileSummary> {
   const name = opts?.name ?? '-';
-  const core = new CaptureCore(name, onFrame);
+  const core = new CaptureCore(name, onFrame, opts?.onSecrets);
   const cb = new ChunkBuffer(Math.max(opts?.chunkSize ?? DEFAULT_CHUNK_SIZE, 64));
   let inCallback = false; // exceptions from onFrame propagate; only stream errors become WL_ERR_IO
   try {

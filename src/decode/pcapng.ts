@@ -15,6 +15,8 @@ export const PCAPNG_NRB = 0x00000004;
 export const PCAPNG_ISB = 0x00000005;
 export const PCAPNG_EPB = 0x00000006;
 export const PCAPNG_DSB = 0x0000000a;
+/** DSB secrets type of TLS key log text ('TLSK') */
+export const PCAPNG_SECRETS_TLS = 0x544c534b;
 export const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 /** Blocks larger than this are taken as corruption (Wireshark's limit is 16 MiB for most blocks). */
 export const PCAPNG_MAX_BLOCK = 64 * 1024 * 1024;
@@ -71,7 +73,8 @@ export class PcapngParser implements CaptureParser {
   private lastTsUs = 0;
   private readonly frame: Frame = { tsUs: 0, linkType: 0, data: Buffer.alloc(0), origLen: 0, ifindex: 0, ifname: undefined, direction: undefined };
 
-  constructor(private readonly onFrame: FrameCallback) {}
+  /** `onSecrets`: the payload of each Decryption Secrets Block (secrets type, e.g. PCAPNG_SECRETS_TLS, and data) */
+  constructor(private readonly onFrame: FrameCallback, private readonly onSecrets?: (type: number, data: Buffer) => void) {}
 
   private fail(code: string, offset: number, message: string): void {
     this.failure = { code, offset, message };
@@ -118,7 +121,8 @@ export class PcapngParser implements CaptureParser {
         case PCAPNG_EPB: ok = this.epb(buf, pos, len, at); break;
         case PCAPNG_SPB: ok = this.spb(buf, pos, len, at); break;
         case PCAPNG_PB: ok = this.pb(buf, pos, len, at); break;
-        default: break; // NRB, ISB, DSB, custom, unknown: skip
+        case PCAPNG_DSB: ok = this.dsb(buf, pos, len, at); break;
+        default: break; // NRB, ISB, custom, unknown: skip
       }
       if (!ok) return pos;
       pos += len;
@@ -247,6 +251,18 @@ export class PcapngParser implements CaptureParser {
     const ts = this.tsUs(itf, this.u32(buf, pos + 12), this.u32(buf, pos + 16));
     const dir = optStart < pos + len - 4 ? this.flagsDirection(buf, optStart, pos + len - 4) : undefined;
     this.deliver(itf, ts, buf.subarray(pos + 28, pos + 28 + caplen), this.u32(buf, pos + 24), dir);
+    return true;
+  }
+
+  /** DSB: secrets type (u32), secrets length (u32), the secrets; handed over as they are (a view, valid during the call). */
+  private dsb(buf: Buffer, pos: number, len: number, at: number): boolean {
+    if (this.onSecrets === undefined) return true;
+    const secretsLen = len >= 20 ? this.u32(buf, pos + 12) : -1;
+    if (secretsLen < 0 || 16 + secretsLen + 4 > len) {
+      this.fail(WL_ERR_MALFORMED, at, `corrupt Decryption Secrets Block at byte ${at}: secrets length ${secretsLen} in a block of ${len}`);
+      return false;
+    }
+    this.onSecrets(this.u32(buf, pos + 8), buf.subarray(pos + 16, pos + 16 + secretsLen));
     return true;
   }
 

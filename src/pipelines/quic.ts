@@ -11,12 +11,19 @@
  */
 import { readCaptureFile, readCaptureStream, type CaptureFileSummary } from '../decode/capture-file.js';
 import { decodeFrame, newDecodeStats, type DecodeStats } from '../decode/frame.js';
+import { PCAPNG_SECRETS_TLS } from '../decode/pcapng.js';
 import type { Frame } from '../records.js';
 import {
   PacketType, PnSpace, QuicErrorCode, QuicVersion, isKnownVersion, parseLongAs, looksLikeLongHeader, pnSpaceOf, splitDatagram, versionName,
   type PacketTypeName, type PnSpaceName, type QuicError, type QuicPacket,
 } from '../proto/quic.js';
-import { initialSecrets, openPacket, verifyRetryIntegrity, type InitialSecrets, type UnprotectedPacket } from '../proto/quic-crypto.js';
+import {
+  KEY_PHASE_BIT, TLS13_SUITES, initialSecrets, nextTrafficSecret, openPacket, packetKeysFromSecret, unprotectedFirstByte, verifyRetryIntegrity,
+  type InitialSecrets, type PacketKeys, type UnprotectedPacket,
+} from '../proto/quic-crypto.js';
+import { KeylogLabel, type TlsKeylog, type TlsSecrets } from '../proto/tls-keylog.js';
+import { Http3Connection, type Http3Message } from '../proto/http3.js';
+import { shownValue } from '../sinks/redact.js';
 import { CryptoStream, parseFrames, parseTransportParameters, type QuicFrame, type TransportParameters } from '../proto/quic-frames.js';
 import { parseClientHelloMessage, type ClientHello } from '../proto/tls.js';
 
@@ -27,6 +34,13 @@ export const QuicEventType = {
   PACKET_RECEIVED: 'packet-received',
   PACKET_SENT: 'packet-sent',
   DECRYPT_FAILED: 'decrypt-failed',
+  CRYPTO_DECRYPT: 'crypto-decrypt',
+  CRYPTO_HANDSHAKE: 'crypto-handshake',
+  KEY_UPDATE: 'key-update',
+  STREAM_OPEN: 'stream-open',
+  STREAM_CLOSE: 'stream-close',
+  HTTP_REQUEST: 'http-request',
+  HTTP_RESPONSE: 'http-response',
   RETRY: 'retry',
   VERSION_NEGOTIATION: 'version-negotiation',
   CLOSE: 'close',
@@ -40,15 +54,22 @@ export const QUIC_EVENT_TYPES: readonly string[] = Object.values(QuicEventType);
 export const Vantage = { SERVER: 'server', CLIENT: 'client' } as const;
 export type VantageName = (typeof Vantage)[keyof typeof Vantage];
 
-/** Why a packet cannot be decrypted, per packet-number space, in this slice (no key log yet). */
+/** Why a packet cannot be decrypted without a key log, per packet type. */
 const NO_KEYS_REASON: Record<string, string> = {
-  [PacketType.HANDSHAKE]: 'no keys: Handshake keys come from the TLS key exchange (a key log is needed; not in this slice)',
-  [PacketType.ZERO_RTT]: 'no keys: 0-RTT keys come from a resumed TLS session (a key log is needed; not in this slice)',
-  [PacketType.ONE_RTT]: 'no keys: 1-RTT keys come from the TLS key exchange (a key log is needed; not in this slice)',
+  [PacketType.HANDSHAKE]: 'no keys: Handshake keys come from the TLS key exchange (give the secrets with --keylog)',
+  [PacketType.ZERO_RTT]: 'no keys: 0-RTT keys come from a resumed TLS session (give the secrets with --keylog)',
+  [PacketType.ONE_RTT]: 'no keys: 1-RTT keys come from the TLS key exchange (give the secrets with --keylog)',
+};
+/** The key-log line each packet type and sender needs. */
+const SECRET_LABEL: Record<string, PerSide<string>> = {
+  [PacketType.HANDSHAKE]: { client: KeylogLabel.CLIENT_HANDSHAKE, server: KeylogLabel.SERVER_HANDSHAKE },
+  [PacketType.ZERO_RTT]: { client: KeylogLabel.CLIENT_EARLY, server: KeylogLabel.CLIENT_EARLY },
+  [PacketType.ONE_RTT]: { client: KeylogLabel.CLIENT_APPLICATION, server: KeylogLabel.SERVER_APPLICATION },
 };
 /** Versions whose Initial protection is tried on a client's long header of an unknown version. */
 const PROTECTION_GUESSES: readonly number[] = [QuicVersion.V1, QuicVersion.DRAFT29, QuicVersion.V2, QuicVersion.V2_DRAFT];
 const ALPN_SELECTED_UNKNOWN = "the server's choice is in EncryptedExtensions, inside Handshake packets: not decryptable without keys";
+const ALPN_SELECTED_NOT_SEEN = "the server's EncryptedExtensions was not seen in the decrypted Handshake packets";
 
 export interface QuicEvent {
   time: number;
@@ -73,6 +94,8 @@ export interface QuicStats {
   events: number;
   /** events dropped by -t or --filter */
   filtered: number;
+  /** UDP GSO buffers recorded whole and split into their datagrams */
+  gsoBuffers: number;
 }
 
 export interface QuicTrackerOptions {
@@ -82,6 +105,10 @@ export interface QuicTrackerOptions {
   /** per-connection filter (the `tls` record fields: sni, alpn, src_ip, src_port, dst_ip, dst_port; src = client) */
   connFilter?: (r: Readonly<Record<string, unknown>>) => boolean;
   emit: (e: QuicEvent) => void;
+  /** TLS secrets (--keylog, pcapng Decryption Secrets Blocks): Handshake, 0-RTT and 1-RTT decryption */
+  keylog?: TlsKeylog;
+  /** no --keylog was given: a key log from the capture's Decryption Secrets Blocks only */
+  keylogFromCaptureOnly?: boolean;
 }
 
 type Side = 'client' | 'server';
@@ -89,6 +116,25 @@ type Side = 'client' | 'server';
 interface PerSide<T> { client: T; server: T }
 
 interface PacketCounts { packets: number; bytes: number; byType: Record<string, number> }
+
+/** 1-RTT keys of one sender: the current generation, the one before it (late packets), and its Key Phase bit. */
+interface AppKeys {
+  secret: Buffer;
+  keys: PacketKeys;
+  previous?: PacketKeys;
+  phase: number;
+  generation: number;
+}
+
+/** Where a connection's Handshake/1-RTT keys stand: derived, or why not. */
+type KeyState = { ok: true; keys: PacketKeys } | { ok: false; reason: string };
+
+/** What a stream has seen, per direction: for stream-open / stream-close. */
+interface StreamState {
+  fin: PerSide<boolean>;
+  reset: boolean;
+  closed: boolean;
+}
 
 class QuicConn {
   accepted = false;
@@ -109,6 +155,23 @@ class QuicConn {
     server: { initial: -1, handshake: -1, application: -1 },
   };
   readonly crypto: PerSide<CryptoStream> = { client: new CryptoStream(), server: new CryptoStream() };
+  /** the Handshake space's CRYPTO streams (EncryptedExtensions, certificates, Finished) */
+  readonly hsCrypto: PerSide<CryptoStream> = { client: new CryptoStream(), server: new CryptoStream() };
+  /** key-log secrets for this connection's client random; null when looked up and absent */
+  secrets?: TlsSecrets | null;
+  hsKeys?: PerSide<KeyState>;
+  earlyKeys?: KeyState;
+  /** the key log's generation when key states were last computed */
+  keysGeneration = -1;
+  /** the suite 0-RTT packets were found to use before the ServerHello was seen */
+  earlySuite?: number;
+  app?: PerSide<AppKeys | KeyState & { ok: false }>;
+  /** "side/space" pairs whose first decrypted packet was reported (crypto-decrypt) */
+  readonly decryptReported = new Set<string>();
+  alpnSelected?: string;
+  handshakeConfirmed = false;
+  readonly streams = new Map<number, StreamState>();
+  h3?: Http3Connection;
   hello?: ClientHello;
   transportParameters?: TransportParameters;
   helloError?: string;
@@ -147,7 +210,7 @@ const endpoint = (addr: string, port: number): string => (addr.includes(':') ? `
 /** Turns UDP datagrams into QUIC events. Never throws on bad input: errors are counted and logged as events. */
 export class QuicTracker {
   readonly stats: QuicStats = {
-    frames: 0, datagrams: 0, notQuic: 0, packets: 0, decrypted: 0, undecryptable: 0, connections: 0, errors: {}, events: 0, filtered: 0,
+    frames: 0, datagrams: 0, notQuic: 0, packets: 0, decrypted: 0, undecryptable: 0, connections: 0, errors: {}, events: 0, filtered: 0, gsoBuffers: 0,
   };
   private readonly conns: QuicConn[] = [];
   private readonly byCid = new Map<string, QuicConn>();
@@ -161,7 +224,7 @@ export class QuicTracker {
   }
 
   /** One UDP datagram. `payload` is only read during the call. */
-  datagram(tsUs: number, src: string, sport: number, dst: string, dport: number, payload: Buffer): void {
+  datagram(tsUs: number, src: string, sport: number, dst: string, dport: number, payload: Buffer, gso = false): void {
     const from = endpoint(src, sport), to = endpoint(dst, dport);
     const flowConn = this.byFlow.get(`${from}>${to}`);
     const onPort = this.ports === 'any' || this.ports.has(sport) || this.ports.has(dport);
@@ -170,8 +233,17 @@ export class QuicTracker {
       this.stats.notQuic++;
       return;
     }
-    this.stats.datagrams++;
     const split = splitDatagram(payload, (d, off) => this.shortDcid(d, off, flowConn));
+    const stride = gso ? 0 : gsoStride(payload, split.packets[split.packets.length - 1]);
+    if (stride > 0) {
+      // a UDP GSO buffer recorded whole (tcpdump on lo): the datagrams the receiver got are its segments
+      this.stats.gsoBuffers++;
+      for (let at = 0; at < payload.length; at += stride) {
+        this.datagram(tsUs, src, sport, dst, dport, payload.subarray(at, Math.min(payload.length, at + stride)), true);
+      }
+      return;
+    }
+    this.stats.datagrams++;
     let lastConn = flowConn;
     for (const p of split.packets) {
       try {
@@ -187,6 +259,7 @@ export class QuicTracker {
   finish(): void {
     for (const c of this.conns) {
       if (!c.accepted) this.accept(c);
+      c.h3?.finish(ms(c.lastUs));
       this.summary(c);
     }
   }
@@ -328,14 +401,23 @@ export class QuicTracker {
     }
     const space = pnSpaceOf(p.type)!;
     if (p.type !== PacketType.INITIAL) {
-      // Handshake, 0-RTT, 1-RTT: counted, reported once per space as not decryptable
+      // Handshake, 0-RTT, 1-RTT: decrypted with key-log secrets when there are some, else counted and reported once
+      // per space as not decryptable
+      const r = this.protectedPacket(c, side, p);
+      if (r.ok) {
+        this.decryptedPacket(tsUs, from, to, c, side, p, r.packet, ev, space);
+        return c;
+      }
       this.stats.undecryptable++;
       c.undecrypted[p.type] = (c.undecrypted[p.type] ?? 0) + 1;
       ev.decrypted = false;
+      if (r.aead) ev.error = QuicErrorCode.AEAD_FAILED;
       this.out(c, ev);
+      if (r.aead) this.count(QuicErrorCode.AEAD_FAILED);
+      // once per connection and space (the first packet's sender and reason)
       if (!c.decryptFailed.has(space)) {
         c.decryptFailed.add(space);
-        this.out(c, { time: ms(tsUs), type: QuicEventType.DECRYPT_FAILED, conn: c.id, packet_type: p.type, space, reason: NO_KEYS_REASON[p.type] });
+        this.out(c, { time: ms(tsUs), type: QuicEventType.DECRYPT_FAILED, conn: c.id, by: side, packet_type: p.type, space, reason: r.reason });
       }
       return c;
     }
@@ -355,17 +437,147 @@ export class QuicTracker {
     return c;
   }
 
-  /** A decrypted Initial packet: its frames feed the connection, then its event. */
   private initialPacket(tsUs: number, from: string, to: string, c: QuicConn, side: Side, p: QuicPacket, opened: UnprotectedPacket, ev: QuicEvent): void {
+    this.decryptedPacket(tsUs, from, to, c, side, p, opened, ev, PnSpace.INITIAL);
+  }
+
+  /** Keys for a Handshake, 0-RTT or 1-RTT packet from the key log, derived once the ClientHello and ServerHello are seen. */
+  private keyState(c: QuicConn, side: Side, type: PacketTypeName, suiteGuess?: number): KeyState {
+    const keylog = this.opts.keylog;
+    if (keylog === undefined || (this.opts.keylogFromCaptureOnly === true && keylog.connections === 0)) return { ok: false, reason: NO_KEYS_REASON[type]! };
+    if (c.hello === undefined) return { ok: false, reason: 'no ClientHello seen: the client random that finds the secrets in the key log is unknown' };
+    const random = Buffer.from(c.hello.random, 'latin1').toString('hex');
+    if (c.secrets === undefined) c.secrets = keylog.lookup(random) ?? null;
+    if (c.secrets === null) return { ok: false, reason: `the key log has no secrets for this connection's client random ${random}` };
+    const suiteId = c.cipherSuite ?? suiteGuess;
+    if (suiteId === undefined) return { ok: false, reason: "the ServerHello (its cipher suite) was not seen in the server's Initial packets" };
+    const suite = TLS13_SUITES[suiteId];
+    if (suite === undefined) return { ok: false, reason: `cipher suite 0x${suiteId.toString(16).padStart(4, '0')} is not decrypted (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 are)` };
+    const label = SECRET_LABEL[type]![side];
+    const secret = c.secrets[label as keyof TlsSecrets];
+    if (secret === undefined) return { ok: false, reason: `the key log has no ${label} for this connection` };
+    return { ok: true, keys: packetKeysFromSecret(c.version, secret, suite.cipher, suite.hash) };
+  }
+
+  /** Open a Handshake, 0-RTT or 1-RTT packet; 1-RTT follows key updates by the Key Phase bit (RFC 9001 §6). */
+  private protectedPacket(c: QuicConn, side: Side, p: QuicPacket): { ok: true; packet: UnprotectedPacket & { keyUpdate?: number } } | { ok: false; reason: string; aead: boolean } {
+    const space = pnSpaceOf(p.type)!;
+    this.retryKeys(c);
+    const largest = c.largestPn[side][space];
+    let keys: KeyState;
+    if (p.type === PacketType.HANDSHAKE) {
+      c.hsKeys ??= { client: this.keyState(c, 'client', p.type), server: this.keyState(c, 'server', p.type) };
+      keys = c.hsKeys[side];
+    } else if (p.type === PacketType.ZERO_RTT) {
+      if (c.earlyKeys === undefined && c.cipherSuite === undefined) {
+        // 0-RTT usually comes before the ServerHello names the suite (the resumed session's): each suite's keys are
+        // tried, and the one whose AEAD tag verifies is kept
+        let first: KeyState | undefined;
+        for (const guess of Object.keys(TLS13_SUITES).map(Number)) {
+          const k = this.keyState(c, 'client', p.type, guess);
+          first ??= k;
+          if (!k.ok) break;
+          const o = openPacket(p, k.keys, largest);
+          if (o.ok) {
+            c.earlyKeys = k;
+            c.earlySuite = guess;
+            return { ok: true, packet: o.packet };
+          }
+        }
+        return { ok: false, reason: first !== undefined && !first.ok ? first.reason : "0-RTT packet: no cipher suite's keys from the key log's CLIENT_EARLY_TRAFFIC_SECRET verify", aead: first?.ok === true };
+      }
+      c.earlyKeys ??= this.keyState(c, 'client', p.type);
+      keys = c.earlyKeys;
+    } else {
+      c.app ??= { client: this.appKeys(c, 'client'), server: this.appKeys(c, 'server') };
+      const a = c.app[side];
+      if (!('secret' in a)) return { ok: false, reason: a.reason, aead: false };
+      const first = unprotectedFirstByte(p, a.keys);
+      if (first === undefined) return { ok: false, reason: '1-RTT packet too short for a header-protection sample', aead: true };
+      const phase = (first & KEY_PHASE_BIT) !== 0 ? 1 : 0;
+      if (phase === a.phase) {
+        const o = openPacket(p, a.keys, largest);
+        return o.ok ? { ok: true, packet: o.packet } : { ok: false, reason: `${o.error.message} with the key log's secrets`, aead: true };
+      }
+      // the other phase: the next generation (a key update) or the previous one (a packet sent before it)
+      const suite = TLS13_SUITES[c.cipherSuite!]!;
+      const nextSecret = nextTrafficSecret(c.version, a.secret, suite.hash);
+      const next = { ...packetKeysFromSecret(c.version, nextSecret, suite.cipher, suite.hash), hp: a.keys.hp };
+      const o = openPacket(p, next, largest);
+      if (o.ok) {
+        a.previous = a.keys;
+        a.keys = next;
+        a.secret = nextSecret;
+        a.phase = phase;
+        a.generation++;
+        return { ok: true, packet: { ...o.packet, keyUpdate: a.generation } };
+      }
+      if (a.previous !== undefined) {
+        const old = openPacket(p, a.previous, largest);
+        if (old.ok) return { ok: true, packet: old.packet };
+      }
+      return { ok: false, reason: `1-RTT packet with Key Phase ${phase}: AEAD tag does not verify with the next or previous generation of keys`, aead: true };
+    }
+    if (!keys.ok) return { ok: false, reason: keys.reason, aead: false };
+    const o = openPacket(p, keys.keys, largest);
+    return o.ok ? { ok: true, packet: o.packet } : { ok: false, reason: `${o.error.message} with the key log's secrets`, aead: true };
+  }
+
+  /**
+   * Key states that failed for want of secrets are computed again once the key log has more (a key log file that
+   * grows while a capture is read from a pipe, a Decryption Secrets Block later in the file).
+   */
+  private retryKeys(c: QuicConn): void {
+    const keylog = this.opts.keylog;
+    if (keylog === undefined) return;
+    if (c.secrets === null) {
+      // a miss: look again (the key log re-reads its file, rate-limited, when a lookup misses)
+      if (c.hello === undefined || keylog.lookup(Buffer.from(c.hello.random, 'latin1').toString('hex')) === undefined) return;
+    } else if (c.keysGeneration === keylog.generation) {
+      return;
+    }
+    c.keysGeneration = keylog.generation;
+    if (c.secrets === null) c.secrets = undefined;
+    if (c.hsKeys !== undefined && (!c.hsKeys.client.ok || !c.hsKeys.server.ok)) c.hsKeys = undefined;
+    if (c.earlyKeys !== undefined && !c.earlyKeys.ok) c.earlyKeys = undefined;
+    if (c.app !== undefined) {
+      // only a side without keys: a side with keys keeps its key-update state
+      for (const side of ['client', 'server'] as const) if (!('secret' in c.app[side])) c.app[side] = this.appKeys(c, side);
+    }
+  }
+
+  private appKeys(c: QuicConn, side: Side): AppKeys | (KeyState & { ok: false }) {
+    const k = this.keyState(c, side, PacketType.ONE_RTT);
+    if (!k.ok) return k;
+    const secret = c.secrets![(side === 'client' ? KeylogLabel.CLIENT_APPLICATION : KeylogLabel.SERVER_APPLICATION)]!;
+    return { secret, keys: k.keys, phase: 0, generation: 0 };
+  }
+
+  /** A decrypted packet: its frames feed the connection, then its event. */
+  private decryptedPacket(tsUs: number, from: string, to: string, c: QuicConn, side: Side, p: QuicPacket, opened: UnprotectedPacket & { keyUpdate?: number }, ev: QuicEvent, space: PnSpaceName): void {
     const len = p.end - p.start;
     this.stats.decrypted++;
     const pn = opened.packetNumber;
-    if (pn > c.largestPn[side].initial) c.largestPn[side].initial = pn;
+    if (pn > c.largestPn[side][space]) c.largestPn[side][space] = pn;
+    if (space !== PnSpace.INITIAL) {
+      const key = `${side}/${p.type}`;
+      if (!c.decryptReported.has(key)) {
+        c.decryptReported.add(key);
+        this.out(c, { time: ms(tsUs), type: QuicEventType.CRYPTO_DECRYPT, conn: c.id, by: side, packet_type: p.type, space, pn, cipher_suite: suiteName(c.cipherSuite ?? c.earlySuite), source: 'keylog' });
+      }
+      if (opened.keyUpdate !== undefined) {
+        this.out(c, { time: ms(tsUs), type: QuicEventType.KEY_UPDATE, conn: c.id, by: side, pn, generation: opened.keyUpdate, key_phase: (opened.firstByte & KEY_PHASE_BIT) !== 0 ? 1 : 0 });
+      }
+    }
     const frames = parseFrames(opened.payload);
-    for (const f of frames.frames) this.frame(tsUs, c, side, f);
+    for (const f of frames.frames) this.frame(tsUs, c, side, f, space);
     // accept before the packet that completed the ClientHello, so it is the connection's first line
     if (!c.accepted && c.hello !== undefined) this.accept(c);
-    const out: QuicEvent = { time: ev.time, type: ev.type, conn: c.id, pn, packet_type: p.type, len, version: ev.version, dcid: ev.dcid, scid: ev.scid };
+    const out: QuicEvent = { time: ev.time, type: ev.type, conn: c.id, pn, packet_type: p.type, len };
+    if (p.long) { out.version = ev.version; out.dcid = ev.dcid; out.scid = ev.scid; } else {
+      out.dcid = ev.dcid;
+      out.key_phase = (opened.firstByte & KEY_PHASE_BIT) !== 0 ? 1 : 0;
+    }
     if (ev.protected_as !== undefined) out.protected_as = ev.protected_as;
     if (p.token !== undefined && p.token.length > 0) out.token_length = p.token.length;
     out.frames = frames.frames.map(frameJson);
@@ -375,8 +587,19 @@ export class QuicTracker {
     if (!c.accepted && side === 'server') this.accept(c); // the server answered a hello we could not read
   }
 
-  private frame(tsUs: number, c: QuicConn, side: Side, f: QuicFrame): void {
-    if (f.type === 'crypto' && f.data !== undefined) {
+  private frame(tsUs: number, c: QuicConn, side: Side, f: QuicFrame, space: PnSpaceName): void {
+    if (f.type === 'crypto' && f.data !== undefined && space !== PnSpace.INITIAL) {
+      // Handshake-level CRYPTO: the server's EncryptedExtensions names the chosen ALPN (1-RTT CRYPTO carries only
+      // post-handshake messages such as NewSessionTicket)
+      if (space !== PnSpace.HANDSHAKE || side !== 'server' || c.alpnSelected !== undefined) return;
+      const stream = c.hsCrypto.server;
+      if (!stream.add(f.offset!, f.data)) { this.count(QuicErrorCode.CRYPTO_LIMIT); return; }
+      const alpn = encryptedExtensionsAlpn(stream.contiguous());
+      if (alpn !== undefined) {
+        c.alpnSelected = alpn ?? '';
+        this.out(c, { time: ms(tsUs), type: QuicEventType.CRYPTO_HANDSHAKE, conn: c.id, by: side, message: 'encrypted_extensions', alpn: alpn === '' ? null : alpn });
+      }
+    } else if (f.type === 'crypto' && f.data !== undefined) {
       const stream = c.crypto[side];
       if (!stream.add(f.offset!, f.data)) {
         this.count(QuicErrorCode.CRYPTO_LIMIT);
@@ -394,6 +617,16 @@ export class QuicTracker {
       } else if (side === 'server' && c.cipherSuite === undefined) {
         c.cipherSuite = serverHelloCipherSuite(stream.contiguous());
       }
+    } else if (f.type === 'stream' && f.stream_id !== undefined) {
+      this.streamFrame(tsUs, c, side, f);
+    } else if (f.type === 'reset_stream' && f.stream_id !== undefined) {
+      const st = this.streamState(tsUs, c, side, f.stream_id);
+      st.reset = true;
+      c.h3?.streamReset(side, f.stream_id, ms(tsUs));
+      this.streamClosed(tsUs, c, f.stream_id, st, 'reset', f.error_code);
+    } else if (f.type === 'handshake_done' && !c.handshakeConfirmed) {
+      c.handshakeConfirmed = true;
+      this.out(c, { time: ms(tsUs), type: QuicEventType.CRYPTO_HANDSHAKE, conn: c.id, by: side, message: 'handshake_done' });
     } else if (f.type === 'new_connection_id' && f.connection_id !== undefined) {
       this.addCid(c, f.connection_id);
     } else if (f.type === 'connection_close') {
@@ -403,6 +636,48 @@ export class QuicTracker {
       e.reason = f.reason;
       this.out(c, e);
     }
+  }
+
+  private streamState(tsUs: number, c: QuicConn, side: Side, id: number): StreamState {
+    let st = c.streams.get(id);
+    if (st === undefined) {
+      st = { fin: { client: false, server: false }, reset: false, closed: false };
+      c.streams.set(id, st);
+      // the low bits of a stream ID say who opened it and whether it is unidirectional (RFC 9000 §2.1)
+      this.out(c, { time: ms(tsUs), type: QuicEventType.STREAM_OPEN, conn: c.id, stream_id: id, by: (id & 1) !== 0 ? 'server' : 'client', stream_type: (id & 2) !== 0 ? 'unidirectional' : 'bidirectional' });
+    }
+    return st;
+  }
+
+  private streamFrame(tsUs: number, c: QuicConn, side: Side, f: QuicFrame): void {
+    const id = f.stream_id!;
+    const st = this.streamState(tsUs, c, side, id);
+    if (f.fin) st.fin[side] = true;
+    if (this.isHttp3(c)) {
+      c.h3 ??= new Http3Connection((m) => this.httpMessage(c, m));
+      c.h3.streamData(side, id, f.offset!, f.data ?? Buffer.alloc(0), f.fin === true, ms(tsUs));
+    }
+    const uni = (id & 2) !== 0;
+    const opener: Side = (id & 1) !== 0 ? 'server' : 'client';
+    if (uni ? st.fin[opener] : st.fin.client && st.fin.server) this.streamClosed(tsUs, c, id, st, 'fin');
+  }
+
+  private streamClosed(tsUs: number, c: QuicConn, id: number, st: StreamState, how: 'fin' | 'reset', errorCode?: number): void {
+    if (st.closed) return;
+    st.closed = true;
+    const e: QuicEvent = { time: ms(tsUs), type: QuicEventType.STREAM_CLOSE, conn: c.id, stream_id: id, how };
+    if (errorCode !== undefined) e.error_code = errorCode;
+    this.out(c, e);
+  }
+
+  /** HTTP/3 is parsed when the server chose an h3 ALPN, or, its choice unseen, when the client offered one. */
+  private isHttp3(c: QuicConn): boolean {
+    if (c.alpnSelected !== undefined) return c.alpnSelected.startsWith('h3');
+    return c.hello?.alpn.some((a) => a.startsWith('h3')) ?? false;
+  }
+
+  private httpMessage(c: QuicConn, m: Http3Message): void {
+    this.out(c, http3Event(c.id, m));
   }
 
   private newConn(tsUs: number, from: string, to: string, p: QuicPacket): QuicConn {
@@ -460,12 +735,28 @@ export class QuicTracker {
       time: ms(c.lastUs), type: QuicEventType.CONN_SUMMARY, conn: c.id,
       dcid: hexOf(c.odcid), scid: hexOf(c.clientScid), server_scid: c.serverScid === undefined ? null : hexOf(c.serverScid),
       versions: [...c.versions].map(versionName), sni: c.hello?.sni ?? null, alpn_offered: c.hello?.alpn ?? null,
-      alpn_selected: null, alpn_selected_unknown: ALPN_SELECTED_UNKNOWN,
-      cipher_suite: c.cipherSuite === undefined ? null : '0x' + c.cipherSuite.toString(16).padStart(4, '0'),
+      alpn_selected: c.alpnSelected === undefined || c.alpnSelected === '' ? null : c.alpnSelected,
+      cipher_suite: suiteName(c.cipherSuite),
       sent: side(sent), received: side(received), undecrypted: c.undecrypted,
       retries: c.retries, version_negotiations: c.versionNegotiations, closed_by: c.closedBy ?? null,
       duration_ms: Math.round((c.lastUs - c.firstUs) / 1000),
     };
+    if (c.alpnSelected === undefined) e.alpn_selected_unknown = this.opts.keylog === undefined || c.hsKeys?.server.ok !== true ? ALPN_SELECTED_UNKNOWN : ALPN_SELECTED_NOT_SEEN;
+    if (c.app !== undefined) {
+      const gen = (s: Side): number | null => { const a = c.app![s]; return 'generation' in a ? a.generation : null; };
+      e.key_updates = { client: gen('client'), server: gen('server') };
+    }
+    if (c.streams.size > 0) e.streams = c.streams.size;
+    if (c.h3 !== undefined) {
+      // each side's SETTINGS (by identifier, RFC 9114 §7.2.4.1 and RFC 9204 §5) and GOAWAY, when seen
+      const settings = (m: Map<number, number> | undefined): Record<string, number> | null =>
+        m === undefined ? null : Object.fromEntries([...m].map(([k, v]) => [H3_SETTING_NAMES[k] ?? `0x${k.toString(16)}`, v]));
+      e.http3 = {
+        settings: { client: settings(c.h3.settings.client), server: settings(c.h3.settings.server) },
+        goaway: { client: c.h3.goaway.client ?? null, server: c.h3.goaway.server ?? null },
+      };
+      if (c.h3.errors.length > 0) e.http3_errors = c.h3.errors;
+    }
     this.out(c, e);
   }
 
@@ -521,6 +812,87 @@ function serverHelloCipherSuite(hs: Buffer): number | undefined {
   return at + 2 <= hs.length ? hs.readUInt16BE(at) : undefined;
 }
 
+/**
+ * The segment size of a UDP GSO buffer seen whole, or 0. The sender cut one buffer into datagrams of `stride` bytes
+ * (the last may be shorter), each starting with a packet to the same connection ID; a capture on lo records the buffer
+ * before the cut, so its first short-header packet seems to run to the end. Found by the next short header with the
+ * same DCID, checked at every multiple of the stride.
+ */
+function gsoStride(d: Buffer, last: QuicPacket | undefined): number {
+  if (last === undefined || last.long || last.dcid.length < 4 || d.length - last.start < 2 * 64) return 0;
+  let at = last.start + 1;
+  for (;;) {
+    const i = d.indexOf(last.dcid, at + 1);
+    if (i < 0) return 0;
+    const stride = i - 1;
+    at = i;
+    if ((d[stride]! & 0x80) !== 0 || stride <= last.start) continue; // short header (the fixed bit may be greased, RFC 9287)
+    let ok = true;
+    for (let k = 2 * stride; k < d.length && ok; k += stride) {
+      ok = k + 1 + last.dcid.length <= d.length && (d[k]! & 0x80) === 0 && d.subarray(k + 1, k + 1 + last.dcid.length).equals(last.dcid);
+    }
+    if (ok) return stride;
+  }
+}
+
+const H3_SETTING_NAMES: Record<number, string> = {
+  0x01: 'qpack_max_table_capacity', 0x06: 'max_field_section_size', 0x07: 'qpack_blocked_streams',
+  0x08: 'enable_connect_protocol', 0x33: 'h3_datagram',
+};
+
+function suiteName(s: number | undefined): string | null {
+  return s === undefined ? null : '0x' + s.toString(16).padStart(4, '0');
+}
+
+/**
+ * The ALPN protocol in the server's EncryptedExtensions (the first message of its Handshake CRYPTO stream): the
+ * protocol, '' when the message has no ALPN extension, undefined while the message is incomplete or not there.
+ */
+function encryptedExtensionsAlpn(hs: Buffer): string | undefined {
+  const ENCRYPTED_EXTENSIONS = 8, EXT_ALPN = 16;
+  if (hs.length < 6 || hs[0] !== ENCRYPTED_EXTENSIONS) return undefined;
+  const end = 4 + hs.readUIntBE(1, 3);
+  if (hs.length < end) return undefined;
+  let p = 6;
+  const extEnd = Math.min(end, 6 + hs.readUInt16BE(4));
+  while (p + 4 <= extEnd) {
+    const type = hs.readUInt16BE(p), len = hs.readUInt16BE(p + 2);
+    // ALPN: list length (2), then one protocol: length (1) and name
+    if (type === EXT_ALPN && len >= 3 && p + 7 <= extEnd) return hs.toString('latin1', p + 7, Math.min(extEnd, p + 7 + hs[p + 6]!));
+    p += 4 + len;
+  }
+  return '';
+}
+
+/**
+ * An HTTP/3 message as an `http-request` / `http-response` line: pseudo-headers as fields, the other headers as
+ * [name, value] pairs with credentials (Authorization, Cookie, Set-Cookie, Proxy-Authorization) shown as
+ * `[redacted]`, as `wirelog trace` shows them by default.
+ */
+export function http3Event(conn: number, m: Http3Message): QuicEvent {
+  const e: QuicEvent = { time: m.time, type: m.kind === 'request' ? QuicEventType.HTTP_REQUEST : QuicEventType.HTTP_RESPONSE, conn, stream_id: m.streamId };
+  const pseudo = m.kind === 'request' ? ['method', 'scheme', 'authority', 'path'] : ['status'];
+  const headers: Array<[string, string]> = [];
+  if (m.fields !== undefined) {
+    for (const [n, v] of m.fields) {
+      if (n.startsWith(':')) {
+        const k = n.slice(1);
+        if (pseudo.includes(k) && e[k] === undefined) e[k] = k === 'status' ? Number(v) : v;
+      } else {
+        headers.push([n, shownValue('redacted', n, v)!]);
+      }
+    }
+    e.headers = headers;
+  } else {
+    for (const k of pseudo) e[k] = null;
+    e.headers_undecodable = m.fieldsError ?? 'no HEADERS frame seen';
+  }
+  e.body_length = m.bodyLength;
+  e.complete = m.complete;
+  if (m.error !== undefined) e.error = m.error;
+  return e;
+}
+
 /** A frame as a line shows it: the qlog name and the fields that matter; data itself is left out. */
 export function frameJson(f: QuicFrame): Record<string, unknown> {
   const o: Record<string, unknown> = {};
@@ -538,6 +910,8 @@ export interface QuicFileOptions {
   tracker: QuicTracker;
   /** once the input is open, before parsing: the CLI drops root there (src/cli/privileges.ts) */
   afterOpen?: () => void;
+  /** where pcapng Decryption Secrets Blocks of TLS key-log text go (the same key log as --keylog, or a new one) */
+  keylog?: TlsKeylog;
 }
 
 export interface QuicFileResult {
@@ -556,21 +930,26 @@ export async function runQuicFile(o: QuicFileOptions): Promise<QuicFileResult> {
     if (seg === undefined || seg.proto !== 17 || seg.fragment) return;
     t.datagram(seg.tsUs, seg.src, seg.sport, seg.dst, seg.dport, seg.payload);
   };
+  const onSecrets = (type: number, data: Buffer): void => {
+    if (type === PCAPNG_SECRETS_TLS) o.keylog?.addText(data.toString('latin1'));
+  };
   if (o.path === '-') o.afterOpen?.();
   const capture = o.path === '-'
-    ? await readCaptureStream(process.stdin, onFrame, { name: 'stdin' })
-    : readCaptureFile(o.path, onFrame, { afterOpen: o.afterOpen });
+    ? await readCaptureStream(process.stdin, onFrame, { name: 'stdin', onSecrets })
+    : readCaptureFile(o.path, onFrame, { afterOpen: o.afterOpen, onSecrets });
   t.finish();
   return { capture, decode: dstats, stats: t.stats };
 }
 
 /** The stderr summary: `wirelog: quic: N frames, N datagrams, N packets (N decrypted, N without keys), N connections, N events[, errors …]` */
-export function quicSummaryLine(r: QuicFileResult): string {
+export function quicSummaryLine(r: QuicFileResult, keylog?: TlsKeylog): string {
   const s = r.stats;
   let line = `wirelog: quic: ${s.frames} frames, ${s.datagrams} datagrams, ${s.packets} packets (${s.decrypted} decrypted, ${s.undecryptable} without keys), ${s.connections} connections, ${s.events} events`;
   if (s.filtered > 0) line += `, ${s.filtered} filtered`;
+  if (s.gsoBuffers > 0) line += `, ${s.gsoBuffers} GSO buffers split`;
   const errs = Object.entries(s.errors);
   if (errs.length > 0) line += `, dropped: ${errs.map(([k, v]) => `${k} ${v}`).join(', ')}`;
   if (r.decode.errors > 0) line += `, ${r.decode.errors} frames not decodable`;
+  if (keylog !== undefined) line += `, key log: ${keylog.connections} connections${keylog.badLines > 0 ? `, ${keylog.badLines} bad lines` : ''}`;
   return line;
 }

@@ -259,3 +259,22 @@ export function verifyRetryIntegrity(p: QuicPacket, originalDcid: Buffer): boole
     return false;
   }
 }
+
+/**
+ * The first byte of a packet with header protection removed, without opening it: a short header's Key Phase bit
+ * (0x04) says which generation of 1-RTT keys the payload needs (RFC 9001 §6), and header protection keys do not
+ * change with key updates. Undefined when the packet is too short for a sample.
+ */
+export function unprotectedFirstByte(p: QuicPacket, keys: Pick<PacketKeys, 'cipher' | 'hp'>): number | undefined {
+  const sampleAt = p.pnOffset + 4;
+  if (p.pnOffset < 0 || sampleAt + HP_SAMPLE_LENGTH > p.end) return undefined;
+  try {
+    const mask = headerProtectionMask(keys, p.datagram.subarray(sampleAt, sampleAt + HP_SAMPLE_LENGTH));
+    return p.datagram[p.start]! ^ (mask[0]! & (p.long ? 0x0f : 0x1f));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Short-header Key Phase bit (RFC 9000 §17.3.1) */
+export const KEY_PHASE_BIT = 0x04;

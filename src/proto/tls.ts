@@ -60,6 +60,8 @@ export interface ClientHello {
   extensions: number[];
   /** QUIC: the quic_transport_parameters extension's value (a copy), undefined when absent */
   quicTransportParameters?: Buffer;
+  /** the 32-byte client random as latin1 (key logs index secrets by its hex) */
+  random: string;
   /** bytes of the client stream up to the end of the record that completed the hello */
   consumed: number;
   /** TLS records the hello was spread over */
@@ -271,6 +273,7 @@ function helloBody(hs: ByteChain, need: number): ClientHello {
     p = q;
   };
   const legacyVersion = u16();
+  const randomAt = p;
   skipTo(p + 32, 'random');
   const sid = u8();
   if (sid > 32) throw new Fail(WL_ERR_TLS_LENGTH, p - 1, `session id of ${sid} bytes`);
@@ -282,7 +285,7 @@ function helloBody(hs: ByteChain, need: number): ClientHello {
   skipTo(p + cmLen, 'compression methods');
   const hello: ClientHello = {
     legacyVersion, supportedVersions: [], maxVersion: legacyVersion, alpn: [], cipherSuites: csLen / 2, extensions: [],
-    consumed: 0, records: 0,
+    consumed: 0, records: 0, random: hs.latin1(randomAt, randomAt + 32),
   };
   if (p === end) return hello; // no extensions (an SSL 3.0 / TLS 1.0 client may send none)
   const extLen = u16();

@@ -53,10 +53,13 @@ export async function startGtlsServer(scope: Scope, pki: TestPki, extraArgs: str
   throw new Error(`gtlsserver did not start on port ${port}: ${proc.stderr}`);
 }
 
-/** gtlsclient against 127.0.0.1:port with URLs naming `host` (the SNI); writes its qlog to `qlogFile`. */
-export async function runGtlsClient(port: number, host: string, paths: string[], qlogFile: string, extraArgs: string[] = []): Promise<RunResult> {
+/**
+ * gtlsclient against 127.0.0.1:port with URLs naming `host` (the SNI); writes its qlog to `qlogFile`. `env` e.g. with
+ * SSLKEYLOGFILE (GnuTLS appends the connection's TLS secrets there).
+ */
+export async function runGtlsClient(port: number, host: string, paths: string[], qlogFile: string, extraArgs: string[] = [], env?: NodeJS.ProcessEnv): Promise<RunResult> {
   const urls = paths.map((p) => `https://${host}:${port}${p}`);
-  return run('gtlsclient', ['-q', '--exit-on-all-streams-close', '--timeout=5s', '--qlog-file', qlogFile, ...extraArgs, '127.0.0.1', String(port), ...urls], { timeoutMs: 30_000 });
+  return run('gtlsclient', ['-q', '--exit-on-all-streams-close', '--timeout=5s', '--qlog-file', qlogFile, ...extraArgs, '127.0.0.1', String(port), ...urls], { timeoutMs: 30_000, env });
 }
 
 export interface QlogFrame {
