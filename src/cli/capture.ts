@@ -1,4 +1,5 @@
 /** `wirelog capture`: flags/env/config → log writer + sink → pipeline → summary and exit code. */
+import path from 'node:path';
 import { resolveCapture, CAPTURE_OPTIONS, ConfigFileError, type CaptureSettings } from './config.js';
 import { formatOptions, UsageError } from './args.js';
 import { createLogWriter, DirWriter, LogDirError, type LogWriter } from '../sinks/log-writer.js';
@@ -193,7 +194,8 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     dropPrivileges: plan.action !== 'drop' ? undefined : () => {
       dropPrivileges(plan);
       if (settings.verbose) stderrLine(`wirelog: running as ${plan.user.name} (uid ${plan.user.uid})`);
-      for (const l of unwritableDirs(plan, laterDirs)) stderrLine(l);
+      // not the SQLite store's: its connection, opened as root, keeps its files
+      for (const l of unwritableDirs(plan, laterDirs.filter((d) => sqliteStore === undefined || d !== path.dirname(sqliteStore)))) stderrLine(l);
     },
   });
   let result;

@@ -266,7 +266,8 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
     onReady: (info) => stderrLine(`wirelog: tracing pid ${info.pids.join(',')} (tls: ${info.tlsBinaries} binaries)`),
     dropPrivileges: plan.action !== 'drop' ? undefined : () => {
       dropPrivileges(plan);
-      for (const l of unwritableDirs(plan, laterDirs)) stderrLine(l);
+      // not the SQLite store's: its connection, opened as root, keeps its files
+      for (const l of unwritableDirs(plan, laterDirs.filter((d) => sqliteStore === undefined || d !== path.dirname(sqliteStore)))) stderrLine(l);
     },
   }));
   writer.close();

@@ -78,6 +78,9 @@ export class ClickHouseStoreReader implements StoreReader {
   private static row(t: StoreTable, line: string): StoreRow {
     const r = JSON.parse(line) as StoreRow;
     if (t === 'l4' && typeof r.packets === 'string') r.packets = Buffer.from(r.packets, 'base64');
+    // 18.16 prints some Float64 values with 17 digits (1.277 as 1.2770000000000001); latency_ms is whole
+    // microseconds / 1000, so 15 significant digits give back the value that was written
+    if (typeof r.latency_ms === 'number') r.latency_ms = Number(r.latency_ms.toPrecision(15));
     return r;
   }
 

@@ -65,6 +65,13 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
   /** the first error the writer thread reported */
   failure: string | undefined;
   private closedResolve: ((m: Extract<FromWorker, { type: 'closed' }>) => void) | undefined;
+  /**
+   * Settles once the writer thread has the database open (or failed to). A run that drops root (--user) waits for
+   * it: the connection, opened as root, keeps its -wal and -shm files, which the user could not create in a
+   * directory of root's.
+   */
+  readonly opened: Promise<void>;
+  private openedResolve!: () => void;
 
   /** Opens (creating and migrating: errors are thrown here, before any capture) and starts the writer thread. */
   constructor(readonly opts: StoreWriterOptions) {
@@ -83,14 +90,25 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
       acked,
     };
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    // the thread keeps the process alive until the database is open (someone may be awaiting `opened`), not after
+    this.opened = new Promise<void>((resolve) => {
+      this.openedResolve = () => {
+        this.worker.unref();
+        resolve();
+      };
+    });
     this.worker.on('message', (m: FromWorker) => {
-      if (m.type === 'error') this.failure ??= m.message;
-      else this.closedResolve?.(m);
+      if (m.type === 'opened') this.openedResolve();
+      else if (m.type === 'error') {
+        this.failure ??= m.message;
+        this.openedResolve();
+      } else this.closedResolve?.(m);
     });
     this.worker.on('error', (err) => {
       this.failure ??= err.message;
+      this.openedResolve();
     });
-    this.worker.unref();
+    this.worker.on('exit', () => this.openedResolve());
     this.timer = setInterval(() => this.flush(), opts.flushMs ?? 250);
     this.timer.unref();
   }

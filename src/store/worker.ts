@@ -17,6 +17,8 @@ export interface WorkerInit {
 export type ToWorker = ({ type: 'batch' } & Batch) | { type: 'close'; dropped: Partial<TableCounts> };
 export type FromWorker =
   | { type: 'error'; message: string }
+  /** the database is open (its -wal and -shm files exist and stay while this connection lives) */
+  | { type: 'opened' }
   | { type: 'closed'; stats: ReturnType<StoreDb['stats']>; batches: number; batchMsTotal: number; batchMsMax: number; rowsWritten: number; failedRows: number };
 
 const init = workerData as WorkerInit;
@@ -31,6 +33,7 @@ try {
   db = new StoreDb(init.file, init.retention);
   db.applyRetention();
   lastRetention = Date.now();
+  port.postMessage({ type: 'opened' } satisfies FromWorker);
 } catch (err) {
   failed = (err as Error).message;
   port.postMessage({ type: 'error', message: failed } satisfies FromWorker);

@@ -54,11 +54,14 @@ export async function openStoreWriter(location: string, o: OpenStoreWriterOption
     return ch.ClickHouseStoreWriter.open(opts);
   }
   const sq = await import('./sqlite-writer.js');
-  return new sq.SqliteStoreWriter({
+  const w = new sq.SqliteStoreWriter({
     file: location,
     retention: { maxBytes: o.retentionBytes, maxAgeUs: o.retentionAgeUs },
     blockWhenFull: o.blockWhenFull ?? false,
   });
+  // open in its thread before the caller goes on (and maybe drops root: the open connection keeps its files)
+  await w.opened;
+  return w;
 }
 
 /** Both sinks get every event (the text/jsonl output and the store). */

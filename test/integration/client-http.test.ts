@@ -419,8 +419,21 @@ test('withPacketCapture: the capture holds the traced connection, its payload by
   await (await client.fetch(`http://127.0.0.1:${ng.httpPort}/big.bin`)).arrayBuffer();
   const conn = (await client.getTrace('pcap')).trace.tcpConns[0]!;
   // the capture sees the packets a moment after the socket does: wait for the whole exchange (FINs included)
+  // payload bytes by sequence range, so a retransmitted segment (a loaded host) counts once
+  const unique = (ranges: Array<[number, number]>): number => {
+    let total = 0;
+    let end = -1;
+    for (const [a, b] of ranges.sort((x, y) => x[0] - y[0])) {
+      if (b <= end) continue;
+      total += b - Math.max(a, end);
+      end = b;
+    }
+    return total;
+  };
   const tcpPayload = (pcaps: PacketCapture[]): { sent: number; recv: number; fins: number; other: number } => {
     const out = { sent: 0, recv: 0, fins: 0, other: 0 };
+    const ranges: Record<'sent' | 'recv', Array<[number, number]>> = { sent: [], recv: [] };
+    const base: Partial<Record<'sent' | 'recv', number>> = {};
     for (const p of pcaps[0]?.packets ?? []) {
       const d = p.data;
       if (d.readUInt16BE(12) !== 0x0800) { out.other++; continue; }
@@ -432,10 +445,16 @@ test('withPacketCapture: the capture holds the traced connection, its payload by
       const dport = d.readUInt16BE(tcp + 2);
       const payload = totalLen - ihl - (d[tcp + 12]! >> 4) * 4;
       if (d[tcp + 13]! & 0x01) out.fins++;
-      if (sport === conn.addrTuple.srcPort && dport === conn.addrTuple.dstPort) out.sent += payload;
-      else if (sport === conn.addrTuple.dstPort && dport === conn.addrTuple.srcPort) out.recv += payload;
-      else out.other++;
+      const dir = sport === conn.addrTuple.srcPort && dport === conn.addrTuple.dstPort ? 'sent'
+        : sport === conn.addrTuple.dstPort && dport === conn.addrTuple.srcPort ? 'recv' : undefined;
+      if (dir === undefined) { out.other++; continue; }
+      const seq = d.readUInt32BE(tcp + 4);
+      base[dir] ??= seq; // the SYN's (or the first seen) sequence number
+      const rel = (seq - base[dir]!) >>> 0;
+      if (payload > 0) ranges[dir].push([rel, rel + payload]);
     }
+    out.sent = unique(ranges.sent);
+    out.recv = unique(ranges.recv);
     return out;
   };
   const seen = await waitFor('both FINs captured', async () => {
