@@ -29,6 +29,8 @@ export interface EngineReport {
   /** counters ever hit, and counters in the modules instrumented (all of src/) */
   countersHit: number;
   countersTotal: number;
+  /** per instrumented module reached: [counters hit, counters in the module] */
+  byFile?: Record<string, [number, number]>;
   findings: Finding[];
 }
 
@@ -40,6 +42,8 @@ export interface EngineOptions {
   maxFindings?: number;
   /** shared mirror: state[0] = runs so far, state[1] = current input length; input = its bytes */
   state?: Int32Array;
+  /** counter id ranges per module (coverage-map.json), for the per-module figures */
+  ranges?: Record<string, [number, number]>;
   input?: Uint8Array;
   progress?: (r: EngineReport) => void;
 }
@@ -245,11 +249,20 @@ export class Engine {
     }
   }
 
-  report(startMs: number): EngineReport {
+  report(startMs: number, final = false): EngineReport {
     const seconds = (Date.now() - startMs) / 1000;
+    let byFile: Record<string, [number, number]> | undefined;
+    if (final && this.opts.ranges !== undefined) {
+      byFile = {};
+      for (const [f, [a, b]] of Object.entries(this.opts.ranges)) {
+        let n = 0;
+        for (let i = a; i < b; i++) if (this.seen[i] !== 0) n++;
+        if (n > 0) byFile[f] = [n, b - a];
+      }
+    }
     return {
       target: this.target.name, runs: this.runs, seconds, execsPerSecond: seconds > 0 ? Math.round(this.runs / seconds) : 0,
-      corpus: this.corpus.length, countersHit: this.hit, countersTotal: this.cov.length, findings: [...this.findings.values()],
+      corpus: this.corpus.length, countersHit: this.hit, countersTotal: this.cov.length, byFile, findings: [...this.findings.values()],
     };
   }
 
@@ -276,6 +289,6 @@ export class Engine {
       const child = this.mutate(parent);
       if (this.exec(child) && this.corpus.length < maxCorpus) this.corpus.push(child);
     }
-    return this.report(start);
+    return this.report(start, true);
   }
 }

@@ -99,6 +99,10 @@ export async function runFuzz(o: FuzzRunOptions): Promise<EngineReport[]> {
     const r = await runOne(root, name, o);
     reports.push(r);
     o.log?.(`${name}: ${r.runs} inputs in ${r.seconds.toFixed(1)} s (${r.execsPerSecond}/s), corpus ${r.corpus}, counters hit ${r.countersHit}, findings ${r.findings.length}`);
+    if (r.byFile !== undefined) {
+      const files = Object.entries(r.byFile).sort((a, b) => b[1][0] - a[1][0]).slice(0, 6);
+      o.log?.(`  coverage: ${files.map(([f, [h, t]]) => `${f.replace(/^src\//, '').replace(/\.js$/, '')} ${h}/${t}`).join(', ')}`);
+    }
     for (const f of r.findings) {
       o.log?.(`  FINDING ${f.key}\n    input ${f.inputHex.slice(0, 400)}${f.inputHex.length > 400 ? '…' : ''}`);
       if (o.findingsDir !== undefined) {

@@ -21,13 +21,13 @@ export interface WorkerInput {
 }
 
 const w = workerData as WorkerInput;
-const map = JSON.parse(readFileSync(join(w.root, 'coverage-map.json'), 'utf8')) as { counters: number };
+const map = JSON.parse(readFileSync(join(w.root, 'coverage-map.json'), 'utf8')) as { counters: number; ranges: Record<string, [number, number]> };
 const cov = new Uint8Array((map.counters + 3) & ~3);
 (globalThis as Record<string, unknown>)[COVERAGE_GLOBAL] = cov;
 const mod = (await import(join(w.root, 'fuzz', 'targets', `${w.target}.js`))) as { target: FuzzTarget };
 const engine = new Engine(mod.target, cov, {
   seconds: w.seconds, maxRuns: w.maxRuns, seed: w.seed,
-  state: new Int32Array(w.state), input: new Uint8Array(w.input),
+  state: new Int32Array(w.state), input: new Uint8Array(w.input), ranges: map.ranges,
   progress: (r) => parentPort!.postMessage({ kind: 'progress', report: r }),
 });
 parentPort!.postMessage({ kind: 'done', report: engine.run() });

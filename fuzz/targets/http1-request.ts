@@ -1,6 +1,6 @@
 import { Http1Parser, type Http1Handler } from '../../src/proto/http1/parser.js';
 import type { Http1Role } from '../../src/proto/http1/sniff.js';
-import { isHttp1Request, isHttp1Response, streams } from '../seeds.js';
+import { isHttp1Request, streams } from '../seeds.js';
 import { chunked } from '../harness.js';
 import { check, type FuzzTarget } from '../target.js';
 
@@ -50,4 +50,3 @@ export function http1Target(name: string, role: Http1Role, pick: (b: Buffer) => 
 }
 
 export const target = http1Target('http1-request', 1, isHttp1Request);
-void isHttp1Response;
