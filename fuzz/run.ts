@@ -147,7 +147,13 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
     process.stderr.write(`wirelog fuzz: ${(e as Error).message}\n`);
     process.exit(2);
   }
-  const reports = await runFuzz(o);
+  let reports: EngineReport[];
+  try {
+    reports = await runFuzz(o);
+  } catch (e) {
+    process.stderr.write(`wirelog fuzz: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
   if (o.json !== undefined) writeFileSync(o.json, JSON.stringify(reports, null, 2) + '\n');
   const found = reports.reduce((n, r) => n + r.findings.length, 0);
   process.stderr.write(`fuzz: ${reports.length} targets, ${reports.reduce((n, r) => n + r.runs, 0)} inputs, ${found} findings\n`);
