@@ -5,10 +5,10 @@
  * (IPv4, IPv6), the TCP and UDP headers, each connection's two byte streams (HTTP/1, HTTP/2, TLS), HPACK blocks
  * from the HTTP/2 HEADERS frames, and the segments of each connection (reassembly and tracker).
  *
- * `node dist/fuzz/seeds.js DIR` writes them out, one directory per kind, to look at or to feed another fuzzer.
+ * `node dist/fuzz/write-seeds.js DIR` writes them out, one directory per target, to look at or to feed another fuzzer.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import type { Frame, TransportSegment } from '../src/records.js';
@@ -166,20 +166,3 @@ export function hpackBlocks(): Buffer[] {
 
 export function isHttp1Request(b: Buffer): boolean { return /^[A-Z]+ \S+ HTTP\//.test(b.toString('latin1', 0, 64)); }
 export function isHttp1Response(b: Buffer): boolean { return b.toString('latin1', 0, 5) === 'HTTP/'; }
-
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const dir = process.argv[2];
-  if (dir === undefined) {
-    process.stderr.write('usage: node dist/fuzz/seeds.js DIR (writes the seed corpus of every target under DIR/<target>/)\n');
-    process.exit(2);
-  }
-  const targets = readdirSync(join(dirname(fileURLToPath(import.meta.url)), 'targets')).filter((f) => f.endsWith('.js'));
-  for (const t of targets) {
-    const mod = (await import(`./targets/${t}`)) as { target: { name: string; seeds(): Buffer[] } };
-    const d = join(dir, mod.target.name);
-    mkdirSync(d, { recursive: true });
-    const seeds = mod.target.seeds();
-    for (const s of seeds) writeFileSync(join(d, createHash('sha1').update(s).digest('hex').slice(0, 16)), s);
-    process.stdout.write(`${mod.target.name}: ${seeds.length} seeds\n`);
-  }
-}
