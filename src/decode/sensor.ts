@@ -837,7 +837,8 @@ export class SensorRecordReader {
       remoteAddr: addrAt(buf, b + E.raddr, family),
       remotePort: buf.readUInt16LE(b + E.rport),
       len,
-      payload: buf.subarray(p, p + cap),
+      // a captured prefix longer than the call's byte count cannot be real: never hand on more than `len`
+      payload: buf.subarray(p, p + (cap < len ? cap : len)),
       truncated: cap < len,
       tlsBytes: (flags & WL_DF_TLS) !== 0,
       fdGuessed: (flags & WL_DF_FD_GUESS) !== 0,

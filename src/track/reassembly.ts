@@ -153,7 +153,8 @@ export class TcpStream {
 
   private end(): void {
     this.ended = true;
-    if (this.hasFin) this.nextSeq = (this.finSeq + 1) >>> 0;
+    // never backwards: a FIN behind data already delivered (a garbled or forged segment) must not rewind the stream
+    if (this.hasFin && seqDiff((this.finSeq + 1) >>> 0, this.nextSeq) > 0) this.nextSeq = (this.finSeq + 1) >>> 0;
     this.consumer.onEnd();
   }
 
