@@ -39,7 +39,7 @@ export interface WlErrorInfo {
 export const WL_ERR = {
   // cli
   WL_ERR_USAGE: { area: 'cli', meaning: 'A command-line argument, environment variable or option value is not valid (exit 2).' },
-  WL_ERR_CONFIG: { area: 'cli', meaning: 'A config file cannot be read or has a line that is not valid (exit 2).' },
+  WL_ERR_CONFIG: { area: 'cli', meaning: 'A config file cannot be read (exit 2); its bad lines are WL_ERR_USAGE naming FILE:LINE.' },
   WL_ERR_INPUT: { area: 'cli', meaning: 'The input file of `wirelog topology` cannot be opened: missing, a directory, no permission (exit 2).' },
   WL_ERR_PRIVILEGES: { area: 'cli', meaning: 'Dropping root to the `--user` account after the sensor started failed.' },
   WL_ERR_NETNS: { area: 'cli', meaning: 'A `--netns` name, path or PID does not name a network namespace.' },
@@ -102,10 +102,10 @@ export const WL_ERR = {
   WL_ERR_LOG_DIR: { area: 'sink', meaning: 'The log directory cannot be created or written (checked before any traffic is read).' },
   WL_ERR_LOG_OPEN: { area: 'sink', meaning: 'A log file cannot be opened.' },
   WL_ERR_LOG_WRITE: { area: 'sink', meaning: 'Writing a log file or stdout failed.' },
-  WL_ERR_TRACE_FILTER: { area: 'sink', meaning: '`wirelog trace --filter` uses a field that is not known when trace lines are printed.' },
+  WL_ERR_TRACE_FILTER: { area: 'sink', meaning: '`wirelog trace --filter` does not parse, or uses a field known only when the transaction ends.' },
   // store
   WL_ERR_STORE: { area: 'store', meaning: 'A store cannot be opened or read: missing file, not a wirelog store, server down.' },
-  WL_ERR_STORE_SCHEMA: { area: 'store', meaning: 'A store file has a schema this version cannot use (newer, or not migratable).' },
+  WL_ERR_STORE_SCHEMA: { area: 'store', meaning: 'A store file is not a wirelog store, or has a newer schema version than this wirelog.' },
   WL_ERR_STORE_URL: { area: 'store', meaning: 'A `clickhouse://` store location that is not valid (syntax, port, database name).' },
   WL_ERR_CLICKHOUSE: { area: 'store', meaning: 'ClickHouse answered other than 200, or did not answer (refused, reset, timeout).' },
   // query
@@ -132,7 +132,7 @@ export const WL_ERR = {
   WL_ERR_DNS_NETWORK: { area: 'dns', meaning: 'The name servers could not be reached (network error).' },
   WL_ERR_DNS_SERVFAIL: { area: 'dns', meaning: 'The name servers answered SERVFAIL.' },
   WL_ERR_DNS_REFUSED: { area: 'dns', meaning: 'The name servers refused the query.' },
-  WL_ERR_DNS_SERVER_MISBEHAVING: { area: 'dns', meaning: 'A name server gave an answer that makes no sense (wrong id, other rcode).' },
+  WL_ERR_DNS_SERVER_MISBEHAVING: { area: 'dns', meaning: 'A name server answered with an unexpected rcode or a lame referral.' },
   WL_ERR_DNS_BAD_REPLY: { area: 'dns', meaning: 'A DNS reply that does not parse.' },
   WL_ERR_DNS_NO_NAMESERVERS: { area: 'dns', meaning: 'No name server is configured (resolv.conf has none).' },
   WL_ERR_DNS_NXDOMAIN: { area: 'dns', meaning: 'The name does not exist.' },
