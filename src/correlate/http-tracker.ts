@@ -26,6 +26,7 @@ import { looksLikeHttp2ServerStart, matchHttp2Preface } from '../proto/http2.js'
 import { looksLikeClientHello, parseClientHello, MAX_CLIENT_HELLO } from '../proto/tls.js';
 import { H2Capture } from './h2-capture.js';
 import { acceptsH2cUpgrade, applyH2cSettings, asksH2cUpgrade } from './h2-common.js';
+import type { WlErrorCode } from '../errors.js';
 
 export interface HttpTrackerOptions {
   /** false = httplog mode: parse only segments that begin a message */
@@ -55,7 +56,7 @@ export interface HttpGiveUp {
   stream: 'request' | 'response';
   /** stream offset of the failing byte ('skip'), or bytes skipped ('not-http') */
   offset: number;
-  code: string;
+  code: WlErrorCode;
   message: string;
 }
 
@@ -850,7 +851,7 @@ export class HttpTracker {
    * first or answered in plaintext, bytes were lost, or the connection ended first): counted by code (not as an HTTP parse error), and the
    * connection's bytes so far go to the HTTP/1 parsers as for any other connection (junk skipped, not HTTP...).
    */
-  _tlsFailed(c: Conn, code: string): void {
+  _tlsFailed(c: Conn, code: WlErrorCode): void {
     c.tlsHello = undefined;
     const st = this.stats;
     st.tlsNotParsed++;
