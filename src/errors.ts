@@ -125,18 +125,18 @@ export const WL_ERR = {
   WL_ERR_PROXY_URL: { area: 'client', meaning: 'The proxy is not an http:// or https:// URL.' },
   WL_ERR_PROXY_CONNECT: { area: 'client', meaning: 'The proxy did not establish the CONNECT tunnel (refused, bad answer, no answer).' },
   // dns
-  WL_ERR_DNS_BAD_NAME: { area: 'dns', meaning: 'The host name cannot be looked up (empty, too long, bad label).' },
+  WL_ERR_DNS_BAD_NAME: { area: 'dns', meaning: 'The host is not a valid DNS name (empty label, label over 63, name over 253, not ASCII).' },
   WL_ERR_DNS_NO_NAMES: { area: 'dns', meaning: 'No name to query for the host (.onion names are not resolved).' },
   WL_ERR_DNS_ABORTED: { area: 'dns', meaning: 'The lookup was aborted by its signal.' },
-  WL_ERR_DNS_TIMEOUT: { area: 'dns', meaning: 'No name server answered in time.' },
+  WL_ERR_DNS_TIMEOUT: { area: 'dns', meaning: 'No name server answered within the timeout, in any attempt.' },
   WL_ERR_DNS_NETWORK: { area: 'dns', meaning: 'The name servers could not be reached (network error).' },
-  WL_ERR_DNS_SERVFAIL: { area: 'dns', meaning: 'The name servers answered SERVFAIL.' },
-  WL_ERR_DNS_REFUSED: { area: 'dns', meaning: 'The name servers refused the query.' },
+  WL_ERR_DNS_SERVFAIL: { area: 'dns', meaning: 'The last name server asked answered SERVFAIL.' },
+  WL_ERR_DNS_REFUSED: { area: 'dns', meaning: 'The last name server asked answered REFUSED.' },
   WL_ERR_DNS_SERVER_MISBEHAVING: { area: 'dns', meaning: 'A name server answered with an unexpected rcode or a lame referral.' },
-  WL_ERR_DNS_BAD_REPLY: { area: 'dns', meaning: 'A DNS reply that does not parse.' },
-  WL_ERR_DNS_NO_NAMESERVERS: { area: 'dns', meaning: 'No name server is configured (resolv.conf has none).' },
+  WL_ERR_DNS_BAD_REPLY: { area: 'dns', meaning: 'A matching reply that could not be parsed, or a mismatched reply over TCP.' },
+  WL_ERR_DNS_NO_NAMESERVERS: { area: 'dns', meaning: 'Every name server was skipped (skipNameserver), so none was asked.' },
   WL_ERR_DNS_NXDOMAIN: { area: 'dns', meaning: 'The name does not exist.' },
-  WL_ERR_DNS_NO_ANSWER: { area: 'dns', meaning: 'The name exists but has no address of the kind asked for.' },
+  WL_ERR_DNS_NO_ANSWER: { area: 'dns', meaning: 'The name exists but has no A or AAAA record.' },
 } as const satisfies Record<`WL_ERR_${string}`, WlErrorInfo>;
 
 /** Every code wirelog uses. */

@@ -60,6 +60,17 @@ test('every WL_ERR_* code written in src/ is in the table; every family (WL_ERR_
   }
 });
 
+test('every WL_ERR_* code the docs mention is in the table', () => {
+  const docsDir = path.join(repoRoot, 'docs');
+  const unknown: string[] = [];
+  for (const name of fs.readdirSync(docsDir).filter((n) => n.endsWith('.md'))) {
+    for (const m of fs.readFileSync(path.join(docsDir, name), 'utf8').matchAll(/WL_ERR_[A-Z0-9_]*[A-Z0-9]/g)) {
+      if (!isWlErrorCode(m[0])) unknown.push(`${m[0]} (docs/${name})`);
+    }
+  }
+  assert.deepEqual(unknown, []);
+});
+
 test('the table: codes are WL_ERR_ names, each with an area and a one-line meaning', () => {
   for (const [code, info] of Object.entries(WL_ERR)) {
     assert.match(code, /^WL_ERR_[A-Z0-9]+(_[A-Z0-9]+)*$/);
