@@ -4,6 +4,9 @@
  */
 export * from './records.js';
 
+// the error model: every thrown error is a WirelogError with a code from WL_ERR (docs/errors.md)
+export { WirelogError, WL_ERR, isWlErrorCode, type WlErrorCode, type WlErrorArea, type WlErrorInfo } from './errors.js';
+
 // source / decode
 export { readCaptureFile, readCaptureStream, type CaptureFileSummary, type CaptureReadOptions } from './decode/capture-file.js';
 export { decodeFrame, newDecodeStats, type DecodeStats } from './decode/frame.js';

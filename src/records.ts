@@ -1,7 +1,9 @@
 /**
  * Record types shared by every stage. Stages are: source → decode → track → proto → correlate → sinks.
- * Each stage imports only from the stages before it and from this file; this file imports nothing.
+ * Each stage imports only from the stages before it and from this file; this file imports only the type of the
+ * error codes (src/errors.ts, which imports nothing).
  */
+import type { WlErrorCode } from './errors.js';
 
 /** A link-layer frame as read from a capture file. `data` is a view valid only during the callback. */
 export interface Frame {
@@ -210,6 +212,18 @@ export interface HttpResponseEvent {
   res: HttpResponseHead;
 }
 
+/**
+ * Why a transaction was written without all of it (the JSON `incomplete` field, every command and store):
+ * - `no-response`: the request was seen, its response never was (connection ended, or at exit)
+ * - `no-request`: a response whose request was not seen (capture started mid-connection, or lost)
+ * - `gap`: bytes of the exchange were lost (capture gap) before it could end
+ * - `timeout`: the connection was idle longer than the tracker waits
+ * - `reset`: the connection or stream was reset (RST, RST_STREAM)
+ * - `evicted`: given up to make room (too many connections, streams or pending requests)
+ * - `partial-body`: the response head was seen, its body was cut short by one of the above
+ */
+export type Incomplete = 'no-response' | 'no-request' | 'gap' | 'timeout' | 'reset' | 'evicted' | 'partial-body';
+
 /** One request/response transaction (JSON lines sink, store). Emitted when the final response has ended (body
  *  included; at its head where bodies are not followed), or when the connection ends or times out, or at exit,
  *  with whatever is known. */
@@ -222,9 +236,8 @@ export interface HttpTransaction {
   interim: HttpResponseHead[];
   /** request's first byte → response's first byte, milliseconds */
   latencyMs?: number;
-  /** why the transaction is incomplete: 'no-response' | 'no-request' | 'gap' | 'timeout' | 'reset' | 'evicted' |
-   *  'partial-body' */
-  incomplete?: string;
+  /** why the transaction is incomplete */
+  incomplete?: Incomplete;
   /** bytes missing in either stream while this transaction was in flight */
   gapBytes: number;
   reqBodyBytes: number;
@@ -345,6 +358,8 @@ export interface SensorStats {
 
 /** A structured decode error: never thrown through the hot path, returned or counted. */
 export interface DecodeErrorInfo {
+  /** stable code from the WL_ERR table (src/errors.ts); the message is for people */
+  code: WlErrorCode;
   layer: string;
   offset: number;
   required?: number;
@@ -446,7 +461,7 @@ export interface TraceTransaction {
   res?: TraceResponse;
   interim: number[];
   latencyMs?: number;
-  incomplete?: string;
+  incomplete?: Incomplete;
   reqBodyBytes: number;
   resBodyBytes: number;
 }

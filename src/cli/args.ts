@@ -1,17 +1,17 @@
+import { WirelogError } from '../errors.js';
 /**
  * A small flag parser: short flags with values (`-p 80`, `-p80`), long flags (`--ports 80`, `--ports=80`),
  * repeated flags, booleans with `--no-…` negations, `--` ending options. Errors are UsageError naming the flag,
  * which the CLI turns into exit code 2.
  */
 
-export class UsageError extends Error {
-  readonly code = 'WL_ERR_USAGE';
+export class UsageError extends WirelogError {
   constructor(
     message: string,
     /** the flag (as the user typed it), env variable or config line the error is about */
     readonly flag?: string,
   ) {
-    super(message);
+    super('WL_ERR_USAGE', message);
   }
 }
 

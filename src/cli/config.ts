@@ -9,6 +9,7 @@ import net from 'node:net';
 import { parseArgs, UsageError, type OptionSpec } from './args.js';
 import { USER_OPTION } from './privileges.js';
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from '../store/options.js';
+import { WirelogError } from '../errors.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/wirelog.conf';
 export const MAX_SNAPLEN = 4096; // WL_MAX_SNAPLEN of bpf/wirelog_events.h
@@ -413,12 +414,11 @@ function retention(r: Raw | undefined, parse: (s: string) => number | undefined,
   return n;
 }
 
-export class ConfigFileError extends Error {
-  readonly code = 'WL_ERR_CONFIG';
+export class ConfigFileError extends WirelogError {
   constructor(
     readonly file: string,
     cause: unknown,
   ) {
-    super(`config file ${file}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    super('WL_ERR_CONFIG', `config file ${file}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
   }
 }

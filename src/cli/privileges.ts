@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError, type OptionSpec } from './args.js';
+import { WirelogError } from '../errors.js';
 
 /** The system user scripts/setup.sh creates; `nobody` stands in when it is missing. */
 export const DEFAULT_RUN_USER = 'wirelog';
@@ -135,7 +136,7 @@ export function dropPrivileges(plan: PrivilegePlan): void {
   process.setgid!(gid);
   process.setuid!(uid);
   if (process.getuid!() !== uid || process.geteuid!() !== uid || process.getegid!() !== gid) {
-    throw new Error(`could not become ${name} (uid ${uid}, gid ${gid})`);
+    throw new WirelogError('WL_ERR_PRIVILEGES', `could not become ${name} (uid ${uid}, gid ${gid})`);
   }
 }
 

@@ -12,5 +12,6 @@ export {
   type HTTPClientConfig, type TraceOption, type HeaderFieldsMode, type Logger, type NameserverSelector,
   type ProxyRequestInfo,
 } from './options.js';
+export { WirelogError, WL_ERR, type WlErrorCode } from '../errors.js';
 export type { HttpTraceJson, NetTraceJson, TraceID, Timestamp } from './trace.js';
 export type { PacketCapture, CapturedPacket } from './packet-capture.js';

@@ -3,6 +3,7 @@
  * Durations are milliseconds; 0 or undefined means "no limit" unless a field says otherwise.
  */
 import type { ConnectionOptions } from 'node:tls';
+import { WirelogError, type WlErrorCode } from '../errors.js';
 
 /** nettrace's NameserverSelector: return skip=true (and a reason) to leave a configured nameserver out. */
 export type NameserverSelector = (ip: string, port: number) => { skip: boolean; reason?: string } | boolean;
@@ -130,9 +131,9 @@ const consoleLogger: Logger = {
 };
 
 /** Errors the client throws itself carry a stable code. */
-export class ClientError extends Error {
-  constructor(readonly code: `WL_ERR_${string}`, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+export class ClientError extends WirelogError {
+  constructor(code: WlErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.name = 'WirelogClientError';
   }
 }

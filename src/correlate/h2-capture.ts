@@ -16,7 +16,7 @@
  *   not resolve are `:missing-N` in the header list, never invented.
  */
 import type {
-  ConnInfo, HeaderList, HttpEventSink, HttpRequestHead, HttpResponseHead, HttpTransaction,
+  ConnInfo, HeaderList, HttpEventSink, HttpRequestHead, HttpResponseHead, HttpTransaction, Incomplete,
 } from '../records.js';
 import { HttpAnomaly } from '../records.js';
 import {
@@ -167,14 +167,14 @@ export class H2Capture {
   }
 
   /** The connection is over: every stream still open is written, incomplete. */
-  finish(reason: string): void {
+  finish(reason: Incomplete): void {
     for (const s of [...this.streams.values()]) {
       if (s.req === undefined && s.res === undefined && s.interim.length === 0) {
         this.streams.delete(s.id);
         continue;
       }
       const gap = this.host.gapTotal() - s.gapAt > 0;
-      let why: string;
+      let why: Incomplete;
       if (s.res !== undefined) why = 'partial-body';
       else if (reason === 'no-response' && gap) why = 'gap';
       else why = reason;
@@ -246,7 +246,7 @@ export class H2Capture {
     else this.emit(s, st.end === 'reset' ? 'reset' : 'evicted');
   }
 
-  private emit(s: Stream, incomplete: string | undefined): void {
+  private emit(s: Stream, incomplete: Incomplete | undefined): void {
     this.streams.delete(s.id);
     const st = this.host.stats;
     const tx: HttpTransaction = {

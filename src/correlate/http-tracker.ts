@@ -11,7 +11,7 @@
  * by any of those is emitted with incomplete 'partial-body'.
  */
 import type {
-  ConnInfo, HttpEventSink, HttpRequestHead, HttpResponseHead, HttpTransaction, TlsHelloEvent, TransportSegment,
+  ConnInfo, HttpEventSink, HttpRequestHead, HttpResponseHead, HttpTransaction, Incomplete, TlsHelloEvent, TransportSegment,
 } from '../records.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../records.js';
 import { flowKey, sideOf, type Endpoint } from '../track/flow.js';
@@ -26,6 +26,7 @@ import { looksLikeHttp2ServerStart, matchHttp2Preface } from '../proto/http2.js'
 import { looksLikeClientHello, parseClientHello, MAX_CLIENT_HELLO } from '../proto/tls.js';
 import { H2Capture } from './h2-capture.js';
 import { acceptsH2cUpgrade, applyH2cSettings, asksH2cUpgrade } from './h2-common.js';
+import type { WlErrorCode } from '../errors.js';
 
 export interface HttpTrackerOptions {
   /** false = httplog mode: parse only segments that begin a message */
@@ -55,7 +56,7 @@ export interface HttpGiveUp {
   stream: 'request' | 'response';
   /** stream offset of the failing byte ('skip'), or bytes skipped ('not-http') */
   offset: number;
-  code: string;
+  code: WlErrorCode;
   message: string;
 }
 
@@ -162,7 +163,7 @@ interface Conn extends ConnEntry {
    * A final response that came while the request it answers was still arriving (a server refusing a huge head
    * with 400/431 before reading it all): it waits for that request's head, then is logged with it.
    */
-  early?: { tx: HttpTransaction; ended: boolean; incomplete?: string };
+  early?: { tx: HttpTransaction; ended: boolean; incomplete?: Incomplete };
   /** close() for a reset is flushing the streams: a response read until close is cut, not complete */
   resetting?: boolean;
   nextReqId: number;
@@ -850,7 +851,7 @@ export class HttpTracker {
    * first or answered in plaintext, bytes were lost, or the connection ended first): counted by code (not as an HTTP parse error), and the
    * connection's bytes so far go to the HTTP/1 parsers as for any other connection (junk skipped, not HTTP...).
    */
-  _tlsFailed(c: Conn, code: string): void {
+  _tlsFailed(c: Conn, code: WlErrorCode): void {
     c.tlsHello = undefined;
     const st = this.stats;
     st.tlsNotParsed++;
@@ -948,7 +949,7 @@ export class HttpTracker {
   }
 
   /** @internal the response body of the open transaction ended (or never will: `incomplete` says why) */
-  _responseEnd(c: Conn, incomplete?: string): void {
+  _responseEnd(c: Conn, incomplete?: Incomplete): void {
     const open = c.open!;
     c.open = undefined;
     const tx = open.tx;
@@ -979,7 +980,7 @@ export class HttpTracker {
   }
 
   /** A waiting request's transaction, without a final response (`incomplete` says why). */
-  private emitUnanswered(c: Conn, p: Pending, incomplete: string, anomalies = 0): void {
+  private emitUnanswered(c: Conn, p: Pending, incomplete: Incomplete, anomalies = 0): void {
     const tx: HttpTransaction = {
       conn: this.connInfo(c), reqId: p.reqId, interim: p.interim, gapBytes: c.gapTotal - p.gapAt,
       reqBodyBytes: p.reqBodyBytes, resBodyBytes: 0, incomplete: p.req === undefined ? 'no-request' : incomplete,
@@ -992,7 +993,7 @@ export class HttpTracker {
   }
 
   /** Close a connection: flush its streams (holes become gaps), then its pending transactions. */
-  private close(c: Conn, reason: string): void {
+  private close(c: Conn, reason: Incomplete): void {
     if (c.closed) return;
     c.closed = true;
     if (c.sides !== undefined && !c.nonHttp) {

@@ -6,7 +6,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Frame } from '../records.js';
-import { WL_ERR_IO, WL_ERR_TRUNCATED, WL_ERR_UNSUPPORTED } from './errors.js';
+import { WL_ERR_IO, WL_ERR_TRUNCATED, WL_ERR_UNSUPPORTED, type DecodeErrorCode } from './errors.js';
 import { PCAP_MAGIC_KUZNETZOV, PCAP_MAGIC_NS, PCAP_MAGIC_US, PcapParser, type CaptureParser } from './pcap.js';
 import { PCAPNG_SHB, PcapngParser } from './pcapng.js';
 
@@ -17,7 +17,7 @@ export interface CaptureFileSummary {
   /** captured packet bytes delivered (sum of Frame.data lengths, like capinfos' "data size") */
   bytes: number;
   /** why reading stopped early; every complete frame before `offset` was delivered */
-  error?: { code: string; file: string; offset: number; message: string };
+  error?: { code: DecodeErrorCode; file: string; offset: number; message: string };
 }
 
 export interface CaptureReadOptions {

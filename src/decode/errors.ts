@@ -1,4 +1,5 @@
 import type { DecodeErrorInfo } from '../records.js';
+import { WirelogError } from '../errors.js';
 
 /** Stable error codes (undici style): match on these, never on messages. */
 export const WL_ERR_TRUNCATED = 'WL_ERR_TRUNCATED';
@@ -27,17 +28,16 @@ export type DecodeErrorCode =
  * `offset` is where the failing layer starts, relative to the buffer handed to the decoder (the frame, or the file
  * for capture-file errors); `required`/`actual` are byte counts from that offset when the problem is a length.
  */
-export class DecodeError extends Error implements DecodeErrorInfo {
-  readonly code: DecodeErrorCode;
+export class DecodeError extends WirelogError implements DecodeErrorInfo {
+  declare readonly code: DecodeErrorCode;
   readonly layer: string;
   readonly offset: number;
   readonly required?: number;
   readonly actual?: number;
 
   constructor(code: DecodeErrorCode, layer: string, offset: number, message: string, required?: number, actual?: number) {
-    super(message);
+    super(code, message);
     this.name = 'DecodeError';
-    this.code = code;
     this.layer = layer;
     this.offset = offset;
     if (required !== undefined) this.required = required;

@@ -4,7 +4,7 @@
  * Fed with byte ranges; consumes only complete records and says how many bytes the next one needs.
  */
 import type { Frame } from '../records.js';
-import { WL_ERR_MALFORMED, WL_ERR_UNSUPPORTED } from './errors.js';
+import { WL_ERR_MALFORMED, WL_ERR_UNSUPPORTED, type DecodeErrorCode } from './errors.js';
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
@@ -18,7 +18,7 @@ export const PCAP_MAX_SNAPLEN = 262144;
 export type FrameCallback = (f: Frame) => void;
 
 /** What a parser reports when it stops on bad data (the reader adds the file name). */
-export interface ParseFailure { code: string; offset: number; message: string }
+export interface ParseFailure { code: DecodeErrorCode; offset: number; message: string }
 
 /** Shared shape of the pcap and pcapng parsers, used by capture-file.ts. */
 export interface CaptureParser {
@@ -66,7 +66,7 @@ export class PcapParser implements CaptureParser {
 
   constructor(private readonly onFrame: FrameCallback) {}
 
-  private fail(code: string, offset: number, message: string): void {
+  private fail(code: DecodeErrorCode, offset: number, message: string): void {
     this.failure = { code, offset, message };
   }
 

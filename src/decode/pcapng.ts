@@ -4,7 +4,7 @@
  * obsolete PB; NRB, ISB, DSB, custom and unknown blocks are skipped. EPB/PB flags give Frame.direction.
  */
 import type { Direction, Frame } from '../records.js';
-import { WL_ERR_MALFORMED, WL_ERR_UNSUPPORTED } from './errors.js';
+import { WL_ERR_MALFORMED, WL_ERR_UNSUPPORTED, type DecodeErrorCode } from './errors.js';
 import type { CaptureParser, FrameCallback, ParseFailure } from './pcap.js';
 
 export const PCAPNG_SHB = 0x0a0d0d0a;
@@ -76,7 +76,7 @@ export class PcapngParser implements CaptureParser {
   /** `onSecrets`: the payload of each Decryption Secrets Block (secrets type, e.g. PCAPNG_SECRETS_TLS, and data) */
   constructor(private readonly onFrame: FrameCallback, private readonly onSecrets?: (type: number, data: Buffer) => void) {}
 
-  private fail(code: string, offset: number, message: string): void {
+  private fail(code: DecodeErrorCode, offset: number, message: string): void {
     this.failure = { code, offset, message };
   }
 

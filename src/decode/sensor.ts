@@ -358,6 +358,8 @@ export const WL_ERR_SENSOR_ABI = 'WL_ERR_SENSOR_ABI';
 export const WL_ERR_SENSOR_SHORT_RECORD = 'WL_ERR_SENSOR_SHORT_RECORD';
 export const WL_ERR_SENSOR_UNKNOWN_RECORD = 'WL_ERR_SENSOR_UNKNOWN_RECORD';
 export const WL_ERR_SENSOR_TRUNCATED = 'WL_ERR_SENSOR_TRUNCATED';
+export type SensorErrorCode = typeof WL_ERR_SENSOR_BAD_LENGTH | typeof WL_ERR_SENSOR_ABI | typeof WL_ERR_SENSOR_SHORT_RECORD
+  | typeof WL_ERR_SENSOR_UNKNOWN_RECORD | typeof WL_ERR_SENSOR_TRUNCATED;
 
 export interface SensorHello {
   abiVersion: number;
@@ -635,9 +637,9 @@ export class SensorRecordReader {
     return false;
   }
 
-  private fail(code: string, message: string, offset: number, required?: number, actual?: number, fatal = true): void {
+  private fail(code: SensorErrorCode, message: string, offset: number, required?: number, actual?: number, fatal = true): void {
     if (fatal) this.dead = true;
-    this.handlers.error?.({ layer: 'sensor', offset, required, actual, message: `${code}: ${message}` });
+    this.handlers.error?.({ code, layer: 'sensor', offset, required, actual, message });
   }
 
   private record(buf: Buffer, off: number, len: number, at: number): void {

@@ -22,11 +22,12 @@ import { parseTopoLine, type TopoL7 } from '../views/topology-input.js';
 import { OUTSIDE_ID, TopologyBuilder, type TopologyGraph } from '../views/topology-graph.js';
 import { topologyJsonValue } from '../sinks/topology-json.js';
 import type { L4Packet } from '../records.js';
+import { WirelogError } from '../errors.js';
 
 /** An answer other than 200: its status and JSON body. */
-export class ApiError extends Error {
+export class ApiError extends WirelogError {
   constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {
-    super(message);
+    super('WL_ERR_API', message);
   }
 }
 

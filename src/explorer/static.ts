@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WirelogError } from '../errors.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -27,8 +28,10 @@ export function defaultWebDir(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
 }
 
-export class WebDirError extends Error {
-  readonly code = 'WL_ERR_WEB';
+export class WebDirError extends WirelogError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WL_ERR_WEB', message, options);
+  }
 }
 
 /** Every file of the directory (one level), keyed by `/name`; throws WebDirError when index.html is missing. */

@@ -27,6 +27,7 @@ import { JsonlSink } from '../sinks/jsonl.js';
 import { L4JsonlSink } from '../sinks/l4-jsonl.js';
 import { NetnsJsonlSink } from '../sinks/netns-jsonl.js';
 import { LadderSink } from '../sinks/ladder.js';
+import type { WlErrorCode } from '../errors.js';
 
 export type StopReason = 'end' | 'count' | 'signal' | 'output-closed' | 'error';
 
@@ -124,8 +125,8 @@ export interface PipelineResult {
   /** `--store`: rows written to the store and rows dropped (set by the command after closing the store) */
   stored?: { rows: number; dropped: number };
   stoppedBy: StopReason;
-  /** one line, for `wirelog: error: …` */
-  error?: { code: string; message: string };
+  /** one line, for `wirelog: error: …`; an errno (ENOENT, …) is in the message and kept as `cause` */
+  error?: { code: WlErrorCode; message: string; cause?: unknown };
 }
 
 export const STATS_PREFIX = 'wirelog: stats';
@@ -430,7 +431,7 @@ async function runFile(opts: PipelineOptions, src: FileSource, tracker: Trackers
         /* the reader wrapped our sentinel; the stop reason stands */
       } else {
         const e = err as NodeJS.ErrnoException;
-        fileError = { code: e.code ?? 'WL_ERR_IO', message: `${src.path}: ${e.message}` };
+        fileError = { code: 'WL_ERR_IO', message: `${src.path}: ${e.message}`, cause: err };
       }
     }
   }
@@ -454,6 +455,7 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
     let lostHeads: PipelineResult['kernelLostHeads'];
     let stop: StopReason | undefined;
     let sensorError: string | undefined;
+    let sensorErrorCode: WlErrorCode | undefined; // the record stream's own code, kept through to the result
     /** dropPrivileges failed: the run stops with this */
     let startError: PipelineResult['error'];
     let finished = false;
@@ -515,7 +517,7 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
       if (!clean || (sensorError !== undefined && !weStopped)) {
         const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
         const message = sensorError !== undefined ? `sensor: ${sensorError}` : `sensor ${how}`;
-        return resolve(result(packets, kernelDrops, tracker.stats, 'error', { code: 'WL_ERR_SENSOR', message }));
+        return resolve(result(packets, kernelDrops, tracker.stats, 'error', { code: sensorErrorCode ?? 'WL_ERR_SENSOR', message }));
       }
       resolve(result(packets, kernelDrops, tracker.stats, stop ?? 'end'));
     };
@@ -566,8 +568,11 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
           log(line: string): void {
             if (opts.verbose) log?.(`wirelog: sensor: ${line}`);
           },
-          error(message: string): void {
-            sensorError ??= message;
+          error(message: string, code?: WlErrorCode): void {
+            if (sensorError === undefined) {
+              sensorError = message;
+              sensorErrorCode = code;
+            }
             if (opts.verbose) log?.(`wirelog: sensor: ${message}`);
           },
           exit: done,
@@ -577,14 +582,14 @@ function runLive(opts: PipelineOptions, src: LiveSource, tracker: Trackers, plac
       clearInterval(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       const e = err as NodeJS.ErrnoException;
-      resolve(result(0, 0, tracker.stats, 'error', { code: e.code ?? 'WL_ERR_SENSOR', message: `cannot start the sensor ${src.sensorPath}: ${e.message}` }));
+      resolve(result(0, 0, tracker.stats, 'error', { code: 'WL_ERR_SENSOR', message: `cannot start the sensor ${src.sensorPath}: ${e.message}`, cause: err }));
       return;
     }
     if (handle.pid > 0 && opts.dropPrivileges !== undefined) {
       try {
         opts.dropPrivileges();
       } catch (err) {
-        startError = { code: 'WL_ERR_PRIVILEGES', message: (err as Error).message };
+        startError = { code: 'WL_ERR_PRIVILEGES', message: (err as Error).message, cause: err };
         stop = undefined; // a stop asked for during the start is this one now
         requestStop('error');
       }

@@ -8,6 +8,7 @@ import { packetJson, rowToLine, rowToRecord } from '../store/read.js';
 import { openStoreReader, StoreReadError, type StoreReader } from '../store/reader.js';
 import { recordColumns, type StoreTable } from '../store/schema.js';
 import type { L4Packet } from '../records.js';
+import { WirelogError } from '../errors.js';
 
 export type QueryFormat = 'jsonl' | 'csv' | 'text';
 
@@ -34,8 +35,10 @@ export interface QueryResult {
   more: boolean;
 }
 
-export class QueryStoreError extends Error {
-  readonly code = 'WL_ERR_STORE';
+export class QueryStoreError extends WirelogError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WL_ERR_STORE', message, options);
+  }
 }
 
 /** `now`, an ISO 8601 time (a date alone is midnight UTC), or `-15m` / `-2h` / `-7d` / `-30s` before now. */

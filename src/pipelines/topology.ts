@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { parseTopoLine } from '../views/topology-input.js';
 import { TopologyBuilder, type TopologyGraph } from '../views/topology-graph.js';
 import type { TopologyInputCounts } from '../sinks/topology-json.js';
+import { WirelogError } from '../errors.js';
 
 export interface TopologyRunOptions {
   /** a file name, or '-' for stdin */
@@ -21,8 +22,10 @@ export interface TopologyResult {
 }
 
 /** The file could not be opened (missing, a directory, no permission): a usage problem, exit 2. */
-export class TopologyInputError extends Error {
-  readonly code = 'WL_ERR_INPUT';
+export class TopologyInputError extends WirelogError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WL_ERR_INPUT', message, options);
+  }
 }
 
 /** Open the source: stdin for '-', else the file (opened here, so a missing file is reported before reading). */

@@ -8,6 +8,7 @@ import { TraceTracker } from '../correlate/trace/tracker.js';
 import type { LogWriter } from '../sinks/log-writer.js';
 import { startTrace } from '../source/trace.js';
 import { processExists } from '../source/processes.js';
+import type { WlErrorCode } from '../errors.js';
 
 export interface TracePipelineOptions {
   sensorPath: string;
@@ -38,6 +39,8 @@ export interface TraceResult {
   exitCode: number;
   /** the first error the sensor or the start reported */
   error?: string;
+  /** its code: the sensor stream's own (WL_ERR_SENSOR_*), WL_ERR_PRIVILEGES, or WL_ERR_SENSOR for the rest */
+  errorCode?: WlErrorCode;
   events: number;
   kernelDrops: number;
   stats: TraceTrackerStats;
@@ -52,6 +55,7 @@ export async function runTrace(o: TracePipelineOptions): Promise<TraceResult> {
   let events = 0;
   let kernelDrops = 0;
   let error: string | undefined;
+  let errorCode: WlErrorCode = 'WL_ERR_SENSOR';
   let attached = false;
   /** dropPrivileges failed */
   let failedStart = false;
@@ -100,8 +104,10 @@ export async function runTrace(o: TracePipelineOptions): Promise<TraceResult> {
             // lines are coalesced; push them out while traffic is quiet
             flushTimer = setInterval(() => o.writer.flush(), FLUSH_MS);
           },
-          error: (m) => {
-            error ??= m;
+          error: (m, code) => {
+            if (error !== undefined) return;
+            error = m;
+            if (code !== undefined) errorCode = code;
           },
           info: () => {},
           exit: (code) => {
@@ -115,6 +121,7 @@ export async function runTrace(o: TracePipelineOptions): Promise<TraceResult> {
           o.dropPrivileges();
         } catch (err) {
           error = (err as Error).message;
+          errorCode = 'WL_ERR_PRIVILEGES';
           failedStart = true;
           stop();
         }
@@ -128,6 +135,9 @@ export async function runTrace(o: TracePipelineOptions): Promise<TraceResult> {
 
   tracker.end();
   const r: TraceResult = { attached, exitCode, events, kernelDrops, stats: tracker.stats };
-  if (error !== undefined) r.error = error;
+  if (error !== undefined) {
+    r.error = error;
+    r.errorCode = errorCode;
+  }
   return r;
 }

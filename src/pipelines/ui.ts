@@ -9,6 +9,7 @@ import { openStoreReader, StoreReadError, type StoreReader } from '../store/read
 import { ApiError, ExplorerApi } from '../explorer/api.js';
 import { authCookie, checkAuth } from '../explorer/auth.js';
 import { defaultWebDir, loadWebFiles, type StaticFile } from '../explorer/static.js';
+import { WirelogError } from '../errors.js';
 
 export interface UiOptions {
   store: string;
@@ -30,8 +31,10 @@ export interface UiServer {
   close(): Promise<void>;
 }
 
-export class UiStoreError extends Error {
-  readonly code = 'WL_ERR_STORE';
+export class UiStoreError extends WirelogError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WL_ERR_STORE', message, options);
+  }
 }
 
 const SECURITY_HEADERS: Record<string, string> = {

@@ -6,6 +6,7 @@
  * Nothing here throws to the caller: splitDatagram returns the packets it could delimit plus, when it had to stop,
  * a QuicError (named code, byte offset in the datagram, message). Packets before the bad one are kept.
  */
+import { WirelogError } from '../errors.js';
 
 /** Versions whose Initial packets we can decrypt (each with its own salt and labels: quic-crypto.ts). */
 export const QuicVersion = {
@@ -110,9 +111,9 @@ export interface QuicError {
 }
 
 /** Thrown inside the parsers only; turned into a QuicError at the module's boundary. */
-export class QuicFail extends Error {
-  constructor(readonly code: QuicErrorCodeName, readonly offset: number, message: string) {
-    super(message);
+export class QuicFail extends WirelogError {
+  constructor(override readonly code: QuicErrorCodeName, readonly offset: number, message: string) {
+    super(code, message);
   }
   toError(): QuicError {
     return { code: this.code, offset: this.offset, message: this.message };

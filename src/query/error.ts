@@ -1,8 +1,8 @@
+import { WirelogError } from '../errors.js';
 /** Errors of the filter language: a stable code and the 0-based column of the offending token. */
-export class QueryError extends Error {
-  readonly code = 'WL_ERR_QUERY';
+export class QueryError extends WirelogError {
   constructor(message: string, readonly column: number) {
-    super(message);
+    super('WL_ERR_QUERY', message);
     this.name = 'QueryError';
   }
 }

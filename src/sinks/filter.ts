@@ -6,6 +6,7 @@ import type { TraceConnInfo, TraceRequest, TraceRequestEvent, TraceResponse, Tra
 import { compilePredicate, parseFilter, QueryError, type QueryAst, type RecordPredicate } from '../query/index.js';
 import { toTraceRecord } from './trace-jsonl.js';
 import { IsoTimeFormatter } from './local-time.js';
+import { WirelogError } from '../errors.js';
 
 /**
  * `--filter EXPR`: an expression of the filter language (docs/query.md), or the first form
@@ -20,10 +21,9 @@ export interface TraceFilter {
   needResponse: boolean;
 }
 
-export class TraceFilterError extends Error {
-  readonly code = 'WL_ERR_TRACE_FILTER';
+export class TraceFilterError extends WirelogError {
   constructor(message: string, readonly column?: number) {
-    super(message);
+    super('WL_ERR_TRACE_FILTER', message);
   }
 }
 

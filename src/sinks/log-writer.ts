@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { LineKind } from '../records.js';
 import { LocalTimeFormatter, type OffsetFn } from './local-time.js';
 import { mkdirp } from './mkdirp.js';
+import { WirelogError } from '../errors.js';
 
 /** What the formatting sinks write to. `line` has no newline; `tsUs` is the line's own time (picks the day file). */
 export interface LineSink {
@@ -56,13 +57,12 @@ export interface LogWriter extends LineSink {
 }
 
 /** Raised by createDirWriter when DIR cannot be created or written (before any traffic is read). */
-export class LogDirError extends Error {
-  readonly code = 'WL_ERR_LOG_DIR';
+export class LogDirError extends WirelogError {
   constructor(
     readonly dir: string,
     cause: unknown,
   ) {
-    super(`cannot write log directory ${dir}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    super('WL_ERR_LOG_DIR', `cannot write log directory ${dir}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
   }
 }
 

@@ -5,12 +5,15 @@
  */
 import fs from 'node:fs';
 import { QUIC_EVENT_TYPES, type QuicEvent } from '../pipelines/quic.js';
+import { WirelogError } from '../errors.js';
 
 /** h2olog names its probes `quicly:accept`; ours are the part after the colon. */
 const H2OLOG_PREFIX = /^(quicly|h2o|wirelog):/;
 
-export class QuicTypeError extends Error {
-  readonly code = 'WL_ERR_QUIC_TYPE';
+export class QuicTypeError extends WirelogError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WL_ERR_QUIC_TYPE', message, options);
+  }
 }
 
 /** `-t` values → the set of event types kept (undefined: all). Unknown names are a usage error listing the known ones. */

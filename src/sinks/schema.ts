@@ -2,7 +2,7 @@
  * The L7 HTTP record of docs/schema.md: one object per request/response transaction, shared by the JSON lines
  * sink, the store and the explorer. Every field is always present; null when unknown. Field order is fixed.
  */
-import { anomalyNames, type HttpTransaction, type TlsHelloEvent } from '../records.js';
+import { anomalyNames, type HttpTransaction, type Incomplete, type TlsHelloEvent } from '../records.js';
 import { tlsVersionName } from '../proto/tls.js';
 import { IsoTimeFormatter } from './local-time.js';
 
@@ -37,7 +37,7 @@ export interface HttpRecord {
   res_body_bytes: number;
   interim: number[];
   gap_bytes: number;
-  incomplete: string | null;
+  incomplete: Incomplete | null;
   anomalies: string[];
   req_seq: number | null;
   resp_seq: number | null;

@@ -6,12 +6,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { WirelogError } from '../errors.js';
 
 /** Where `ip netns` keeps its named namespaces. */
 export const NETNS_RUN_DIR = '/run/netns';
 
-export class NetnsError extends Error {
-  readonly code = 'WL_ERR_NETNS';
+export class NetnsError extends WirelogError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WL_ERR_NETNS', message, options);
+  }
 }
 
 export interface NetnsRef {

@@ -10,10 +10,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { SensorRecordReader, type SensorHello, type SensorRecordHandlers } from '../decode/sensor.js';
+import type { WlErrorCode } from '../errors.js';
 
 export interface SensorProcessHandlers {
   hello?(h: SensorHello): void;
-  error(message: string): void;
+  /** one line for the user; `code` when the error has one of its own (the record stream's WL_ERR_SENSOR_*) */
+  error(message: string, code?: WlErrorCode): void;
   /** after the sensor exited and every record it wrote was delivered */
   exit(code: number | null, signal: string | null): void;
   /** libbpf's log (unprefixed stderr lines, with verbose) */
@@ -91,7 +93,7 @@ export function startSensorProcess(sensorPath: string, args: string[], opts: Sen
   const reader = new SensorRecordReader({
     ...opts.records,
     hello: (hello) => h.hello?.(hello),
-    error: (e) => h.error(`sensor stream at byte ${e.offset}: ${e.message}`),
+    error: (e) => h.error(`sensor stream at byte ${e.offset}: ${e.code}: ${e.message}`, e.code),
   });
   child.stdout!.on('data', (chunk: Buffer) => reader.push(chunk));
 

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { JSON_FIELDS, TABLE_COLUMNS, type StoreTable } from './schema.js';
+import { WirelogError } from '../errors.js';
 
 export interface ClickHouseUrl {
   host: string;
@@ -16,8 +17,10 @@ export interface ClickHouseUrl {
   display: string;
 }
 
-export class ClickHouseUrlError extends Error {
-  readonly code = 'WL_ERR_STORE_URL';
+export class ClickHouseUrlError extends WirelogError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WL_ERR_STORE_URL', message, options);
+  }
 }
 
 /** `clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DB` (port default 8123, the HTTP interface). */
@@ -43,10 +46,9 @@ export function parseClickHouseUrl(location: string): ClickHouseUrl {
 }
 
 /** An answer other than 200 (status set) or no answer at all (status undefined: refused, reset, timeout). */
-export class ClickHouseError extends Error {
-  readonly code = 'WL_ERR_CLICKHOUSE';
-  constructor(message: string, readonly status?: number) {
-    super(message);
+export class ClickHouseError extends WirelogError {
+  constructor(message: string, readonly status?: number, options?: { cause?: unknown }) {
+    super('WL_ERR_CLICKHOUSE', message, options);
   }
   /** worth trying again later: no answer, or a 5xx */
   get transient(): boolean {

@@ -15,7 +15,8 @@ import path from 'node:path';
 import type { HttpRequestEvent, HttpResponseEvent, HttpTransaction, L4Chunk, TlsHelloEvent, TraceTransaction } from '../records.js';
 import type { NetnsInfo } from '../source/attribution.js';
 import { IsoTimeFormatter } from '../sinks/local-time.js';
-import { l4Row, l7Row, l7RowOfTrace, netnsRow, STORE_TABLES, TABLE_COLUMNS, tlsRow, type Row, type StoreTable } from './schema.js';
+import { l4Row, l7Row, l7RowOfTrace, netnsRow, STORE_TABLES, StoreSchemaError, TABLE_COLUMNS, tlsRow, type Row, type StoreTable } from './schema.js';
+import { WirelogError } from '../errors.js';
 import {
   allColumns, ClickHouseError, ClickHouseHttp, createStatsSql, createTableSql, parseClickHouseUrl, STATS_TABLE, type ClickHouseUrl,
 } from './clickhouse-client.js';
@@ -160,7 +161,8 @@ export class ClickHouseStoreWriter implements StoreWriter {
         w.markDown();
       } else {
         w.http.close();
-        throw new Error(`store ${w.url.display}: ${err instanceof ClickHouseError ? err.message : (err as Error).message}`);
+        // the code of what failed stays (WL_ERR_CLICKHOUSE, WL_ERR_STORE_SCHEMA), the error itself as cause
+        throw new WirelogError(err instanceof WirelogError ? err.code : 'WL_ERR_STORE', `store ${w.url.display}: ${(err as Error).message}`, { cause: err });
       }
     }
     if (!w.down) await w.retention();
@@ -180,7 +182,7 @@ export class ClickHouseStoreWriter implements StoreWriter {
   private async ensureSchema(): Promise<void> {
     const version = (await this.http.query('SELECT version()', { timeoutMs: 10_000 })).trim();
     const [major, minor] = version.split('.').map(Number);
-    if (!(major! > 18 || (major === 18 && minor! >= 16))) throw new Error(`ClickHouse ${version} is older than 18.16, the oldest wirelog knows`);
+    if (!(major! > 18 || (major === 18 && minor! >= 16))) throw new StoreSchemaError(`ClickHouse ${version} is older than 18.16, the oldest wirelog knows`);
     const db = this.url.database;
     await this.http.query(`CREATE DATABASE IF NOT EXISTS ${db}`);
     for (const t of STORE_TABLES) await this.http.query(createTableSql(db, t));
@@ -189,7 +191,7 @@ export class ClickHouseStoreWriter implements StoreWriter {
     const have = new Set(cols.split('\n').filter((l) => l !== ''));
     for (const t of STORE_TABLES)
       for (const c of allColumns(t))
-        if (!have.has(`${t}\t${c}`)) throw new Error(`table ${db}.${t} exists without the column '${c}': not a wirelog table (or another version); use another database`);
+        if (!have.has(`${t}\t${c}`)) throw new StoreSchemaError(`table ${db}.${t} exists without the column '${c}': not a wirelog table (or another version); use another database`);
     this.schemaReady = true;
   }
 

@@ -10,6 +10,7 @@ import { dataTable, insertSql, l7StoredOfRow, L7_STORED_WIDTH, migrate, STORE_TA
 
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES } from './options.js';
 import { mkdirp } from '../sinks/mkdirp.js';
+import { WirelogError } from '../errors.js';
 export { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from './options.js';
 
 export interface RetentionOptions {
@@ -41,8 +42,10 @@ export interface StoreStats {
   removed: TableCounts;
 }
 
-export class StoreOpenError extends Error {
-  readonly code = 'WL_ERR_STORE';
+export class StoreOpenError extends WirelogError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WL_ERR_STORE', message, options);
+  }
 }
 
 /** Open (creating the directory and the file) and migrate; throws StoreOpenError / StoreSchemaError. */

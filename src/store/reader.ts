@@ -8,6 +8,7 @@
  */
 import type { QueryAst } from '../query/index.js';
 import type { StoreTable } from './schema.js';
+import { WirelogError } from '../errors.js';
 
 export interface ReadSpec {
   table: StoreTable;
@@ -50,8 +51,10 @@ export interface StoreReader {
 }
 
 /** Raised for a store that cannot be opened or read (missing file, not a wirelog store, server down). */
-export class StoreReadError extends Error {
-  readonly code = 'WL_ERR_STORE';
+export class StoreReadError extends WirelogError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WL_ERR_STORE', message, options);
+  }
 }
 
 export const isClickHouseLocation = (location: string): boolean => /^clickhouse:\/\//i.test(location);

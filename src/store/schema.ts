@@ -19,14 +19,17 @@ import { L4_RECORD_FIELDS, l4Direction } from '../sinks/l4-jsonl.js';
 import { IsoTimeFormatter } from '../sinks/local-time.js';
 import type { NetnsInfo } from '../source/attribution.js';
 import { NETNS_RECORD_FIELDS, toNetnsRecord } from '../sinks/netns-jsonl.js';
+import { WirelogError } from '../errors.js';
 
 export const SCHEMA_VERSION = 2;
 
 export type StoreTable = 'l7' | 'l4' | 'tls' | 'netns';
 export const STORE_TABLES: readonly StoreTable[] = ['l7', 'l4', 'tls', 'netns'];
 
-export class StoreSchemaError extends Error {
-  readonly code = 'WL_ERR_STORE_SCHEMA';
+export class StoreSchemaError extends WirelogError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WL_ERR_STORE_SCHEMA', message, options);
+  }
 }
 
 /** SQL types of the record fields that are not TEXT. JSON arrays/objects are TEXT holding JSON. */

@@ -313,7 +313,7 @@ test('reader reports a truncated stream and a corrupt length with WL_ERR_ codes'
   const { stream } = buildStream();
   const cut = collect([stream.subarray(0, stream.length - 3)]);
   assert.equal(cut.errors.length, 1);
-  assert.match(cut.errors[0].message, /^WL_ERR_SENSOR_TRUNCATED/);
+  assert.equal(cut.errors[0].code, 'WL_ERR_SENSOR_TRUNCATED');
   assert.equal(cut.errors[0].offset + cut.errors[0].actual!, stream.length - 3);
   assert.equal(cut.stats.length, 0);
 
@@ -324,7 +324,7 @@ test('reader reports a truncated stream and a corrupt length with WL_ERR_ codes'
   assert.equal(got.hellos, 1);
   assert.equal(got.segs.length, 0);
   assert.equal(got.errors.length, 1);
-  assert.match(got.errors[0].message, /^WL_ERR_SENSOR_BAD_LENGTH/);
+  assert.equal(got.errors[0].code, 'WL_ERR_SENSOR_BAD_LENGTH');
   assert.equal(got.errors[0].offset, helloLen + 4);
 });
 
@@ -336,7 +336,7 @@ test('reader skips an unknown record type and carries on', () => {
   const helloLen = stream.readUInt32LE(4);
   const got = collect([Buffer.concat([stream.subarray(0, helloLen), unknown, stream.subarray(helloLen)])]);
   assert.equal(got.errors.length, 1);
-  assert.match(got.errors[0].message, /^WL_ERR_SENSOR_UNKNOWN_RECORD/);
+  assert.equal(got.errors[0].code, 'WL_ERR_SENSOR_UNKNOWN_RECORD');
   assert.deepEqual(got.segs, segs);
 });
 
@@ -495,7 +495,7 @@ test('trace records are skipped silently by a packet-only consumer, and a short 
   const got = collectTrace([bad]);
   assert.equal(got.got.data.length, 0);
   assert.equal(got.errors.length, 1);
-  assert.match(got.errors[0].message, /^WL_ERR_SENSOR_SHORT_RECORD/);
+  assert.equal(got.errors[0].code, 'WL_ERR_SENSOR_SHORT_RECORD');
 });
 
 test('trace reader: repeated and colliding comm / sock_id / ssl values decode exactly (reader caches)', () => {

@@ -141,8 +141,8 @@ test('l7Row (built field by field) equals the row made from the record object', 
 
 const l7Variants = (iso: IsoTimeFormatter): HttpTransaction[] => [
   tx(NOW, 1),
-  { ...tx(NOW, 2), res: undefined, incomplete: 'no-response', hops: undefined },
-  { ...tx(NOW, 3), req: undefined, incomplete: 'no-request', anomalies: 0b101, hops: [] },
+  { ...tx(NOW, 2), res: undefined, incomplete: 'no-response' as const, hops: undefined },
+  { ...tx(NOW, 3), req: undefined, incomplete: 'no-request' as const, anomalies: 0b101, hops: [] },
   { ...tx(NOW, 4), interim: [{ tsUs: NOW + 10, version: 'HTTP/1.1', status: 100, reason: 'Continue', headers: [], chunked: false, headLen: 25 }], latencyMs: 0.25,
     conn: { ...conn, place: { netnsName: 'web \u2028"\\', containerId: 'c'.repeat(64), podUid: null } } },
   { ...tx(NOW + 0.5, 5), res: { ...tx(NOW, 5).res!, status: 0, reason: '', contentLength: Number.NaN, contentType: 'a\tb\u0001' }, gapBytes: 12 },

@@ -6,7 +6,7 @@ import type {
   TraceConnInfo, TraceRequest, TraceResponse, TraceRole, TraceSink, TraceTrackerStats, TraceTransaction,
 } from '../../records.js';
 import type { Http1Parser } from '../../proto/http1/index.js';
-import type { HttpRequestHead, HttpResponseHead } from '../../records.js';
+import type { HttpRequestHead, HttpResponseHead, Incomplete } from '../../records.js';
 import type { Http2Parser } from '../../proto/http2.js';
 
 /** What a connection's bytes are: not yet known (held as pending), HTTP/1.x, HTTP/2, or given up on. */
@@ -100,7 +100,7 @@ export interface TraceOutput {
 }
 
 /** Writes the transaction of an HTTP/1 exchange or an HTTP/2 stream. */
-export function emitTransaction(out: TraceOutput, c: Conn, reqId: number, t: TxnState, incomplete: string | undefined): void {
+export function emitTransaction(out: TraceOutput, c: Conn, reqId: number, t: TxnState, incomplete: Incomplete | undefined): void {
   const tx: TraceTransaction = {
     conn: c.info, reqId, req: t.req, res: t.res, interim: t.interim,
     reqBodyBytes: t.reqBodyBytes, resBodyBytes: t.resBodyBytes,

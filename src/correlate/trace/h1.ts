@@ -2,7 +2,7 @@
  * The HTTP/1 adapter: an Http1Parser per direction, responses paired with requests in order (pipelining), 1xx as
  * interim; and the h2c upgrade (RFC 9113 3.2 / RFC 7540 3.2), after which the connection is HTTP/2's (h2.ts).
  */
-import type { HeaderList, TraceProtocol, TraceRequest } from '../../records.js';
+import type { HeaderList, Incomplete, TraceProtocol, TraceRequest } from '../../records.js';
 import { Http1Parser, type Http1Handler } from '../../proto/http1/index.js';
 import { emitTransaction, type Conn, type H1Txn, type TraceOutput } from './conn.js';
 import { makeH2 } from './h2.js';
@@ -179,7 +179,7 @@ function upgradeH2c(out: TraceOutput, c: Conn, t: H1Txn): void {
   out.sink.request({ conn: c.info, reqId: 1, req });
 }
 
-function h1Emit(out: TraceOutput, c: Conn, t: H1Txn, incomplete: string | undefined): void {
+function h1Emit(out: TraceOutput, c: Conn, t: H1Txn, incomplete: Incomplete | undefined): void {
   // anomalies the parser found in the bodies after their heads were reported
   if (t.req !== undefined && t.reqHead !== undefined) t.req.anomalies = t.reqHead.anomalies;
   if (t.res !== undefined && t.resHead !== undefined) t.res.anomalies = t.resHead.anomalies;

@@ -3,7 +3,7 @@
  * request, response and trailers as they come, its transaction when it ends. Without the preface the parsers run
  * mid-stream: header names HPACK cannot know are kept as `:missing-N`, never invented.
  */
-import type { TraceRequest } from '../../records.js';
+import type { Incomplete, TraceRequest } from '../../records.js';
 import { Http2Parser, pairHttp2Parsers, type Http2Handler, type Http2Headers } from '../../proto/http2.js';
 import { h2HeaderList as h2Headers } from '../h2-common.js';
 import { emitTransaction, type Conn, type H2Stream, type TraceOutput } from './conn.js';
@@ -111,7 +111,7 @@ export function finishH2(out: TraceOutput, c: Conn): void {
   }
 }
 
-function h2Emit(out: TraceOutput, c: Conn, id: number, s: H2Stream, incomplete: string | undefined): void {
+function h2Emit(out: TraceOutput, c: Conn, id: number, s: H2Stream, incomplete: Incomplete | undefined): void {
   if (s.done) return;
   s.done = true;
   c.h2Streams.delete(id);
