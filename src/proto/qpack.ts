@@ -9,6 +9,7 @@
  * lost packet) it stays undecodable. Nothing is invented for an entry not received.
  */
 import { huffmanDecode } from './hpack.js';
+import { WirelogError } from '../errors.js';
 
 /** RFC 9204 Appendix A: the 99 static entries, index 0..98. */
 export const QPACK_STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
@@ -47,7 +48,11 @@ export const QPACK_STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
 /** Each entry's size counts its name and value lengths plus 32 (RFC 9204 §3.2.1). */
 const ENTRY_OVERHEAD = 32;
 
-export class QpackError extends Error {}
+export class QpackError extends WirelogError {
+  constructor(message: string) {
+    super('WL_ERR_QPACK', message);
+  }
+}
 /** The input ends inside an instruction: wait for more bytes. */
 class Incomplete extends Error {}
 
