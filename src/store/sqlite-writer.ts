@@ -93,7 +93,7 @@ export class SqliteStoreWriter implements HttpEventSink, L4Sink, NetnsSinkLike {
     // the thread keeps the process alive until the database is open (someone may be awaiting `opened`), not after
     this.opened = new Promise<void>((resolve) => {
       this.openedResolve = () => {
-        this.worker.unref();
+        if (this.closing === undefined) this.worker.unref(); // close() keeps it referenced until 'closed'
         resolve();
       };
     });
