@@ -166,6 +166,7 @@ export function readCaptureFile(path: string, onFrame: (f: Frame) => void, opts?
  */
 export async function readCaptureStream(input: Readable, onFrame: (f: Frame) => void, opts?: CaptureReadOptions & { name?: string }): Promise<CaptureFileSummary> {
   const name = opts?.name ?? '-';
+  opts?.afterOpen?.(); // the stream is open already: before its first byte is read
   const core = new CaptureCore(name, onFrame, opts?.onSecrets);
   const cb = new ChunkBuffer(Math.max(opts?.chunkSize ?? DEFAULT_CHUNK_SIZE, 64));
   let inCallback = false; // exceptions from onFrame propagate; only stream errors become WL_ERR_IO

@@ -421,10 +421,8 @@ async function runFile(opts: PipelineOptions, src: FileSource, tracker: Trackers
   const progress = opts.progress;
   const onRead = progress === undefined ? undefined : (bytesRead: number): void => progress({ bytesRead, packets, transactions: tracker.stats.transactions });
   try {
-    if (src.path === '-') {
-      opts.dropPrivileges?.();
-      report(await readCaptureStream(process.stdin, onFrame, { name: 'stdin', onRead }));
-    } else report(readCaptureFile(src.path, onFrame, { onRead, afterOpen: opts.dropPrivileges }));
+    if (src.path === '-') report(await readCaptureStream(process.stdin, onFrame, { name: 'stdin', onRead, afterOpen: opts.dropPrivileges }));
+    else report(readCaptureFile(src.path, onFrame, { onRead, afterOpen: opts.dropPrivileges }));
   } catch (err) {
     if (err !== STOP) {
       if (stop !== undefined) {

@@ -933,9 +933,8 @@ export async function runQuicFile(o: QuicFileOptions): Promise<QuicFileResult> {
   const onSecrets = (type: number, data: Buffer): void => {
     if (type === PCAPNG_SECRETS_TLS) o.keylog?.addText(data.toString('latin1'));
   };
-  if (o.path === '-') o.afterOpen?.();
   const capture = o.path === '-'
-    ? await readCaptureStream(process.stdin, onFrame, { name: 'stdin', onSecrets })
+    ? await readCaptureStream(process.stdin, onFrame, { name: 'stdin', afterOpen: o.afterOpen, onSecrets })
     : readCaptureFile(o.path, onFrame, { afterOpen: o.afterOpen, onSecrets });
   t.finish();
   return { capture, decode: dstats, stats: t.stats };
