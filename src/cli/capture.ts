@@ -1,10 +1,9 @@
 /** `wirelog capture`: flags/env/config → log writer + sink → pipeline → summary and exit code. */
-import path from 'node:path';
 import { resolveCapture, CAPTURE_OPTIONS, ConfigFileError, type CaptureSettings } from './config.js';
 import { formatOptions, UsageError } from './args.js';
 import { createLogWriter, DirWriter, LogDirError, type LogWriter } from '../sinks/log-writer.js';
 import { stderrLine, stdoutText, withStopSignals } from './io.js';
-import { dropPrivileges, handOver, KEEP_ROOT_WARNING, madeBelow, missingDirs, planPrivileges, unwritableDirs, type PrivilegePlan } from './privileges.js';
+import { dropCallback, handOverOutputs, KEEP_ROOT_WARNING, outputDirs, planPrivileges, type PrivilegePlan } from './privileges.js';
 
 export const CAPTURE_USAGE = `Usage: wirelog capture [options]
 
@@ -63,11 +62,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     return 2;
   }
   if (plan.action === 'keep') stderrLine(KEEP_ROOT_WARNING);
-  // directories made for the outputs go to the user, who writes new files there later (rotation, SQLite's WAL)
-  const sqliteStore = settings.store !== undefined && !/^clickhouse:/i.test(settings.store) ? settings.store : undefined;
-  const laterDirs = [settings.dir, sqliteStore && (await import('node:path')).dirname(sqliteStore),
-    settings.store !== undefined && sqliteStore === undefined ? (settings.spoolDir ?? (await import('../store/clickhouse-writer.js')).DEFAULT_SPOOL_ROOT) : undefined];
-  const created = laterDirs.flatMap((d) => (d === undefined ? [] : missingDirs(d)));
+  const dirs = await outputDirs({ logDir: settings.dir, store: settings.store, spoolDir: settings.spoolDir });
 
   if (settings.verbose) {
     stderrLine(`wirelog: settings ${JSON.stringify({ ...settings, origin: undefined })}`);
@@ -158,11 +153,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     }
     progress = new ProgressLine({ name: file === '-' ? 'stdin' : file, totalBytes, write: (t) => process.stderr.write(t) });
   }
-  // a ClickHouse store's spool directory (DIR/DB below the default root), made when it opened; a SQLite store's
-  // files are wirelog's own and the user writes them from now on (SQLite makes its -wal file as the user: the
-  // directory must let it, which a directory wirelog created does)
-  handOver(plan, [...created, ...madeBelow(created, (store as { spoolDir?: string } | undefined)?.spoolDir),
-    ...(sqliteStore === undefined ? [] : [sqliteStore, `${sqliteStore}-wal`, `${sqliteStore}-shm`])]);
+  handOverOutputs(plan, dirs, (store as { spoolDir?: string } | undefined)?.spoolDir);
   // live, dropping root: today's log files are opened now, while root may; a new day's file (rotation) is opened
   // as --user, which needs the directory to be the user's (it is when wirelog created it)
   if (plan.action === 'drop' && live && writer instanceof DirWriter) writer.openDay(Date.now() * 1000);
@@ -191,12 +182,7 @@ export async function captureCommand(argv: readonly string[], io: CaptureIo = {}
     log: progress === undefined ? stderrLine : (line) => { progress!.done(); stderrLine(line); },
     verbose: settings.verbose,
     signal,
-    dropPrivileges: plan.action !== 'drop' ? undefined : () => {
-      dropPrivileges(plan);
-      if (settings.verbose) stderrLine(`wirelog: running as ${plan.user.name} (uid ${plan.user.uid})`);
-      // not the SQLite store's: its connection, opened as root, keeps its files
-      for (const l of unwritableDirs(plan, laterDirs.filter((d) => sqliteStore === undefined || d !== path.dirname(sqliteStore)))) stderrLine(l);
-    },
+    dropPrivileges: dropCallback(plan, dirs, stderrLine, settings.verbose),
   });
   let result;
   try {

@@ -159,3 +159,47 @@ export function unwritableDirs(plan: PrivilegePlan, dirs: ReadonlyArray<string |
   }
   return out.map((d) => `wirelog: warning: user ${plan.user.name} cannot write in ${d}: new files there will fail (chown it to ${plan.user.name}, or use --user)`);
 }
+
+/** Where a run's outputs live, for the privilege drop: what wirelog creates and what it writes in after the drop. */
+export interface OutputDirs {
+  /** the SQLite store's file, when the store is one (its connection is opened before the drop and keeps its files) */
+  sqliteStore?: string;
+  /** directories new files go to after the drop (the next day's log file, the ClickHouse spool) */
+  writtenLater: string[];
+  /** the directories that do not exist yet on the way to any output directory: wirelog makes them */
+  created: string[];
+}
+
+/** The output directories of a run with `-d DIR` (logDir) and `--store` (a SQLite path or a clickhouse:// URL). */
+export async function outputDirs(o: { logDir?: string; store?: string; spoolDir?: string }): Promise<OutputDirs> {
+  const sqliteStore = o.store !== undefined && !/^clickhouse:/i.test(o.store) ? o.store : undefined;
+  const spool = o.store !== undefined && sqliteStore === undefined
+    ? (o.spoolDir ?? (await import('../store/clickhouse-writer.js')).DEFAULT_SPOOL_ROOT)
+    : undefined;
+  const writtenLater = [o.logDir, spool].filter((d): d is string => d !== undefined);
+  const created = [...writtenLater, ...(sqliteStore === undefined ? [] : [path.dirname(sqliteStore)])].flatMap(missingDirs);
+  return sqliteStore === undefined ? { writtenLater, created } : { sqliteStore, writtenLater, created };
+}
+
+/**
+ * Once the outputs are open: the directories wirelog made, a ClickHouse store's spool directory made below them
+ * when it opened (DIR/DB below the default root), and the SQLite store's files go to the user, who writes them from
+ * now on (and owns them for the next run).
+ */
+export function handOverOutputs(plan: PrivilegePlan, dirs: OutputDirs, spoolDir: string | undefined): void {
+  const db = dirs.sqliteStore;
+  handOver(plan, [...dirs.created, ...madeBelow(dirs.created, spoolDir), ...(db === undefined ? [] : [db, `${db}-wal`, `${db}-shm`])]);
+}
+
+/**
+ * The pipelines' `dropPrivileges` callback (undefined unless dropping): drop, then one warning per directory the
+ * run writes new files in later that the user cannot write in.
+ */
+export function dropCallback(plan: PrivilegePlan, dirs: OutputDirs, log: (line: string) => void, verbose = false): (() => void) | undefined {
+  if (plan.action !== 'drop') return undefined;
+  return () => {
+    dropPrivileges(plan);
+    if (verbose) log(`wirelog: running as ${plan.user.name} (uid ${plan.user.uid})`);
+    for (const l of unwritableDirs(plan, dirs.writtenLater)) log(l);
+  };
+}

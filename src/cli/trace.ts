@@ -15,8 +15,7 @@ import type { TraceSink, TraceTrackerStats } from '../records.js';
 import { processExists } from '../source/processes.js';
 import { sensorPath } from '../source/sensor-path.js';
 import { STORE_CLICKHOUSE_OPTIONS, clickHouseSettings } from './config.js';
-import { dropPrivileges, handOver, KEEP_ROOT_WARNING, madeBelow, missingDirs, planPrivileges, unwritableDirs, USER_OPTION, type PrivilegePlan } from './privileges.js';
-import path from 'node:path';
+import { dropCallback, handOverOutputs, KEEP_ROOT_WARNING, outputDirs, planPrivileges, USER_OPTION, type PrivilegePlan } from './privileges.js';
 import { DEFAULT_RETENTION_AGE_US, DEFAULT_RETENTION_BYTES, DEFAULT_STORE_PATH, parseDurationUs, parseSize } from '../store/options.js';
 
 
@@ -223,11 +222,7 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
       return 1;
     }
   }
-  // directories made for the store go to the user, who writes new files there later (SQLite's WAL, the spool)
-  const sqliteStore = s.store !== undefined && !/^clickhouse:/i.test(s.store) ? s.store : undefined;
-  const laterDirs = [sqliteStore && path.dirname(sqliteStore),
-    s.store !== undefined && sqliteStore === undefined ? (s.clickhouse.spoolDir ?? (await import('../store/clickhouse-writer.js')).DEFAULT_SPOOL_ROOT) : undefined];
-  const created = laterDirs.flatMap((d) => (d === undefined ? [] : missingDirs(d)));
+  const dirs = await outputDirs({ store: s.store, spoolDir: s.clickhouse.spoolDir });
   let writer: LogWriter;
   try {
     // opened as root (like tcpdump -Z), before the agent drops to --user
@@ -252,11 +247,7 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
     }
     sink = st.teeTraceSink(sink, store);
   }
-  // a ClickHouse store's spool directory (DIR/DB below the default root), made when it opened; a SQLite store's
-  // files are wirelog's own and the user writes them from now on (SQLite makes its -wal file as the user: the
-  // directory must let it, which a directory wirelog created does)
-  handOver(plan, [...created, ...madeBelow(created, (store as { spoolDir?: string } | undefined)?.spoolDir),
-    ...(sqliteStore === undefined ? [] : [sqliteStore, `${sqliteStore}-wal`, `${sqliteStore}-shm`])]);
+  handOverOutputs(plan, dirs, (store as { spoolDir?: string } | undefined)?.spoolDir);
   if (s.filter !== undefined) sink = filterTraceSink(s.filter, sink);
   // the pipeline (sensor client, tracker) is loaded only to run: --help and usage errors stay fast
   const { runTrace } = await import('../pipelines/trace.js');
@@ -264,11 +255,7 @@ export async function traceCommand(argv: readonly string[], io: { env?: NodeJS.P
     sensorPath: sensorPath(env), pids: s.pids, follow: s.follow, comm: s.comm, snaplen: s.snaplen, tls: s.tls,
     ringMb: s.ringMb, sink, writer, signal,
     onReady: (info) => stderrLine(`wirelog: tracing pid ${info.pids.join(',')} (tls: ${info.tlsBinaries} binaries)`),
-    dropPrivileges: plan.action !== 'drop' ? undefined : () => {
-      dropPrivileges(plan);
-      // not the SQLite store's: its connection, opened as root, keeps its files
-      for (const l of unwritableDirs(plan, laterDirs.filter((d) => sqliteStore === undefined || d !== path.dirname(sqliteStore)))) stderrLine(l);
-    },
+    dropPrivileges: dropCallback(plan, dirs, stderrLine),
   }));
   writer.close();
   const stored = await store?.close();
