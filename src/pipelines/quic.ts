@@ -71,6 +71,15 @@ const PROTECTION_GUESSES: readonly number[] = [QuicVersion.V1, QuicVersion.DRAFT
 const ALPN_SELECTED_UNKNOWN = "the server's choice is in EncryptedExtensions, inside Handshake packets: not decryptable without keys";
 const ALPN_SELECTED_NOT_SEEN = "the server's EncryptedExtensions was not seen in the decrypted Handshake packets";
 
+/**
+ * The ClientHello's random as key logs index secrets (hex): computed once per connection, since it is looked up for
+ * every protected packet while the secrets are missing.
+ */
+function clientRandomHex(c: QuicConn): string | undefined {
+  if (c.hello === undefined) return undefined;
+  return (c.randomHex ??= Buffer.from(c.hello.random, 'latin1').toString('hex'));
+}
+
 export interface QuicEvent {
   time: number;
   type: QuicEventTypeName;
@@ -157,6 +166,8 @@ class QuicConn {
   readonly crypto: PerSide<CryptoStream> = { client: new CryptoStream(), server: new CryptoStream() };
   /** the Handshake space's CRYPTO streams (EncryptedExtensions, certificates, Finished) */
   readonly hsCrypto: PerSide<CryptoStream> = { client: new CryptoStream(), server: new CryptoStream() };
+  /** the ClientHello's random in hex, as key logs index secrets (clientRandomHex) */
+  randomHex?: string;
   /** key-log secrets for this connection's client random; null when looked up and absent */
   secrets?: TlsSecrets | null;
   hsKeys?: PerSide<KeyState>;
@@ -446,7 +457,7 @@ export class QuicTracker {
     const keylog = this.opts.keylog;
     if (keylog === undefined || (this.opts.keylogFromCaptureOnly === true && keylog.connections === 0)) return { ok: false, reason: NO_KEYS_REASON[type]! };
     if (c.hello === undefined) return { ok: false, reason: 'no ClientHello seen: the client random that finds the secrets in the key log is unknown' };
-    const random = Buffer.from(c.hello.random, 'latin1').toString('hex');
+    const random = clientRandomHex(c)!;
     if (c.secrets === undefined) c.secrets = keylog.lookup(random) ?? null;
     if (c.secrets === null) return { ok: false, reason: `the key log has no secrets for this connection's client random ${random}` };
     const suiteId = c.cipherSuite ?? suiteGuess;
@@ -532,7 +543,8 @@ export class QuicTracker {
     if (keylog === undefined) return;
     if (c.secrets === null) {
       // a miss: look again (the key log re-reads its file, rate-limited, when a lookup misses)
-      if (c.hello === undefined || keylog.lookup(Buffer.from(c.hello.random, 'latin1').toString('hex')) === undefined) return;
+      const random = clientRandomHex(c);
+      if (random === undefined || keylog.lookup(random) === undefined) return;
     } else if (c.keysGeneration === keylog.generation) {
       return;
     }
