@@ -6,6 +6,7 @@
  *
  * Lines that do not parse are counted, never fatal: a key log is often appended to by several programs at once.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 /** The labels kept (TLS 1.3). Others (CLIENT_RANDOM for TLS 1.2, EXPORTER_SECRET) are read and ignored. */
 export const KeylogLabel = {
@@ -22,8 +23,6 @@ const IGNORED: ReadonlySet<string> = new Set(['CLIENT_RANDOM', 'EXPORTER_SECRET'
 
 /** One connection's secrets (each present when its line was seen). */
 export type TlsSecrets = Partial<Record<KeylogLabelName, Buffer>>;
-
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 const HEX = /^[0-9a-fA-F]+$/;
 /** A file that grows is looked at again at most this often (ms of wall time), and only on a lookup that misses. */
